@@ -1,0 +1,240 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/topic"
+)
+
+// Path is where the Mercure protocol is served.
+const Path = "/.well-known/mercure"
+
+// Config configures the HTTP API. Hub is required; every other field has a
+// default.
+type Config struct {
+	// Hub is the engine to publish to and subscribe from.
+	Hub *hub.Hub
+	// Publishers verifies publisher tokens. nil: every publish is refused
+	// with 401 (nobody can publish).
+	Publishers *auth.Verifier
+	// Subscribers verifies subscriber tokens. nil: subscriber tokens are
+	// refused, so only anonymous subscribers (if allowed) can connect.
+	Subscribers *auth.Verifier
+	// Anonymous lets subscribers without a token receive public updates.
+	Anonymous bool
+	// CookieName is the cookie that may carry a token. Default
+	// "mercureAuthorization".
+	CookieName string
+	// CORSOrigins are the origins allowed to make cross-origin requests
+	// ("*" allows any origin, echoed back; credentials are always echoed to
+	// the exact origin, never "*").
+	CORSOrigins []string
+	// Retry is the reconnection time sent at the start of every stream.
+	// Default 3s (browsers' own default); negative sends none.
+	Retry time.Duration
+	// MaxBodyBytes bounds a publish request body. Default 1 MiB.
+	MaxBodyBytes int64
+	// WriteTimeout is the deadline for each write to a stream; a client that
+	// does not take the bytes in time is disconnected. Default 10s.
+	WriteTimeout time.Duration
+	// PollTimeout is the longest a long-poll request waits for an event
+	// (clients may ask for less with ?timeout=ms). Default 25s.
+	PollTimeout time.Duration
+	// MaxTopics bounds the topic selectors of one subscription. Default 100.
+	MaxTopics int
+	// Logger receives the API's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// API is the HTTP handler of the Mercure protocol. Create it with New; it is
+// safe for concurrent use.
+type API struct {
+	cfg    Config
+	mux    *http.ServeMux
+	sels   *topic.Cache
+	cors   corsPolicy
+	logger *slog.Logger
+}
+
+var _ http.Handler = (*API)(nil)
+
+// New returns the API for cfg.
+func New(cfg Config) (*API, error) {
+	if cfg.Hub == nil {
+		return nil, errors.New("httpapi: Config.Hub is required")
+	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = "mercureAuthorization"
+	}
+	if cfg.Retry == 0 {
+		cfg.Retry = 3 * time.Second
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.PollTimeout <= 0 {
+		cfg.PollTimeout = 25 * time.Second
+	}
+	if cfg.MaxTopics <= 0 {
+		cfg.MaxTopics = 100
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := &API{
+		cfg:    cfg,
+		mux:    http.NewServeMux(),
+		sels:   topic.NewCache(4096),
+		cors:   newCORSPolicy(cfg.CORSOrigins),
+		logger: cfg.Logger,
+	}
+	a.mux.HandleFunc("GET "+Path, a.subscribe)
+	a.mux.HandleFunc("POST "+Path, a.publish)
+	a.mux.HandleFunc("OPTIONS "+Path, a.preflight)
+	a.mux.HandleFunc(Path, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, POST, OPTIONS")
+		httpError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+Path+": use GET to subscribe or POST to publish")
+	})
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	a.mux.HandleFunc("GET /readyz", a.ready)
+	a.mux.HandleFunc("GET "+StatsPath, a.stats)
+	a.mux.HandleFunc("POST "+ReconnectPath, a.reconnect)
+	return a, nil
+}
+
+// Handle mounts an extra handler on the API's mux (the dashboard, metrics).
+func (a *API) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) }
+
+// ServeHTTP serves the protocol.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.cors.apply(w, r)
+	a.mux.ServeHTTP(w, r)
+}
+
+func (a *API) ready(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if p, ok := a.cfg.Hub.Log().(ssehub.Pinger); ok {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		if err := p.Ping(ctx); err != nil {
+			httpError(w, http.StatusServiceUnavailable, "not ready: log backend unreachable: "+err.Error())
+			return
+		}
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// publish handles POST /.well-known/mercure.
+func (a *API) publish(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); !isForm(ct) {
+		httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/x-www-form-urlencoded (got "+strconv.Quote(ct)+"); send the update as an HTML form: topic=…&data=…")
+		return
+	}
+	cred, err := a.authenticate(r, a.cfg.Publishers, "publisher")
+	if err != nil {
+		a.authError(w, r, err)
+		return
+	}
+	if cred.claims == nil {
+		a.authError(w, r, errMissingPublisherToken)
+		return
+	}
+	if cred.source == auth.SourceCookie && a.cors.crossSite(r) {
+		httpError(w, http.StatusForbidden, "cross-site publish refused: the request carries a cookie token but its Origin is not in --cors-origins")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			httpError(w, http.StatusRequestEntityTooLarge, "request body exceeds "+strconv.FormatInt(tooBig.Limit, 10)+" bytes; send a smaller update")
+			return
+		}
+		httpError(w, http.StatusBadRequest, "malformed form body: "+err.Error())
+		return
+	}
+	ev, err := parseUpdate(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := cred.claims.CanPublish(ev.Topics, a.sels); err != nil {
+		a.authError(w, r, err)
+		return
+	}
+	if err := a.cfg.Hub.Publish(r.Context(), ev); err != nil {
+		if statusOf(err) >= 500 {
+			a.logger.Warn("httpapi: publish failed", "err", err)
+		}
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte(ev.WireID()))
+}
+
+// parseUpdate reads the form fields of a publish request.
+func parseUpdate(r *http.Request) (*ssehub.Event, error) {
+	f := r.PostForm
+	ev := &ssehub.Event{
+		Topics: f["topic"],
+		Data:   f.Get("data"),
+		ID:     f.Get("id"),
+		Type:   f.Get("type"),
+	}
+	if len(ev.Topics) == 0 {
+		return nil, badRequest("topic is required: add at least one topic=… field (the first is the canonical topic)")
+	}
+	if v := f.Get("retry"); v != "" {
+		ms, ok := parseDigits(v)
+		if !ok {
+			return nil, badRequest("retry must be a number of milliseconds made of ASCII digits (got " + strconv.Quote(v) + ")")
+		}
+		ev.Retry = time.Duration(ms) * time.Millisecond
+	}
+	if v, ok := f["private"]; ok {
+		// Any value makes the update private, except explicit "false"-like
+		// values: over-restricting is the safe mistake.
+		p := strings.ToLower(v[0])
+		ev.Private = p != "false" && p != "0" && p != "off"
+	}
+	if err := ev.Validate(); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+func parseDigits(s string) (int64, bool) {
+	if s == "" || len(s) > 12 {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+func isForm(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}

@@ -1,0 +1,111 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/sse"
+)
+
+// wantsPoll reports whether a subscribe request asks for long polling: the
+// poll=1 query parameter, or an Accept header that wants JSON and not an
+// event stream.
+func wantsPoll(r *http.Request) bool {
+	switch r.URL.Query().Get("poll") {
+	case "1", "true", "yes":
+		return true
+	}
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/event-stream")
+}
+
+// pollEvent is one event of a long-poll answer.
+type pollEvent struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	Data string `json:"data"`
+}
+
+// pollAnswer is the JSON body of a long-poll answer.
+type pollAnswer struct {
+	Events      []pollEvent `json:"events"`
+	LastEventID string      `json:"last_event_id"`
+}
+
+// poll answers a long-polling subscription: the events after the client's
+// last event id as JSON, as soon as there is at least one, or none after
+// the timeout. It runs the same subscription as a stream (same matching,
+// authorization, replay and gap signalling) and decodes its wire bytes, so
+// switching between the two modes never loses an event.
+func (a *API) poll(ctx context.Context, w http.ResponseWriter, r *http.Request, req hub.Request) {
+	timeout := a.cfg.PollTimeout
+	if v := r.URL.Query().Get("timeout"); v != "" {
+		ms, ok := parseDigits(v)
+		if !ok {
+			httpError(w, http.StatusBadRequest, "timeout must be a number of milliseconds (got "+strconv.Quote(v)+")")
+			return
+		}
+		timeout = min(time.Duration(ms)*time.Millisecond, a.cfg.PollTimeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	sub, err := a.cfg.Hub.Subscribe(ctx, req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer sub.Close()
+
+	ans := pollAnswer{Events: []pollEvent{}, LastEventID: req.LastEventID}
+	if ans.LastEventID == "" || ans.LastEventID == hub.LastEventIDEarliest {
+		ans.LastEventID = sub.LastID()
+	}
+	var wire bytes.Buffer
+	for len(ans.Events) == 0 {
+		chunks, err := sub.Next(ctx)
+		if err != nil {
+			if r.Context().Err() != nil {
+				return // the client left
+			}
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, hub.ErrShutdown) && !errors.Is(err, hub.ErrReconnect) {
+				writeError(w, err)
+				return
+			}
+			break // the timeout: answer what we have (nothing)
+		}
+		for _, c := range chunks {
+			wire.Write(c)
+		}
+		d := sse.NewDecoder(&wire)
+		d.SetLastEventID(ans.LastEventID)
+		for {
+			ev, err := d.Next()
+			if err != nil {
+				if err != io.EOF {
+					writeError(w, err)
+					return
+				}
+				break
+			}
+			ans.Events = append(ans.Events, pollEvent{ID: ev.ID, Type: ev.Type, Data: ev.Data})
+			ans.LastEventID = ev.ID
+		}
+		wire.Reset()
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Last-Event-ID", ans.LastEventID)
+	if g := sub.Gap(); g.Reason != "" {
+		h.Set("Ssehub-Gap", g.Reason)
+	}
+	json.NewEncoder(w).Encode(ans)
+}

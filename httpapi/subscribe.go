@@ -1,0 +1,136 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/sse"
+	"github.com/ssehub/ssehub/topic"
+)
+
+// subscribe handles GET /.well-known/mercure: an SSE stream of the updates
+// matching the topic selectors, after a replay from Last-Event-ID.
+func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	raw := q["topic"]
+	if len(raw) == 0 {
+		httpError(w, http.StatusBadRequest, "at least one topic selector is required: add ?topic=… (an exact topic, * for all, or a URI template such as https://example.com/books/{id})")
+		return
+	}
+	if len(raw) > a.cfg.MaxTopics {
+		httpError(w, http.StatusBadRequest, "too many topic selectors: "+strconv.Itoa(len(raw))+" (at most "+strconv.Itoa(a.cfg.MaxTopics)+" per subscription)")
+		return
+	}
+	sels := make([]topic.Selector, 0, len(raw))
+	for _, s := range raw {
+		sel, err := a.sels.Compile(s)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "invalid topic selector "+strconv.Quote(s)+": "+err.Error())
+			return
+		}
+		sels = append(sels, sel)
+	}
+
+	cred, err := a.authenticate(r, a.cfg.Subscribers, "subscriber")
+	if err != nil {
+		a.authError(w, r, err)
+		return
+	}
+	claims := cred.claims
+	if claims == nil && !a.cfg.Anonymous {
+		a.authError(w, r, errAnonymousRefused)
+		return
+	}
+
+	req := hub.Request{Selectors: sels, LastEventID: lastEventID(r)}
+	ctx := r.Context()
+	if claims != nil {
+		req.Private = privateMatcher(claims, a.sels)
+		if exp := claims.ExpiresAt; !exp.IsZero() {
+			// The stream ends when the token expires; the client comes back
+			// with a fresh token and resumes.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, exp)
+			defer cancel()
+		}
+	}
+	if wantsPoll(r) {
+		a.poll(ctx, w, r, req)
+		return
+	}
+	sub, err := a.cfg.Hub.Subscribe(ctx, req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer sub.Close()
+
+	h := w.Header()
+	setStreamHeaders(h)
+	h.Set("Last-Event-ID", sub.LastID())
+	h.Set("Mercure-Last-Event-ID", sub.LastID())
+	if g := sub.Gap(); g.Reason != "" {
+		h.Set("Ssehub-Gap", g.Reason)
+	}
+	w.WriteHeader(http.StatusOK)
+
+	rc := http.NewResponseController(w)
+	var open []byte
+	if a.cfg.Retry > 0 {
+		open = sse.AppendRetry(open, a.cfg.Retry)
+	} else {
+		open = sse.AppendComment(open, "")
+	}
+	if err := a.write(rc, w, [][]byte{open}); err != nil {
+		return
+	}
+	for {
+		chunks, err := sub.Next(ctx)
+		if err != nil {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, hub.ErrShutdown) {
+				a.logger.Debug("httpapi: stream ended", "err", err, "remote", r.RemoteAddr)
+			}
+			return
+		}
+		if err := a.write(rc, w, chunks); err != nil {
+			a.logger.Debug("httpapi: stream write failed", "err", err, "remote", r.RemoteAddr)
+			return
+		}
+	}
+}
+
+// write writes chunks under a deadline and flushes them in one go.
+func (a *API) write(rc *http.ResponseController, w http.ResponseWriter, chunks [][]byte) error {
+	_ = rc.SetWriteDeadline(time.Now().Add(a.cfg.WriteTimeout))
+	for _, c := range chunks {
+		if _, err := w.Write(c); err != nil {
+			return err
+		}
+	}
+	return rc.Flush()
+}
+
+// lastEventID returns the client's last event id: the Last-Event-ID header
+// (what EventSource sends on reconnect) or, for clients that cannot set
+// headers, the lastEventID (0.x) or last_event_id (draft-08) query parameter.
+func lastEventID(r *http.Request) string {
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		return id
+	}
+	q := r.URL.Query()
+	if id := q.Get("lastEventID"); id != "" {
+		return id
+	}
+	return q.Get("last_event_id")
+}
+
+// setStreamHeaders sets the headers of an event stream.
+func setStreamHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+}

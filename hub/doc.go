@@ -1,0 +1,20 @@
+// Package hub fans events out from the log to subscribers.
+//
+// A Hub runs one Log.Tail for the whole process. Each event is encoded to
+// SSE wire bytes once and the same bytes are queued to every subscriber whose
+// topic selectors match it (and, for private events, whose authorization
+// does). Each subscriber has a bounded queue (events and bytes); a subscriber
+// that falls behind is closed and comes back through resume, which costs
+// nothing because the log holds what it missed. Publishing never waits for a
+// subscriber.
+//
+// A Subscriber is a cursor in the log plus a filter: Subscribe registers it
+// for live events first and then replays the log from the client's last
+// event id up to the point where live delivery started, so resuming has
+// neither a gap nor a duplicate. When history cannot fill the gap (the id is
+// older than what is retained, or unknown), the subscriber's first event is
+// a GapType event and Subscriber.Gap says why.
+//
+// Lock order: Hub.mu before Subscriber.mu. Nothing holds Subscriber.mu while
+// calling out.
+package hub

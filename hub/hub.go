@@ -1,0 +1,401 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ssehub/ssehub"
+)
+
+// Errors a Subscriber ends with (Subscriber.Err, Next).
+var (
+	// ErrSlow: the subscriber's queue overflowed (it read too slowly); it
+	// should reconnect with its last event id and lose nothing.
+	ErrSlow = errors.New("hub: subscriber too slow, queue full")
+	// ErrShutdown: the hub is shutting down; the client was told when to
+	// come back with a retry field.
+	ErrShutdown = errors.New("hub: shutting down")
+	// ErrReconnect: Hub.Reconnect asked the subscriber to come back later.
+	ErrReconnect = errors.New("hub: asked to reconnect later")
+	// ErrUnsubscribed: Close was called on the subscriber.
+	ErrUnsubscribed = errors.New("hub: unsubscribed")
+	// ErrNoSelector: a subscription named no topic selector.
+	ErrNoSelector = errors.New("hub: at least one topic selector is required")
+	// ErrReservedType: a publisher used an event type reserved for the hub.
+	ErrReservedType = errors.New(`hub: event types starting with "ssehub." are reserved for the hub`)
+)
+
+// GapType is the event type of the event a subscriber receives first when
+// history could not fill the gap since its last event id. Its data is JSON:
+//
+//	{"reason":"expired|unknown|replay_limit","requested":"<last event id>","resumed_after":"<id>"}
+//
+// and its id is resumed_after, so a client that reconnects after it resumes
+// from where the replay started.
+const GapType = "ssehub.gap"
+
+// ReconnectType is the event type of the hub's "come back later"
+// instruction, sent before it ends a stream on shutdown or Reconnect. Its
+// data is JSON {"retry_ms": N}: reconnect after N milliseconds, resuming
+// from the last event id. A retry field with the same time follows it, so a
+// plain EventSource does the same by itself.
+const ReconnectType = "ssehub.reconnect"
+
+// ReservedTypePrefix starts every event type the hub itself sends.
+const ReservedTypePrefix = "ssehub."
+
+// Gap reasons, as in GapType events and Subscriber.Gap.
+const (
+	GapExpired     = "expired"      // the id is older than retained history
+	GapUnknown     = "unknown"      // the id was never issued by this log
+	GapReplayLimit = "replay_limit" // more events were missed than may be replayed
+)
+
+// LastEventIDEarliest as a last event id asks for every retained event.
+const LastEventIDEarliest = "earliest"
+
+// Options configure a Hub. The zero value is usable: every field has a default.
+type Options struct {
+	// Heartbeat is how often an idle stream gets a comment line, keeping
+	// proxies from closing it. Default 15s; negative disables.
+	Heartbeat time.Duration
+	// QueueEvents and QueueBytes bound each subscriber's queue. A subscriber
+	// whose queue would exceed either is closed with ErrSlow. Defaults 4096
+	// events and 4 MiB.
+	QueueEvents int
+	QueueBytes  int
+	// ReplayBatch is how many events are read from the log per step of a
+	// replay. Default 512.
+	ReplayBatch int
+	// ReplayLimit caps how many positions one reconnect replays; beyond it
+	// the oldest are skipped and the gap is signalled. 0: no cap.
+	ReplayLimit uint64
+	// ShutdownRetry is the base reconnection time sent to clients when the
+	// hub shuts down; each client gets it plus a random share of
+	// ShutdownJitter so they do not all return in the same second.
+	// Defaults 1s and 5s.
+	ShutdownRetry  time.Duration
+	ShutdownJitter time.Duration
+	// Logger receives the hub's logs. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Heartbeat == 0 {
+		o.Heartbeat = 15 * time.Second
+	}
+	if o.QueueEvents <= 0 {
+		o.QueueEvents = 4096
+	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 4 << 20
+	}
+	if o.ReplayBatch <= 0 {
+		o.ReplayBatch = 512
+	}
+	if o.ShutdownRetry <= 0 {
+		o.ShutdownRetry = time.Second
+	}
+	if o.ShutdownJitter <= 0 {
+		o.ShutdownJitter = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Hub fans events from a Log out to Subscribers. Create it with New; all
+// methods are safe for concurrent use.
+type Hub struct {
+	log    ssehub.Log
+	opts   Options
+	logger *slog.Logger
+
+	mu         sync.RWMutex                        // guards the maps and closed
+	exact      map[string]map[*Subscriber]struct{} // exact selector -> subscribers
+	wild       map[*Subscriber]struct{}            // subscribers with a non-exact selector
+	all        map[*Subscriber]struct{}            // every subscriber
+	closed     bool                                //
+	dispatched atomic.Uint64                       // last position fanned out; written under mu.RLock by the one dispatcher, read under mu.Lock
+
+	stats counters
+
+	closing chan struct{} // closed by Close
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
+}
+
+// New starts a hub on l: one goroutine tails the log from its current end
+// and one sends heartbeats. Close stops both. The hub does not own l: close
+// the log after the hub.
+func New(l ssehub.Log, opts Options) (*Hub, error) {
+	opts.setDefaults()
+	_, last, err := l.Bounds(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("hub: reading log bounds: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Hub{
+		log:     l,
+		opts:    opts,
+		logger:  opts.Logger,
+		exact:   make(map[string]map[*Subscriber]struct{}),
+		wild:    make(map[*Subscriber]struct{}),
+		all:     make(map[*Subscriber]struct{}),
+		cancel:  cancel,
+		closing: make(chan struct{}),
+	}
+	h.dispatched.Store(last)
+	h.done.Add(1)
+	go h.tail(ctx)
+	if opts.Heartbeat > 0 {
+		h.done.Add(1)
+		go h.heartbeat(ctx)
+	}
+	return h, nil
+}
+
+// Closing returns a channel closed when Close starts: long-lived handlers
+// that are not subscribers (a stats stream) end then.
+func (h *Hub) Closing() <-chan struct{} { return h.closing }
+
+// Log returns the log the hub reads from.
+func (h *Hub) Log() ssehub.Log { return h.log }
+
+// LastPos returns the position of the last event fanned out to subscribers.
+func (h *Hub) LastPos() uint64 { return h.dispatched.Load() }
+
+// Publish validates events and appends them to the log. It returns once the
+// log has accepted them (their Pos set); subscribers receive them through
+// the hub's tail, on this process and on every other hub sharing the log.
+// Errors wrap ssehub.ErrInvalid for bad events.
+func (h *Hub) Publish(ctx context.Context, events ...*ssehub.Event) error {
+	for _, ev := range events {
+		if err := ev.Validate(); err != nil {
+			return err
+		}
+		if strings.HasPrefix(ev.Type, ReservedTypePrefix) {
+			return fmt.Errorf("%w: %w", ssehub.ErrInvalid, ErrReservedType)
+		}
+		if _, ok := ssehub.ParseID(ev.ID); ok {
+			return fmt.Errorf("%w: id %q is made of digits only; such ids are reserved for hub-assigned ids, pick another (e.g. a URN)", ssehub.ErrInvalid, ev.ID)
+		}
+	}
+	start := time.Now()
+	if err := h.log.Append(ctx, events...); err != nil {
+		h.stats.appendErrors.Add(1)
+		return err
+	}
+	h.stats.published.Add(uint64(len(events)))
+	h.stats.observePublish(time.Since(start))
+	return nil
+}
+
+// tail runs the log's Tail until the hub closes, restarting it after errors
+// from the position last dispatched.
+func (h *Hub) tail(ctx context.Context) {
+	defer h.done.Done()
+	backoff := 100 * time.Millisecond
+	for {
+		err := h.log.Tail(ctx, h.dispatched.Load(), h.dispatch)
+		if ctx.Err() != nil || errors.Is(err, ssehub.ErrClosed) {
+			return
+		}
+		h.logger.Error("hub: log tail failed; retrying", "err", err, "after", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// dispatch fans a batch of log events out. It is only called by tail.
+func (h *Hub) dispatch(events []*ssehub.Event) error {
+	// Encode the whole batch into one buffer: one allocation per batch, and
+	// every subscriber shares the same bytes.
+	size := 0
+	for _, ev := range events {
+		size += encodedSizeHint(ev)
+	}
+	arena := make([]byte, 0, size)
+	wires := make([][]byte, len(events))
+	for i, ev := range events {
+		start := len(arena)
+		var err error
+		arena, err = appendEvent(arena, ev)
+		if err != nil { // the log accepted something the encoder refuses: skip, loudly
+			h.logger.Error("hub: cannot encode event; skipped", "pos", ev.Pos, "err", err)
+			continue
+		}
+		wires[i] = arena[start:len(arena):len(arena)]
+	}
+
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for i, ev := range events {
+		if ev.Pos <= h.dispatched.Load() {
+			continue // already fanned out (a Tail restarted)
+		}
+		if wire := wires[i]; wire != nil {
+			var n uint64
+			for _, t := range ev.Topics {
+				for s := range h.exact[t] {
+					n += h.offer(s, ev, wire)
+				}
+			}
+			for s := range h.wild {
+				if s.filter.matchTopics(ev.Topics) {
+					n += h.offer(s, ev, wire)
+				}
+			}
+			h.stats.delivered.Add(n)
+			if !ev.Time.IsZero() {
+				h.stats.observeLag(time.Since(ev.Time))
+			}
+		}
+		h.dispatched.Store(ev.Pos)
+	}
+	return nil
+}
+
+// offer queues wire to s once per event; it returns 1 if it did.
+func (h *Hub) offer(s *Subscriber, ev *ssehub.Event, wire []byte) uint64 {
+	if s.mark == ev.Pos {
+		return 0 // matched through another topic already
+	}
+	s.mark = ev.Pos
+	if ev.Private && !s.filter.mayReceivePrivate(ev.Topics) {
+		return 0
+	}
+	if s.enqueue(wire, ev.Pos) {
+		return 1
+	}
+	return 0
+}
+
+// heartbeat sends a comment to every stream that had nothing to write
+// during the last period.
+func (h *Hub) heartbeat(ctx context.Context) {
+	defer h.done.Done()
+	t := time.NewTicker(h.opts.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		h.mu.RLock()
+		for s := range h.all {
+			s.heartbeat()
+		}
+		h.mu.RUnlock()
+	}
+}
+
+// Close shuts the hub down: it refuses new subscribers, tells every
+// subscriber to come back after ShutdownRetry plus a random share of
+// ShutdownJitter (a ReconnectType event and a retry field) and ends its
+// stream (Next returns what was pending, then ErrShutdown), and stops the
+// hub's goroutines. It does not close the log. Safe to call more than once.
+func (h *Hub) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	close(h.closing)
+	h.mu.Unlock()
+	h.sendAway(ErrShutdown, h.opts.ShutdownRetry, h.opts.ShutdownJitter)
+	h.cancel()
+	h.done.Wait()
+	return nil
+}
+
+// Reconnect asks every current subscriber to come back later: each gets a
+// ReconnectType event and a retry field with its own random time within
+// window, and its stream ends (Next returns ErrReconnect). The clients
+// return spread over the window instead of all in the same second, and
+// resume from their last event id, so nothing is lost. It returns how many
+// subscribers were asked. Use it to rebalance load or before maintenance.
+func (h *Hub) Reconnect(window time.Duration) int {
+	return h.sendAway(ErrReconnect, 0, window)
+}
+
+// sendAway ends every subscriber's stream with err after telling it to
+// reconnect in base plus a random share of jitter.
+func (h *Hub) sendAway(err error, base, jitter time.Duration) int {
+	h.mu.RLock()
+	subs := make([]*Subscriber, 0, len(h.all))
+	for s := range h.all {
+		subs = append(subs, s)
+	}
+	h.mu.RUnlock()
+	for _, s := range subs {
+		d := base
+		if jitter > 0 {
+			d += rand.N(jitter)
+		}
+		s.finish(err, reconnectEvent(d))
+	}
+	return len(subs)
+}
+
+// Stats returns counters for metrics and the dashboard.
+func (h *Hub) Stats() Stats {
+	h.mu.RLock()
+	n := len(h.all)
+	h.mu.RUnlock()
+	st := h.stats.snapshot(n)
+	st.Dispatched = h.dispatched.Load()
+	return st
+}
+
+func (h *Hub) register(s *Subscriber) (start uint64, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return 0, ErrShutdown
+	}
+	for _, sel := range s.filter.exact {
+		m := h.exact[sel]
+		if m == nil {
+			m = make(map[*Subscriber]struct{})
+			h.exact[sel] = m
+		}
+		m[s] = struct{}{}
+	}
+	if len(s.filter.wild) > 0 {
+		h.wild[s] = struct{}{}
+	}
+	h.all[s] = struct{}{}
+	return h.dispatched.Load(), nil
+}
+
+func (h *Hub) unregister(s *Subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.all[s]; !ok {
+		return
+	}
+	for _, sel := range s.filter.exact {
+		if m := h.exact[sel]; m != nil {
+			delete(m, s)
+			if len(m) == 0 {
+				delete(h.exact, sel)
+			}
+		}
+	}
+	delete(h.wild, s)
+	delete(h.all, s)
+}

@@ -1,0 +1,57 @@
+package hub
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats are the hub's counters since it started.
+type Stats struct {
+	Subscribers  int    // connected now
+	Published    uint64 // events appended through this hub
+	Dispatched   uint64 // position of the last event fanned out
+	Delivered    uint64 // live events queued to subscribers (one per subscriber)
+	Replayed     uint64 // events sent from history on reconnect
+	Gaps         uint64 // subscriptions that started with a gap event
+	Slow         uint64 // subscribers closed because their queue overflowed
+	AppendErrors uint64 // failed appends
+}
+
+type counters struct {
+	published, delivered, replayed, gaps, slow, appendErrors atomic.Uint64
+	// Observers for latency histograms; set by whoever exports metrics.
+	publishObserver atomic.Pointer[func(time.Duration)]
+	lagObserver     atomic.Pointer[func(time.Duration)]
+}
+
+func (c *counters) snapshot(subs int) Stats {
+	return Stats{
+		Subscribers:  subs,
+		Published:    c.published.Load(),
+		Delivered:    c.delivered.Load(),
+		Replayed:     c.replayed.Load(),
+		Gaps:         c.gaps.Load(),
+		Slow:         c.slow.Load(),
+		AppendErrors: c.appendErrors.Load(),
+	}
+}
+
+func (c *counters) observePublish(d time.Duration) {
+	if f := c.publishObserver.Load(); f != nil {
+		(*f)(d)
+	}
+}
+
+func (c *counters) observeLag(d time.Duration) {
+	if f := c.lagObserver.Load(); f != nil {
+		(*f)(d)
+	}
+}
+
+// OnPublishLatency sets a function called with the duration of every
+// successful Publish (the log's append latency). For metrics.
+func (h *Hub) OnPublishLatency(f func(time.Duration)) { h.stats.publishObserver.Store(&f) }
+
+// OnDeliveryLag sets a function called, per event fanned out, with the time
+// from the log accepting it to its fan-out. For metrics.
+func (h *Hub) OnDeliveryLag(f func(time.Duration)) { h.stats.lagObserver.Store(&f) }

@@ -1,0 +1,376 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/topic"
+)
+
+// Request describes a subscription.
+type Request struct {
+	// Selectors are compiled topic selectors (exact topic, "*", URI
+	// template; see package topic); an event is delivered when one of its
+	// topics matches one of them.
+	Selectors []topic.Selector
+	// Private reports whether the subscriber is authorized for a private
+	// event with these topics. nil: it receives no private event.
+	Private func(topics []string) bool
+	// LastEventID is the id of the last event the client has: replay starts
+	// after it. "" means live events only; LastEventIDEarliest means every
+	// retained event.
+	LastEventID string
+}
+
+// Gap says why a subscriber's replay could not start right after its last
+// event id. The zero Gap (Reason "") means there was no gap.
+type Gap struct {
+	Reason    string // GapExpired, GapUnknown or GapReplayLimit
+	Requested string // the last event id the client sent
+	After     uint64 // the position replay resumed after
+}
+
+// Subscriber is one subscription: a cursor in the log plus a filter. Create
+// it with Hub.Subscribe; one goroutine (the connection's writer) calls Next
+// in a loop, and any goroutine may call Close.
+type Subscriber struct {
+	hub    *Hub
+	filter filter
+	gap    Gap
+	lastID string // id of the newest event when the subscription started
+
+	mark uint64 // last position offered; touched only by the hub's dispatcher
+
+	mu     sync.Mutex
+	queue  [][]byte // wire chunks waiting to be written
+	qbytes int
+	minPos uint64 // live events at or before this position are already with the client
+	err    error  // set once the subscriber is done; Next returns it after the queue
+	busy   bool   // something was queued since the last heartbeat tick
+
+	wake chan struct{} // capacity 1: "the queue or err changed"
+
+	// Owned by the goroutine calling Next.
+	out         [][]byte // returned by the previous Next; recycled by the next
+	head        []byte   // gap event, sent before the replay
+	replayAfter uint64
+	replayTo    uint64
+	buf         []byte
+}
+
+// Subscribe registers a subscriber and prepares the replay its LastEventID
+// asks for. Live events start queueing at once; Next returns the replay
+// first, then them, with no gap and no duplicate between the two.
+func (h *Hub) Subscribe(ctx context.Context, req Request) (*Subscriber, error) {
+	if len(req.Selectors) == 0 {
+		return nil, ErrNoSelector
+	}
+	s := &Subscriber{hub: h, filter: newFilter(req), wake: make(chan struct{}, 1)}
+
+	var (
+		cursor uint64
+		replay = req.LastEventID != ""
+	)
+	if replay {
+		first, last, err := h.log.Bounds(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("hub: reading log bounds: %w", err)
+		}
+		cursor, s.gap = h.resolve(ctx, req.LastEventID, first, last)
+	}
+
+	start, err := h.register(s)
+	if err != nil {
+		return nil, err
+	}
+	s.lastID = ssehub.FormatID(start)
+	if !replay {
+		return s, nil
+	}
+	if lim := h.opts.ReplayLimit; lim > 0 && start > cursor && start-cursor > lim {
+		s.gap = Gap{Reason: GapReplayLimit, Requested: req.LastEventID, After: start - lim}
+		cursor = start - lim
+	}
+	if cursor < start {
+		s.replayAfter, s.replayTo = cursor, start
+	} else {
+		s.mu.Lock()
+		s.minPos = cursor // this hub has not yet dispatched what the client has
+		s.mu.Unlock()
+	}
+	if s.gap.Reason != "" {
+		s.head = gapEvent(s.gap)
+		h.stats.gaps.Add(1)
+	}
+	return s, nil
+}
+
+// resolve turns a last event id into the position to replay after.
+func (h *Hub) resolve(ctx context.Context, id string, first, last uint64) (uint64, Gap) {
+	oldest := uint64(0) // replay after this to get everything retained
+	if first > 0 {
+		oldest = first - 1
+	} else {
+		oldest = last // nothing retained
+	}
+	if id == LastEventIDEarliest {
+		return oldest, Gap{}
+	}
+	pos, ok := ssehub.ParseID(id)
+	if !ok {
+		if idx, isIdx := h.log.(ssehub.IDIndex); isIdx {
+			p, found, err := idx.LookupID(ctx, id)
+			if err != nil {
+				h.logger.Warn("hub: looking up last event id failed", "id", id, "err", err)
+			}
+			pos, ok = p, found && err == nil
+		}
+	}
+	switch {
+	case !ok || pos > last:
+		return oldest, Gap{Reason: GapUnknown, Requested: id, After: oldest}
+	case pos < oldest:
+		return oldest, Gap{Reason: GapExpired, Requested: id, After: oldest}
+	}
+	return pos, Gap{}
+}
+
+func newFilter(req Request) filter {
+	f := filter{private: req.Private}
+	for _, sel := range req.Selectors {
+		if sel.Kind() == topic.KindExact {
+			if !contains(f.exact, sel.String()) {
+				f.exact = append(f.exact, sel.String())
+			}
+			continue
+		}
+		f.wild = append(f.wild, sel)
+	}
+	return f
+}
+
+// Gap returns why the replay could not start right after the requested
+// last event id; Reason is empty when it could.
+func (s *Subscriber) Gap() Gap { return s.gap }
+
+// LastID returns the id of the newest event fanned out when the
+// subscription started (the Mercure "Last-Event-ID" response header).
+func (s *Subscriber) LastID() string { return s.lastID }
+
+// Next blocks until there is something to write to the client and returns
+// it as wire chunks (SSE bytes): first the gap event, then the replay, then
+// live events and heartbeats. The chunks stay valid until the next call.
+// When the subscriber is done, Next returns what was pending and then the
+// reason: ErrSlow, ErrShutdown or ErrUnsubscribed; or ctx.Err().
+// Only one goroutine may call Next.
+func (s *Subscriber) Next(ctx context.Context) ([][]byte, error) {
+	clear(s.out)
+	spare := s.out[:0]
+	s.out = nil
+	if s.head != nil {
+		s.out = append(spare, s.head)
+		s.head = nil
+		return s.out, nil
+	}
+	for s.replayAfter < s.replayTo {
+		chunk, err := s.replay(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(chunk) > 0 {
+			s.out = append(spare, chunk)
+			return s.out, nil
+		}
+	}
+	for {
+		s.mu.Lock()
+		if len(s.queue) > 0 {
+			s.out, s.queue = s.queue, spare
+			s.qbytes = 0
+			s.mu.Unlock()
+			return s.out, nil
+		}
+		if err := s.err; err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// replay reads the next batch of history and returns the matching events
+// encoded, possibly none.
+func (s *Subscriber) replay(ctx context.Context) ([]byte, error) {
+	evs, err := s.hub.log.Read(ctx, s.replayAfter, s.hub.opts.ReplayBatch)
+	if err != nil {
+		return nil, fmt.Errorf("hub: replaying history: %w", err)
+	}
+	if len(evs) == 0 {
+		s.replayAfter = s.replayTo // the rest was trimmed meanwhile
+		return nil, nil
+	}
+	buf := s.buf[:0]
+	var n uint64
+	for _, ev := range evs {
+		if ev.Pos > s.replayTo {
+			s.replayAfter = s.replayTo
+			break
+		}
+		s.replayAfter = ev.Pos
+		if !s.filter.match(ev) {
+			continue
+		}
+		if buf, err = appendEvent(buf, ev); err != nil {
+			return nil, fmt.Errorf("hub: encoding event %d: %w", ev.Pos, err)
+		}
+		n++
+	}
+	s.buf = buf
+	s.hub.stats.replayed.Add(n)
+	return buf, nil
+}
+
+// enqueue adds a live event's wire bytes; false if the subscriber is done
+// or already has the event. Called by the hub's dispatcher.
+func (s *Subscriber) enqueue(wire []byte, pos uint64) bool {
+	s.mu.Lock()
+	if s.err != nil || pos <= s.minPos {
+		s.mu.Unlock()
+		return false
+	}
+	if len(s.queue)+1 > s.hub.opts.QueueEvents || s.qbytes+len(wire) > s.hub.opts.QueueBytes {
+		s.queue, s.qbytes = nil, 0
+		s.err = ErrSlow
+		s.mu.Unlock()
+		s.hub.stats.slow.Add(1)
+		s.signal() // the writer sees ErrSlow and Closes, which unregisters
+		return false
+	}
+	s.queue = append(s.queue, wire)
+	s.qbytes += len(wire)
+	s.busy = true
+	s.mu.Unlock()
+	s.signal()
+	return true
+}
+
+func (s *Subscriber) heartbeat() {
+	s.mu.Lock()
+	if s.busy || s.err != nil {
+		s.busy = false
+		s.mu.Unlock()
+		return
+	}
+	s.queue = append(s.queue, heartbeatLine)
+	s.mu.Unlock()
+	s.signal()
+}
+
+// finish ends the subscriber with err after the pending queue and last.
+func (s *Subscriber) finish(err error, last []byte) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+		if last != nil {
+			s.queue = append(s.queue, last)
+		}
+	}
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *Subscriber) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close unregisters the subscriber; a Next in progress returns
+// ErrUnsubscribed once the queue is empty. Safe to call more than once and
+// from any goroutine.
+func (s *Subscriber) Close() {
+	s.hub.unregister(s)
+	s.finish(ErrUnsubscribed, nil)
+}
+
+// Err returns why the subscriber ended, or nil while it is live.
+func (s *Subscriber) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// filter is a subscriber's compiled selection.
+type filter struct {
+	exact   []string
+	wild    []topic.Selector
+	private func([]string) bool
+}
+
+func (f *filter) matchTopics(topics []string) bool {
+	for _, t := range topics {
+		for _, e := range f.exact {
+			if e == t {
+				return true
+			}
+		}
+		for _, w := range f.wild {
+			if w.Match(t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (f *filter) mayReceivePrivate(topics []string) bool {
+	return f.private != nil && f.private(topics)
+}
+
+func (f *filter) match(ev *ssehub.Event) bool {
+	return f.matchTopics(ev.Topics) && (!ev.Private || f.mayReceivePrivate(ev.Topics))
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var heartbeatLine = []byte(":\n\n")
+
+// reconnectEvent is the "come back in d" instruction: a ReconnectType event
+// for clients that look at it, then a retry field for every EventSource.
+func reconnectEvent(d time.Duration) []byte {
+	ms := strconv.FormatInt(d.Milliseconds(), 10)
+	return []byte("event: " + ReconnectType + "\ndata: {\"retry_ms\":" + ms + "}\n\nretry: " + ms + "\n\n")
+}
+
+func gapEvent(g Gap) []byte {
+	after := ssehub.FormatID(g.After)
+	data, _ := json.Marshal(struct {
+		Reason       string `json:"reason"`
+		Requested    string `json:"requested"`
+		ResumedAfter string `json:"resumed_after"`
+	}{g.Reason, g.Requested, after})
+	var b strings.Builder
+	b.WriteString("event: " + GapType + "\nid: " + after + "\ndata: ")
+	b.Write(data)
+	b.WriteString("\n\n")
+	return []byte(b.String())
+}

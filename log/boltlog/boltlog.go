@@ -1,0 +1,452 @@
+package boltlog
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/logutil"
+)
+
+// FileName is the name of the bbolt file inside the data directory.
+const FileName = "events.db"
+
+// DefaultCacheEvents is the number of recent events kept in memory when
+// Options.CacheEvents is zero.
+const DefaultCacheEvents = 16384
+
+// DefaultLockTimeout is how long Open waits for another process to release
+// the data file when Options.LockTimeout is zero.
+const DefaultLockTimeout = time.Second
+
+// Errors returned by Open, wrapped with the path and what to do.
+var (
+	// ErrLocked: another process (another ssehub) has the data file open.
+	ErrLocked = errors.New("boltlog: locked")
+	// ErrCorrupt: the data file is not a valid bbolt file or not an ssehub
+	// history.
+	ErrCorrupt = errors.New("boltlog: corrupt data file")
+)
+
+// Options configure a Log. The zero value keeps every event forever, syncs
+// every commit and caches DefaultCacheEvents events.
+type Options struct {
+	// MaxEvents, when positive, is how many of the newest events the log
+	// keeps; older ones are deleted as new ones are committed.
+	MaxEvents int
+	// MaxAge, when positive, is how long the log keeps an event after its
+	// Time. Deletion may lag by up to MaxAge/16 (at most a second) so that
+	// expired events are deleted in batches.
+	MaxAge time.Duration
+	// NoSync skips fsync on commit: faster, but a crash of the machine can
+	// lose acknowledged events. For tests and benchmarks.
+	NoSync bool
+	// CacheEvents is how many of the newest events are kept in memory to
+	// serve Tail and short reads without touching the disk. Zero means
+	// DefaultCacheEvents; negative means none (every read goes to disk).
+	CacheEvents int
+	// LockTimeout is how long Open waits for the data file's lock before it
+	// reports ErrLocked. Zero means DefaultLockTimeout.
+	LockTimeout time.Duration
+	// Logger receives commit and retention errors and an open summary at
+	// debug level. Nil discards.
+	Logger *slog.Logger
+}
+
+// maxBatchEvents caps how many events one commit writes, so one transaction
+// stays small even when the queue is long.
+const maxBatchEvents = 8192
+
+// maxTrimPerTx caps how many expired events one transaction deletes; more
+// are deleted in the following transactions.
+var maxTrimPerTx = 8192 // a variable for tests
+
+var bucketName = []byte("ssehub.events")
+
+// Log is a durable ssehub.Log in a bbolt file. Create it with Open. All
+// methods are safe for concurrent use by any number of goroutines.
+type Log struct {
+	dir    string
+	file   string
+	db     *bolt.DB
+	opts   Options
+	logger *slog.Logger
+	cacheN int // capacity of cache; 0 disables it
+
+	reqs    chan *request
+	closing chan struct{} // closed first by Close: appends and tails stop
+	stop    chan struct{} // closed once no Append can send: the committer drains and exits
+	done    chan struct{} // closed when the committer has exited
+
+	sendMu     sync.RWMutex // held for reading while an Append sends on reqs
+	sendClosed bool         // guarded by sendMu
+
+	closeOnce sync.Once
+	closeErr  error
+
+	notify logutil.Notifier
+
+	// reqPool recycles requests. It belongs to the Log, not the package:
+	// a log made in a testing/synctest bubble has channels of that bubble.
+	reqPool sync.Pool
+
+	// mu guards the cache and the bounds as readers see them; only the
+	// committer changes them, after a commit. Lock order: sendMu, then mu
+	// (never both held by one goroutine in practice).
+	mu    sync.RWMutex
+	cache logutil.Ring // a suffix of the log: the newest events
+	first uint64       // oldest retained position, 0 when none
+	last  uint64       // newest position ever, 0 when none
+
+	c committer // owned by the committer goroutine
+}
+
+var _ ssehub.Log = (*Log)(nil)
+
+// request is one Append waiting for its commit.
+type request struct {
+	events []*ssehub.Event
+	done   chan error // buffered: the committer never blocks on it
+}
+
+// Open opens or creates the history in directory dir (created if missing)
+// and starts its committer. It fails with an error wrapping ErrLocked when
+// another process holds the directory, and ErrCorrupt when the file there is
+// not an ssehub bbolt history; it never panics on a bad file. Open may be
+// called concurrently; one directory is held by at most one open Log.
+func Open(dir string, opts Options) (*Log, error) {
+	if dir == "" {
+		return nil, errors.New("boltlog: data directory is required")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("boltlog: create data directory %s: %w", dir, err)
+	}
+	l := &Log{
+		dir:     dir,
+		file:    filepath.Join(dir, FileName),
+		opts:    opts,
+		logger:  opts.Logger,
+		reqs:    make(chan *request, 4096),
+		closing: make(chan struct{}),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case opts.CacheEvents == 0:
+		l.cacheN = DefaultCacheEvents
+	case opts.CacheEvents > 0:
+		l.cacheN = opts.CacheEvents
+	}
+	if opts.MaxEvents > 0 && l.cacheN > opts.MaxEvents {
+		l.cacheN = opts.MaxEvents
+	}
+	db, err := openDB(l.dir, l.file, opts)
+	if err != nil {
+		return nil, err
+	}
+	l.db = db
+	if err := l.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	l.logger.Debug("boltlog: history opened", "path", l.file, "first", l.first, "last", l.last)
+	go l.run()
+	return l, nil
+}
+
+// openDB opens the bbolt file and turns bbolt's errors (and panics, should a
+// damaged file cause one) into errors that say what to do.
+func openDB(dir, file string, opts Options) (db *bolt.DB, err error) {
+	timeout := opts.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, corruptError(file, fmt.Errorf("damaged: bbolt panicked: %v", p))
+		}
+	}()
+	db, err = bolt.Open(file, 0o600, &bolt.Options{
+		Timeout:      timeout,
+		NoSync:       opts.NoSync,
+		FreelistType: bolt.FreelistMapType,
+	})
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, bolt.ErrTimeout):
+		return nil, fmt.Errorf("%w: data directory %s is in use by another ssehub process (its lock on %s was not released within %v); stop that process or use another directory",
+			ErrLocked, dir, FileName, timeout)
+	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum),
+		errors.Is(err, bolt.ErrVersionMismatch), errors.Is(err, bolt.ErrInvalidMapping):
+		return nil, corruptError(file, fmt.Errorf("not a bbolt file, or damaged: %w", err))
+	default:
+		return nil, fmt.Errorf("boltlog: open %s: %w", file, err)
+	}
+}
+
+// corruptError says what is wrong with file and what to do.
+func corruptError(file string, cause error) error {
+	return fmt.Errorf("%w %s: %v; move it away to start with an empty history", ErrCorrupt, file, cause)
+}
+
+// load creates the bucket if needed and reads the bounds and the times the
+// committer needs.
+func (l *Log) load() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = corruptError(l.file, fmt.Errorf("damaged: bbolt panicked: %v", p))
+		}
+	}()
+	err = l.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketName)
+		if b == nil {
+			foreign := false
+			tx.ForEach(func([]byte, *bolt.Bucket) error { foreign = true; return nil })
+			if foreign {
+				return corruptError(l.file, errors.New("a bbolt file, but not an ssehub history (it holds other buckets)"))
+			}
+			b, err := tx.CreateBucket(bucketName)
+			if err != nil {
+				return err
+			}
+			b.FillPercent = 1
+			return nil
+		}
+		l.last = b.Sequence()
+		c := b.Cursor()
+		if k, v := c.Last(); k != nil {
+			e, err := l.decode(k, v)
+			if err != nil {
+				return err
+			}
+			if e.Pos > l.last {
+				return corruptError(l.file, fmt.Errorf("damaged: event %d is beyond the position counter %d", e.Pos, l.last))
+			}
+			l.c.lastTime = e.Time
+		}
+		if k, v := c.First(); k != nil {
+			e, err := l.decode(k, v)
+			if err != nil {
+				return err
+			}
+			l.first = e.Pos
+			l.c.firstTime = e.Time
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		err = fmt.Errorf("boltlog: read %s: %w", l.file, err)
+	}
+	return err
+}
+
+// decode decodes a stored event and checks it is stored under its position.
+func (l *Log) decode(k, v []byte) (*ssehub.Event, error) {
+	e := new(ssehub.Event)
+	if err := l.decodeInto(e, k, v); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (l *Log) decodeInto(e *ssehub.Event, k, v []byte) error {
+	if len(k) != 8 {
+		return corruptError(l.file, fmt.Errorf("damaged: key %x is not a position", k))
+	}
+	pos := binary.BigEndian.Uint64(k)
+	if err := e.UnmarshalBinary(v); err != nil {
+		return corruptError(l.file, fmt.Errorf("damaged: event %d: %w", pos, err))
+	}
+	if e.Pos != pos {
+		return corruptError(l.file, fmt.Errorf("damaged: event %d is stored under position %d", e.Pos, pos))
+	}
+	return nil
+}
+
+func (l *Log) getRequest() *request {
+	if r, ok := l.reqPool.Get().(*request); ok {
+		return r
+	}
+	return &request{done: make(chan error, 1)}
+}
+
+func (l *Log) putRequest(r *request) {
+	if cap(r.events) > 64 {
+		r.events = nil // do not keep large batches around
+	}
+	clear(r.events)
+	r.events = r.events[:0]
+	l.reqPool.Put(r)
+}
+
+// Path returns the bbolt file's path. Safe for concurrent use.
+func (l *Log) Path() string { return l.file }
+
+// Dir returns the data directory. Safe for concurrent use.
+func (l *Log) Dir() string { return l.dir }
+
+// Append implements ssehub.Log. It queues the events for the committer and
+// returns once the transaction holding them is committed (and synced, unless
+// Options.NoSync). Concurrent Appends share transactions. The context is
+// honoured while queueing; once queued, Append waits for the commit, which is
+// bounded by the disk. On error the events are not acknowledged and their
+// Pos is zero. Safe for concurrent use.
+func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		select {
+		case <-l.closing:
+			return ssehub.ErrClosed
+		default:
+			return nil
+		}
+	}
+	r := l.getRequest()
+	r.events = append(r.events[:0], events...) // so the variadic slice stays on the caller's stack
+	l.sendMu.RLock()
+	if l.sendClosed {
+		l.sendMu.RUnlock()
+		l.putRequest(r)
+		return ssehub.ErrClosed
+	}
+	select {
+	case l.reqs <- r:
+		l.sendMu.RUnlock()
+	case <-l.closing:
+		l.sendMu.RUnlock()
+		l.putRequest(r)
+		return ssehub.ErrClosed
+	case <-ctx.Done():
+		l.sendMu.RUnlock()
+		l.putRequest(r)
+		return ctx.Err()
+	}
+	err := <-r.done
+	l.putRequest(r)
+	return err
+}
+
+// Read implements ssehub.Log: up to limit events after position after, in
+// order, never waiting; from memory when the cache covers after, else from
+// disk. A limit of zero or less returns no events. Safe for concurrent use.
+func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	select {
+	case <-l.closing:
+		return nil, ssehub.ErrClosed
+	default:
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	l.mu.RLock()
+	if after >= l.last || l.first == 0 {
+		l.mu.RUnlock()
+		return nil, nil
+	}
+	if f := l.cache.Front(); f != nil && after >= f.Pos-1 {
+		// The cache holds every event after f.Pos-1.
+		out := l.cache.AppendAfter(make([]*ssehub.Event, 0, min(limit, l.cache.Len())), after, limit)
+		l.mu.RUnlock()
+		return out, nil
+	}
+	l.mu.RUnlock()
+	return l.readDisk(after, limit)
+}
+
+func (l *Log) readDisk(after uint64, limit int) (out []*ssehub.Event, err error) {
+	defer func() {
+		if p := recover(); p != nil { // a damaged page; bbolt rolled back
+			out, err = nil, corruptError(l.file, fmt.Errorf("damaged: bbolt panicked while reading after %d: %v", after, p))
+		}
+	}()
+	err = l.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketName).Cursor()
+		var key [8]byte
+		binary.BigEndian.PutUint64(key[:], after+1)
+		var slab []ssehub.Event // events allocated together
+		for k, v := c.Seek(key[:]); k != nil && len(out) < limit; k, v = c.Next() {
+			if len(slab) == 0 {
+				slab = make([]ssehub.Event, min(limit-len(out), 256))
+			}
+			e := &slab[0]
+			slab = slab[1:]
+			if err := l.decodeInto(e, k, v); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, bolt.ErrDatabaseNotOpen):
+		return nil, ssehub.ErrClosed
+	case errors.Is(err, ErrCorrupt):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("boltlog: read after %d: %w", after, err)
+	}
+	return out, nil
+}
+
+// Tail implements ssehub.Log. It serves from the cache when it can and
+// sleeps until the next commit when it has caught up. Any number of Tails
+// may run at once; each calls fn on its own goroutine, sequentially.
+func (l *Log) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) error) error {
+	return logutil.Tail(ctx, after, fn, l.Read, &l.notify, l.closing)
+}
+
+// Bounds implements ssehub.Log, from memory. Safe for concurrent use.
+func (l *Log) Bounds(ctx context.Context) (first, last uint64, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	select {
+	case <-l.closing:
+		return 0, 0, ssehub.ErrClosed
+	default:
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.first, l.last, nil
+}
+
+// Close implements ssehub.Log. It ends running Tails with ssehub.ErrClosed,
+// fails queued Appends with ssehub.ErrClosed (a commit already under way
+// completes and is acknowledged), waits for the committer and closes the
+// file, releasing the directory for another process. Closing again returns
+// the first Close's result. Safe for concurrent use.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.closing)
+		l.sendMu.Lock() // wait for Appends that are sending
+		l.sendClosed = true
+		l.sendMu.Unlock()
+		close(l.stop)
+		<-l.done
+		l.mu.Lock()
+		l.cache.Clear()
+		l.mu.Unlock()
+		if err := l.db.Close(); err != nil {
+			l.closeErr = fmt.Errorf("boltlog: close %s: %w", l.file, err)
+		}
+	})
+	return l.closeErr
+}

@@ -1,0 +1,415 @@
+package boltlog_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"go.uber.org/goleak"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/log/boltlog"
+	"github.com/ssehub/ssehub/log/logtest"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(killHelperEnv) != "" {
+		killHelper() // never returns
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func open(t testing.TB, dir string, opts boltlog.Options) *boltlog.Log {
+	t.Helper()
+	l, err := boltlog.Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return l
+}
+
+func TestConformance(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cache int
+	}{
+		{"default cache", 0},
+		{"small cache", 3}, // reads mix disk and memory
+		{"no cache", -1},   // every read goes to disk
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := boltlog.Options{NoSync: true, CacheEvents: tc.cache}
+			logtest.Run(t, logtest.Harness{
+				Open: func(t *testing.T) ssehub.Log { return open(t, t.TempDir(), opts) },
+				OpenRetained: func(t *testing.T, maxEvents int) ssehub.Log {
+					o := opts
+					o.MaxEvents = maxEvents
+					return open(t, t.TempDir(), o)
+				},
+				Reopen: func(t *testing.T, l ssehub.Log) ssehub.Log {
+					dir := l.(*boltlog.Log).Dir()
+					if err := l.Close(); err != nil {
+						t.Fatalf("Close: %v", err)
+					}
+					return open(t, dir, opts)
+				},
+			})
+		})
+	}
+}
+
+func TestOpenCreatesDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b", "data")
+	l := open(t, dir, boltlog.Options{NoSync: true})
+	defer l.Close()
+	if l.Path() != filepath.Join(dir, boltlog.FileName) {
+		t.Fatalf("Path = %s", l.Path())
+	}
+	if _, err := os.Stat(l.Path()); err != nil {
+		t.Fatalf("data file: %v", err)
+	}
+}
+
+func TestOpenLocked(t *testing.T) {
+	dir := t.TempDir()
+	l := open(t, dir, boltlog.Options{NoSync: true})
+	_, err := boltlog.Open(dir, boltlog.Options{LockTimeout: 50 * time.Millisecond})
+	if !errors.Is(err, boltlog.ErrLocked) {
+		t.Fatalf("second Open = %v, want ErrLocked", err)
+	}
+	want := fmt.Sprintf("data directory %s is in use by another ssehub process", dir)
+	t.Log(err)
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not say %q", err, want)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2 := open(t, dir, boltlog.Options{NoSync: true, LockTimeout: 50 * time.Millisecond})
+	l2.Close()
+}
+
+func TestOpenCorrupt(t *testing.T) {
+	validDB := func(t *testing.T, path string) {
+		l := open(t, filepath.Dir(path), boltlog.Options{NoSync: true})
+		for i := range 100 {
+			if err := l.Append(t.Context(), &ssehub.Event{Topics: []string{"a"}, Data: strings.Repeat("x", i*10)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.Close()
+	}
+	tests := []struct {
+		name  string
+		write func(t *testing.T, path string)
+	}{
+		{"text", func(t *testing.T, path string) {
+			os.WriteFile(path, []byte("this is not a database\n"), 0o600)
+		}},
+		{"random bytes", func(t *testing.T, path string) {
+			b := make([]byte, 64<<10)
+			for i := range b {
+				b[i] = byte(i*7 + i/251)
+			}
+			os.WriteFile(path, b, 0o600)
+		}},
+		{"zeros", func(t *testing.T, path string) {
+			os.WriteFile(path, make([]byte, 32<<10), 0o600)
+		}},
+		{"truncated", func(t *testing.T, path string) {
+			validDB(t, path)
+			os.Truncate(path, 100)
+		}},
+		{"meta pages overwritten", func(t *testing.T, path string) {
+			validDB(t, path)
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteAt(make([]byte, 8192), 0)
+			f.Close()
+		}},
+		{"bbolt file of another program", func(t *testing.T, path string) {
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("users")); return err })
+			db.Close()
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, boltlog.FileName)
+			tc.write(t, path)
+			l, err := boltlog.Open(dir, boltlog.Options{NoSync: true})
+			if err == nil {
+				l.Close()
+				t.Fatal("Open succeeded on a corrupt file")
+			}
+			if !errors.Is(err, boltlog.ErrCorrupt) {
+				t.Fatalf("Open = %v, want ErrCorrupt", err)
+			}
+			t.Log(err)
+			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "corrupt") {
+				t.Fatalf("error %q does not name the file and say it is corrupt", err)
+			}
+		})
+	}
+}
+
+func TestEmptyFileIsNew(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, boltlog.FileName), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := open(t, dir, boltlog.Options{NoSync: true})
+	defer l.Close()
+	if err := l.Append(t.Context(), &ssehub.Event{Topics: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPositionsAndTimes(t *testing.T) {
+	before := uint64(time.Now().UnixMicro())
+	dir := t.TempDir()
+	l := open(t, dir, boltlog.Options{NoSync: true})
+	events := make([]*ssehub.Event, 100)
+	for i := range events {
+		events[i] = &ssehub.Event{Topics: []string{"a"}}
+	}
+	if err := l.Append(t.Context(), events...); err != nil {
+		t.Fatal(err)
+	}
+	after := uint64(time.Now().UnixMicro())
+	if p := events[0].Pos; p < before || p > after {
+		t.Fatalf("first position of a new file %d, want the Unix time in µs (%d to %d)", p, before, after)
+	}
+	for i := 1; i < len(events); i++ {
+		if events[i].Pos != events[i-1].Pos+1 {
+			t.Fatalf("positions %d then %d: not consecutive", events[i-1].Pos, events[i].Pos)
+		}
+		if !events[i].Time.After(events[i-1].Time) {
+			t.Fatalf("times %v then %v: not strictly increasing", events[i-1].Time, events[i].Time)
+		}
+	}
+	l.Close()
+	// After a restart, times keep increasing too, even if the clock did not
+	// move (same batch, same now).
+	l = open(t, dir, boltlog.Options{NoSync: true})
+	defer l.Close()
+	e := &ssehub.Event{Topics: []string{"a"}}
+	if err := l.Append(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	if last := events[len(events)-1]; e.Pos != last.Pos+1 || !e.Time.After(last.Time) {
+		t.Fatalf("after reopen: pos %d time %v; previous pos %d time %v", e.Pos, e.Time, last.Pos, last.Time)
+	}
+}
+
+func TestRetentionAge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		l := open(t, dir, boltlog.Options{NoSync: true, MaxAge: time.Minute})
+		defer l.Close()
+		appendN := func(n int) (out []*ssehub.Event) {
+			for range n {
+				e := &ssehub.Event{Topics: []string{"a"}}
+				if err := l.Append(t.Context(), e); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, e)
+			}
+			return out
+		}
+		bounds := func() (uint64, uint64) {
+			synctest.Wait() // let the committer finish what its timer started
+			first, last, err := l.Bounds(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return first, last
+		}
+		old := appendN(2)
+		time.Sleep(40 * time.Second)
+		recent := appendN(3)
+		if first, _ := bounds(); first != old[0].Pos {
+			t.Fatalf("after 40s first = %d, want %d (nothing expired)", first, old[0].Pos)
+		}
+		// Nothing is appended now: the committer's timer must delete the two
+		// old events once they are older than a minute (plus at most 1s).
+		time.Sleep(22 * time.Second)
+		if first, last := bounds(); first != recent[0].Pos || last != recent[2].Pos {
+			t.Fatalf("after 62s Bounds = %d, %d; want %d, %d", first, last, recent[0].Pos, recent[2].Pos)
+		}
+		for _, after := range []uint64{0, old[0].Pos, old[1].Pos} {
+			if got, _ := l.Read(t.Context(), after, 10); len(got) != 3 || got[0].Pos != recent[0].Pos {
+				t.Fatalf("Read(after %d) after expiry returned %d events", after, len(got))
+			}
+		}
+		time.Sleep(time.Minute)
+		if first, last := bounds(); first != 0 || last != recent[2].Pos {
+			t.Fatalf("after everything expired Bounds = %d, %d; want 0, %d", first, last, recent[2].Pos)
+		}
+		if got, _ := l.Read(t.Context(), 0, 10); len(got) != 0 {
+			t.Fatalf("Read after everything expired returned %d events", len(got))
+		}
+		// Positions keep increasing after the log emptied.
+		if e := appendN(1)[0]; e.Pos != recent[2].Pos+1 {
+			t.Fatalf("next position %d, want %d", e.Pos, recent[2].Pos+1)
+		}
+	})
+}
+
+func TestRetentionShrunkOnReopen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		l := open(t, dir, boltlog.Options{NoSync: true})
+		defer boltlog.SetMaxTrimPerTx(300)()
+		events := make([]*ssehub.Event, 2000) // more than one trim transaction deletes
+		for i := range events {
+			events[i] = &ssehub.Event{Topics: []string{"a"}, Data: strconv.Itoa(i)}
+		}
+		if err := l.Append(t.Context(), events...); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		l = open(t, dir, boltlog.Options{NoSync: true, MaxEvents: 10})
+		defer l.Close()
+		synctest.Wait() // the committer trims while idle
+		first, last, err := l.Bounds(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := events[len(events)-10].Pos; first != want || last != events[len(events)-1].Pos {
+			t.Fatalf("Bounds = %d, %d; want %d, %d", first, last, want, events[len(events)-1].Pos)
+		}
+		got, err := l.Read(t.Context(), 0, 100)
+		if err != nil || len(got) != 10 || got[0].Data != "1990" {
+			t.Fatalf("Read = %d events, %v", len(got), err)
+		}
+	})
+}
+
+func TestCorruptEventOnRead(t *testing.T) {
+	dir := t.TempDir()
+	l := open(t, dir, boltlog.Options{NoSync: true})
+	e := &ssehub.Event{Topics: []string{"a"}, Data: "ok"}
+	if err := l.Append(t.Context(), e, &ssehub.Event{Topics: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	db, err := bolt.Open(filepath.Join(dir, boltlog.FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("ssehub.events"))
+		k, _ := b.Cursor().First()
+		return b.Put(k, []byte{99, 1, 2, 3})
+	})
+	db.Close()
+	l, err = boltlog.Open(dir, boltlog.Options{NoSync: true, CacheEvents: -1})
+	if !errors.Is(err, boltlog.ErrCorrupt) {
+		if err == nil {
+			l.Close()
+		}
+		t.Fatalf("Open with a damaged first event = %v, want ErrCorrupt", err)
+	}
+}
+
+// The kill test runs this test binary again as a child that appends and
+// reports each acknowledged event, kills the child with SIGKILL mid-stream,
+// and checks that every acknowledged event is in the history.
+const killHelperEnv = "BOLTLOG_KILL_HELPER_DIR"
+
+func killHelper() {
+	l, err := boltlog.Open(os.Getenv(killHelperEnv), boltlog.Options{})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	out := bufio.NewWriter(os.Stdout)
+	for i := 0; ; i++ {
+		// Several appenders share commits, as in the server.
+		done := make(chan *ssehub.Event, 8)
+		for j := range 8 {
+			go func() {
+				e := &ssehub.Event{Topics: []string{"kill"}, Data: fmt.Sprintf("%d.%d", i, j)}
+				if err := l.Append(context.Background(), e); err != nil {
+					fmt.Println("error", err)
+					os.Exit(2)
+				}
+				done <- e
+			}()
+		}
+		for range 8 {
+			e := <-done
+			fmt.Fprintf(out, "%d %s\n", e.Pos, e.Data)
+		}
+		out.Flush()
+	}
+}
+
+func TestKillDurability(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), killHelperEnv+"="+dir)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := map[uint64]string{}
+	sc := bufio.NewScanner(stdout)
+	for len(acked) < 400 && sc.Scan() {
+		var pos uint64
+		var data string
+		if _, err := fmt.Sscan(sc.Text(), &pos, &data); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("child said %q", sc.Text())
+		}
+		acked[pos] = data
+	}
+	cmd.Process.Kill() // SIGKILL while it keeps appending
+	cmd.Wait()
+	if len(acked) < 400 {
+		t.Fatalf("child acknowledged only %d events", len(acked))
+	}
+	l := open(t, dir, boltlog.Options{})
+	defer l.Close()
+	var maxAcked uint64
+	for pos, data := range acked {
+		maxAcked = max(maxAcked, pos)
+		got, err := l.Read(t.Context(), pos-1, 1)
+		if err != nil || len(got) != 1 || got[0].Pos != pos || got[0].Data != data {
+			t.Fatalf("acknowledged event %d (%s) after kill: got %v, %v", pos, data, got, err)
+		}
+	}
+	first, last, _ := l.Bounds(t.Context())
+	e := &ssehub.Event{Topics: []string{"kill"}}
+	if err := l.Append(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Pos <= last || e.Pos <= maxAcked {
+		t.Fatalf("position after kill %d, last %d, max acknowledged %d", e.Pos, last, maxAcked)
+	}
+	t.Logf("%d events acknowledged before SIGKILL, all present; the log holds %d", len(acked), last-first+1)
+}

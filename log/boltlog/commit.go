@@ -1,0 +1,303 @@
+package boltlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ssehub/ssehub"
+)
+
+// committer is the state owned by the committer goroutine (run).
+type committer struct {
+	firstTime time.Time // Time of the oldest retained event, when there is one
+	lastTime  time.Time // newest Time assigned or found at Open
+	trimMore  bool      // retention left expired events for the next transaction
+
+	batch   []*request
+	keys    []byte // arena for the keys of one transaction
+	vals    []byte // arena for the values of one transaction
+	setTime []bool // which events of the batch got their Time from us
+}
+
+// maxArena is the most arena memory kept between transactions.
+const maxArena = 4 << 20
+
+// run is the committer goroutine: it owns all writes to the bbolt file. It
+// exits when stop is closed, failing what is still queued.
+func (l *Log) run() {
+	defer close(l.done)
+	c := &l.c
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	c.trimMore = l.trimDue(time.Now()) // retention may have shrunk since the last run
+	l.armTimer(timer)
+	for {
+		var r *request
+		if c.trimMore {
+			select {
+			case r = <-l.reqs:
+			case <-l.stop:
+				l.drain()
+				return
+			default:
+				l.trimOnly() // when idle, finish the trimming
+				l.armTimer(timer)
+				continue
+			}
+		} else {
+			select {
+			case r = <-l.reqs:
+			case <-l.stop:
+				l.drain()
+				return
+			case <-timer.C:
+				l.trimOnly()
+				l.armTimer(timer)
+				continue
+			}
+		}
+		// Group commit: take everything that queued up while the previous
+		// transaction was syncing.
+		batch := append(c.batch[:0], r)
+		n := len(r.events)
+	gather:
+		for n < maxBatchEvents {
+			select {
+			case r = <-l.reqs:
+				batch = append(batch, r)
+				n += len(r.events)
+			default:
+				break gather
+			}
+		}
+		err := l.commit(batch, n)
+		for _, r := range batch {
+			r.done <- err
+		}
+		clear(batch)
+		c.batch = batch[:0]
+		l.armTimer(timer)
+	}
+}
+
+// drain fails every queued request. Called once no Append can send.
+func (l *Log) drain() {
+	for {
+		select {
+		case r := <-l.reqs:
+			r.done <- ssehub.ErrClosed
+		default:
+			return
+		}
+	}
+}
+
+// armTimer sets timer to fire when the oldest event expires (plus a slack,
+// so expired events are deleted in batches), or stops it.
+func (l *Log) armTimer(timer *time.Timer) {
+	if l.opts.MaxAge <= 0 || l.first == 0 || l.c.trimMore {
+		timer.Stop()
+		return
+	}
+	slack := min(l.opts.MaxAge/16, time.Second)
+	timer.Reset(time.Until(l.c.firstTime.Add(l.opts.MaxAge + slack)))
+}
+
+// commit writes the n events of batch in one transaction, with retention,
+// and publishes them to readers. On error no event is acknowledged: their
+// Pos is reset to zero and the Times it set to zero again.
+func (l *Log) commit(batch []*request, n int) (err error) {
+	c := &l.c
+	now := time.Unix(0, time.Now().UnixNano()) // as it will be read back
+	if cap(c.keys) < 8*n {
+		c.keys = make([]byte, 0, 8*n)
+	}
+	c.keys, c.vals = c.keys[:0], c.vals[:0]
+	c.setTime = c.setTime[:0]
+	lastTime := c.lastTime
+	var seq, first uint64
+	var firstTime time.Time
+	defer func() {
+		if p := recover(); p != nil {
+			err = corruptError(l.file, fmt.Errorf("damaged: bbolt panicked while writing: %v", p))
+		}
+		if err != nil {
+			i := 0
+			for _, r := range batch {
+				for _, e := range r.events {
+					e.Pos = 0
+					if i < len(c.setTime) && c.setTime[i] {
+						e.Time = time.Time{}
+					}
+					i++
+				}
+			}
+			l.logger.Error("boltlog: commit failed", "path", l.file, "events", n, "err", err)
+			if !errors.Is(err, ErrCorrupt) {
+				err = fmt.Errorf("%w: boltlog: commit to %s: %w", ssehub.ErrUnavailable, l.file, err)
+			}
+		}
+	}()
+	err = l.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketName)
+		b.FillPercent = 1 // keys only ever grow: pack pages full
+		seq = b.Sequence()
+		if seq == 0 {
+			// A new history: start at the Unix time in µs (see package doc).
+			seq = uint64(max(now.UnixMicro(), 1)) - 1
+		}
+		first, firstTime = l.first, c.firstTime
+		for _, r := range batch {
+			for _, e := range r.events {
+				seq++
+				e.Pos = seq
+				set := e.Time.IsZero()
+				if set {
+					t := now
+					if !t.After(lastTime) {
+						t = lastTime.Add(time.Nanosecond)
+					}
+					e.Time, lastTime = t, t
+				}
+				c.setTime = append(c.setTime, set)
+				if first == 0 {
+					first, firstTime = seq, e.Time
+				}
+				c.keys = binary.BigEndian.AppendUint64(c.keys, seq)
+				key := c.keys[len(c.keys)-8:]
+				start := len(c.vals)
+				c.vals, _ = e.AppendBinary(c.vals)
+				// bbolt keeps the slices until the commit: the arenas are
+				// not overwritten before then (growing copies, never reuses).
+				if err := b.Put(key, c.vals[start:len(c.vals):len(c.vals)]); err != nil {
+					return err
+				}
+			}
+		}
+		if err := b.SetSequence(seq); err != nil {
+			return err
+		}
+		var err error
+		first, firstTime, c.trimMore, err = l.trim(b, first, firstTime, seq, now)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if cap(c.vals) > maxArena {
+		c.vals = nil
+	}
+	c.firstTime, c.lastTime = firstTime, lastTime
+	l.mu.Lock()
+	if l.cacheN > 0 {
+		for _, r := range batch {
+			for _, e := range r.events {
+				l.cache.Push(e)
+			}
+		}
+		for l.cache.Len() > l.cacheN {
+			l.cache.PopFront()
+		}
+	}
+	l.first, l.last = first, seq
+	l.dropCachedLocked()
+	l.mu.Unlock()
+	l.notify.Notify()
+	return nil
+}
+
+// dropCachedLocked removes cached events that retention deleted.
+func (l *Log) dropCachedLocked() {
+	for f := l.cache.Front(); f != nil && (l.first == 0 || f.Pos < l.first); f = l.cache.Front() {
+		l.cache.PopFront()
+	}
+}
+
+// trim deletes events beyond MaxEvents and older than MaxAge from the
+// oldest end of b, at most maxTrimPerTx of them, and returns the new oldest
+// position and its time (0 when the log is empty) and whether more are due.
+// It costs nothing when the oldest event is within both limits.
+func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint64, now time.Time) (uint64, time.Time, bool, error) {
+	if first == 0 {
+		return 0, time.Time{}, false, nil
+	}
+	var keepFrom uint64 // oldest position MaxEvents keeps
+	if n := uint64(l.opts.MaxEvents); n > 0 && last >= n {
+		keepFrom = last - n + 1
+	}
+	var cutoff time.Time
+	if l.opts.MaxAge > 0 {
+		cutoff = now.Add(-l.opts.MaxAge)
+	}
+	expired := func(t time.Time) bool { return l.opts.MaxAge > 0 && t.Before(cutoff) }
+	if first >= keepFrom && !expired(firstTime) {
+		return first, firstTime, false, nil
+	}
+	cur := b.Cursor()
+	deleted := 0
+	for k, v := cur.First(); ; k, v = cur.First() {
+		if k == nil {
+			return 0, time.Time{}, false, nil
+		}
+		pos := binary.BigEndian.Uint64(k)
+		var t time.Time
+		if l.opts.MaxAge > 0 {
+			var e ssehub.Event
+			if err := l.decodeInto(&e, k, v); err != nil {
+				return 0, time.Time{}, false, err
+			}
+			t = e.Time
+		}
+		if pos >= keepFrom && !expired(t) {
+			return pos, t, false, nil
+		}
+		if deleted == maxTrimPerTx {
+			return pos, t, true, nil
+		}
+		if err := cur.Delete(); err != nil {
+			return 0, time.Time{}, false, err
+		}
+		deleted++
+	}
+}
+
+// trimDue reports whether the oldest retained event is beyond a limit.
+func (l *Log) trimDue(now time.Time) bool {
+	if l.first == 0 {
+		return false
+	}
+	if n := uint64(l.opts.MaxEvents); n > 0 && l.last >= n && l.first < l.last-n+1 {
+		return true
+	}
+	return l.opts.MaxAge > 0 && l.c.firstTime.Before(now.Add(-l.opts.MaxAge))
+}
+
+// trimOnly runs retention in a transaction of its own, when the oldest
+// event expired and nothing was appended, or to finish a large trim.
+func (l *Log) trimOnly() {
+	c := &l.c
+	var first uint64
+	var firstTime time.Time
+	var more bool
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketName)
+		var err error
+		first, firstTime, more, err = l.trim(b, l.first, c.firstTime, b.Sequence(), time.Now())
+		return err
+	})
+	if err != nil {
+		// Retried at the next commit.
+		c.trimMore = false
+		l.logger.Error("boltlog: deleting expired events failed", "path", l.file, "err", err)
+		return
+	}
+	c.trimMore, c.firstTime = more, firstTime
+	l.mu.Lock()
+	l.first = first
+	l.dropCachedLocked()
+	l.mu.Unlock()
+}

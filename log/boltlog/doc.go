@@ -1,0 +1,42 @@
+// Package boltlog is a durable ssehub.Log on bbolt (go.etcd.io/bbolt): the
+// embedded history of a single `ssehub serve`.
+//
+// # Storage
+//
+// Open takes a data directory and keeps one bbolt file in it (FileName). One
+// bucket holds the events: the key is the position as 8 big-endian bytes, so
+// bbolt's key order is log order, and the value is Event.AppendBinary. The
+// bucket's sequence is the last position ever given out; it is written in the
+// same transaction as the events, so positions increase strictly across
+// restarts and crashes. A new file starts its positions at the current Unix
+// time in microseconds rather than 1, so that ids held by clients of an
+// earlier history (a deleted directory, a switch from memory) cannot name
+// events of the new one; see package memlog for the reasoning.
+//
+// # Group commit
+//
+// Append hands its events to a single committer goroutine and waits. The
+// committer takes every request that is queued (up to a batch limit), writes
+// them in one bbolt transaction — one fsync for all of them — and only then
+// acknowledges each caller. While one batch is being synced the next one
+// queues up, so under load many publishes share each fsync and throughput
+// grows with concurrency while latency stays near one or two fsyncs.
+//
+// Retention (Options.MaxEvents, Options.MaxAge) is applied by the committer
+// inside the same transactions, deleting from the oldest end only, a bounded
+// number of keys per transaction: no scans. When nothing is appended, a timer
+// wakes the committer when the oldest event expires.
+//
+// # Reading
+//
+// The newest events (Options.CacheEvents) stay in memory, so Tail and reads
+// of recent history — a client resuming after a short disconnect — never
+// touch the disk; older positions are read from bbolt. Tail sleeps until the
+// committer announces a commit: no polling.
+//
+// # Crashes
+//
+// Append returns only after bbolt's commit (fdatasync) succeeded, so an
+// acknowledged event survives kill -9 and power loss, as far as the disk
+// honours fsync. Options.NoSync gives that up for speed (tests, benchmarks).
+package boltlog

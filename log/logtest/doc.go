@@ -1,0 +1,26 @@
+// Package logtest is the conformance suite every ssehub.Log must pass.
+//
+// An implementation's tests describe how to get a log in a Harness and call
+// Run:
+//
+//	func TestConformance(t *testing.T) {
+//		logtest.Run(t, logtest.Harness{
+//			Open: func(t *testing.T) ssehub.Log { return memlog.New(memlog.Options{}) },
+//			OpenRetained: func(t *testing.T, n int) ssehub.Log {
+//				return memlog.New(memlog.Options{MaxEvents: n})
+//			},
+//		})
+//	}
+//
+// Run checks the contract written on ssehub.Log as named subtests: positions
+// and times set by Append, every field preserved, Read and Bounds at the
+// edges, concurrent appends, Tail (catch-up then live, exactly once, in
+// order, cancel, close), retention by count, and, for durable logs, that
+// everything acknowledged survives a restart and that positions keep
+// increasing after it.
+//
+// Subtests run in parallel, each with its own log from Harness.Open, so a
+// Harness must hand out independent logs (a fresh directory, stream or key
+// per call). Nothing in the suite sleeps: waits end as soon as the log
+// delivers and are bounded by Harness.Timeout only to report a stuck log.
+package logtest

@@ -1,0 +1,127 @@
+package ssehub
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Event is one update: what a publisher sent plus what the log assigned.
+//
+// An Event is immutable once appended: the hub shares one *Event between all
+// subscribers and goroutines, so nobody may modify it after Log.Append returns.
+type Event struct {
+	// Pos is the event's position in the log, assigned by Log.Append. It
+	// increases strictly in log order and is never reused, also across
+	// restarts of a durable log.
+	Pos uint64
+	// ID is the id sent to clients. Empty on Append means "use FormatID(Pos)".
+	ID string
+	// Topics are the topics the event belongs to; the first is canonical.
+	Topics []string
+	// Type is the SSE event type ("" means the default, "message").
+	Type string
+	// Data is the payload; it may contain any newlines.
+	Data string
+	// Retry, when positive, is the reconnection time sent with the event.
+	Retry time.Duration
+	// Private events go only to subscribers authorized for one of their topics.
+	Private bool
+	// Time is when the log accepted the event (set by Append when zero).
+	Time time.Time
+}
+
+// FormatID returns the id the hub generates for the event at position pos:
+// its decimal form. Ids made only of ASCII digits are reserved for this; "0"
+// names the position before the first event.
+func FormatID(pos uint64) string { return strconv.FormatUint(pos, 10) }
+
+// ParseID parses an id made by FormatID. It reports false for any other
+// string (a publisher-supplied id, garbage, an empty string, leading zeros).
+func ParseID(id string) (uint64, bool) {
+	if id == "" || len(id) > 20 || (len(id) > 1 && id[0] == '0') {
+		return 0, false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return 0, false
+		}
+	}
+	pos, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return pos, true
+}
+
+// WireID returns the id to send to clients: ID, or FormatID(Pos) when empty.
+func (e *Event) WireID() string {
+	if e.ID != "" {
+		return e.ID
+	}
+	return FormatID(e.Pos)
+}
+
+// Log stores events in one total order and hands them to readers.
+//
+// All methods are safe for concurrent use. Implementations live under log/
+// and all pass the conformance suite in log/logtest.
+type Log interface {
+	// Append stores events durably, in the given order, after every event
+	// appended before. It sets Pos (and Time when zero) on each event and
+	// returns only once all of them are durable (as durable as the engine
+	// is); on error none of them is acknowledged. Concurrent appends may be
+	// committed together (group commit).
+	Append(ctx context.Context, events ...*Event) error
+
+	// Read returns up to limit events with a position greater than after, in
+	// log order. It does not wait: it returns an empty slice when there are
+	// none yet. Events removed by retention are silently absent; callers
+	// compare with Bounds to detect gaps.
+	Read(ctx context.Context, after uint64, limit int) ([]*Event, error)
+
+	// Tail calls fn with every event after position after, in log order and
+	// in batches, as they are appended, until ctx is done (returns ctx.Err()),
+	// the log is closed (ErrClosed) or fn returns an error (returned as is).
+	// Calls to fn are sequential. A hub runs one Tail for all its subscribers.
+	Tail(ctx context.Context, after uint64, fn func([]*Event) error) error
+
+	// Bounds returns the position of the oldest retained event (0 when the
+	// log holds none) and the position of the newest event ever appended (0
+	// when none). Events between first and last may still be missing from a
+	// sparse log; events before first are gone.
+	Bounds(ctx context.Context) (first, last uint64, err error)
+
+	// Close releases the log. Pending appends fail with ErrClosed; running
+	// Tails return ErrClosed.
+	Close() error
+}
+
+// Pinger is implemented by logs that talk to an engine over the network:
+// Ping reports whether the engine is reachable (used by /readyz).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Errors shared across packages. Wrap them with %w; httpapi maps them to
+// HTTP status codes in one table.
+var (
+	// ErrClosed: the log or hub was closed.
+	ErrClosed = errors.New("ssehub: closed")
+	// ErrUnavailable: the storage engine cannot be reached right now.
+	ErrUnavailable = errors.New("ssehub: storage engine unavailable")
+	// ErrTooLarge: an event or request exceeds a configured limit.
+	ErrTooLarge = errors.New("ssehub: too large")
+	// ErrInvalid: an event is malformed (missing topic, bad id or type, …).
+	ErrInvalid = errors.New("ssehub: invalid event")
+)
+
+// IDIndex is implemented by logs that can find an event by its wire id when
+// that id was supplied by the publisher (not made by FormatID), so clients
+// can resume from such ids.
+type IDIndex interface {
+	// LookupID returns the position of the newest retained event whose ID
+	// is id; found is false when there is none.
+	LookupID(ctx context.Context, id string) (pos uint64, found bool, err error)
+}
