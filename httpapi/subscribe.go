@@ -4,35 +4,19 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/sse"
-	"github.com/ssehub/ssehub/topic"
 )
 
 // subscribe handles GET /.well-known/mercure: an SSE stream of the updates
 // matching the topic selectors, after a replay from Last-Event-ID.
 func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	raw := q["topic"]
-	if len(raw) == 0 {
-		httpError(w, http.StatusBadRequest, "at least one topic selector is required: add ?topic=… (an exact topic, * for all, or a URI template such as https://example.com/books/{id})")
+	sels, err := a.selectors(r)
+	if err != nil {
+		writeError(w, err)
 		return
-	}
-	if len(raw) > a.cfg.MaxTopics {
-		httpError(w, http.StatusBadRequest, "too many topic selectors: "+strconv.Itoa(len(raw))+" (at most "+strconv.Itoa(a.cfg.MaxTopics)+" per subscription)")
-		return
-	}
-	sels := make([]topic.Selector, 0, len(raw))
-	for _, s := range raw {
-		sel, err := a.sels.Compile(s)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, "invalid topic selector "+strconv.Quote(s)+": "+err.Error())
-			return
-		}
-		sels = append(sels, sel)
 	}
 
 	cred, err := a.authenticate(r, a.cfg.Subscribers, "subscriber")
