@@ -75,6 +75,7 @@ func newEnv(t *testing.T, cfg httpapi.Config, hopts hub.Options) *env {
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		h.Close()
+		api.Close(5 * time.Second)
 		srv.Close()
 		l.Close()
 	})

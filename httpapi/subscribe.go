@@ -51,7 +51,12 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	defer sub.Close()
+	parked := false // once parked, the parker closes sub
+	defer func() {
+		if !parked {
+			sub.Close()
+		}
+	}()
 
 	h := w.Header()
 	setStreamHeaders(h)
@@ -73,6 +78,18 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for {
+		if a.parker != nil && sub.Live() {
+			// Replay done: hand the idle connection to the parker, which
+			// holds it without this goroutine and its buffers.
+			var expires time.Time
+			if claims != nil {
+				expires = claims.ExpiresAt
+			}
+			if a.parker.Park(w, r, sub, expires) {
+				parked = true
+				return
+			}
+		}
 		chunks, err := sub.Next(ctx)
 		if err != nil {
 			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, hub.ErrShutdown) {

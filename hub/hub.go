@@ -28,6 +28,8 @@ var (
 	ErrUnsubscribed = errors.New("hub: unsubscribed")
 	// ErrNoSelector: a subscription named no topic selector.
 	ErrNoSelector = errors.New("hub: at least one topic selector is required")
+	// errNotLive: TryNext was called before the replay was done.
+	errNotLive = errors.New("hub: TryNext before the replay is done; use Next until Live")
 	// ErrReservedType: a publisher used an event type reserved for the hub.
 	ErrReservedType = errors.New(`hub: event types starting with "ssehub." are reserved for the hub`)
 )

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssehub/ssehub"
@@ -54,7 +55,8 @@ type Subscriber struct {
 	err    error  // set once the subscriber is done; Next returns it after the queue
 	busy   bool   // something was queued since the last heartbeat tick
 
-	wake chan struct{} // capacity 1: "the queue or err changed"
+	wake   chan struct{}          // capacity 1: "the queue or err changed"
+	onWake atomic.Pointer[func()] // when set, called instead of waking Next
 
 	// Owned by the goroutine calling Next.
 	out         [][]byte // returned by the previous Next; recycled by the next
@@ -189,24 +191,57 @@ func (s *Subscriber) Next(ctx context.Context) ([][]byte, error) {
 		}
 	}
 	for {
-		s.mu.Lock()
-		if len(s.queue) > 0 {
-			s.out, s.queue = s.queue, spare
-			s.qbytes = 0
-			s.mu.Unlock()
-			return s.out, nil
+		if out, err := s.take(spare); out != nil || err != nil {
+			return out, err
 		}
-		if err := s.err; err != nil {
-			s.mu.Unlock()
-			return nil, err
-		}
-		s.mu.Unlock()
 		select {
 		case <-s.wake:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// take returns the queued chunks (recycling spare as the next queue), or
+// the subscriber's error once the queue is empty, or nil, nil.
+func (s *Subscriber) take(spare [][]byte) ([][]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) > 0 {
+		s.out, s.queue = s.queue, spare
+		s.qbytes = 0
+		return s.out, nil
+	}
+	return nil, s.err
+}
+
+// Live reports whether Next has returned the gap event and the whole
+// replay, so that only live events, heartbeats and the end remain. Only the
+// goroutine calling Next may call it.
+func (s *Subscriber) Live() bool { return s.head == nil && s.replayAfter >= s.replayTo }
+
+// TryNext is Next for a Live subscriber without waiting: it returns the
+// pending chunks, or nil and the reason once the subscriber is done, or
+// nil, nil when there is nothing to write now. The chunks stay valid until
+// the next call. Only one goroutine at a time may call it (or Next).
+func (s *Subscriber) TryNext() ([][]byte, error) {
+	if !s.Live() {
+		return nil, errNotLive
+	}
+	clear(s.out)
+	spare := s.out[:0]
+	s.out = nil
+	return s.take(spare)
+}
+
+// OnWake makes the subscriber call f, instead of waking a waiting Next,
+// whenever it may have something new for TryNext: an event, a heartbeat or
+// its end. f runs on the hub's goroutines (the dispatcher among them), so
+// it must be quick and must not block; it is called without locks held.
+// Set it before relying on TryNext; a pending wake is delivered to f.
+func (s *Subscriber) OnWake(f func()) {
+	s.onWake.Store(&f)
+	f()
 }
 
 // replay reads the next batch of history and returns the matching events
@@ -291,6 +326,10 @@ func (s *Subscriber) finish(err error, last []byte) {
 }
 
 func (s *Subscriber) signal() {
+	if f := s.onWake.Load(); f != nil {
+		(*f)()
+		return
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:

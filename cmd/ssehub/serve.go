@@ -198,6 +198,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Shutdown(sctx) }() // stops accepting; waits for handlers
 	h.Close()                                  // ends every stream with a jittered retry
+	api.Close(c.ShutdownTimeout)               // lets parked streams write that, then stops
 	if err := <-shut; err != nil {
 		logger.Warn("shutdown timed out; closing remaining connections", "err", err)
 		srv.Close()

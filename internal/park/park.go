@@ -1,0 +1,37 @@
+package park
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Source is what a parked stream writes: a hub subscriber.
+type Source interface {
+	// TryNext returns the wire bytes to write now, or nil and an error once
+	// the stream is over (after everything before it was returned), or nil,
+	// nil when there is nothing to write. Calls are never concurrent.
+	TryNext() ([][]byte, error)
+	// OnWake registers f, to be called (quickly, without blocking) whenever
+	// TryNext may have something new.
+	OnWake(f func())
+	// Close releases the source; called once, when the stream ends.
+	Close()
+}
+
+// Options configure a Parker.
+type Options struct {
+	// WriteTimeout: a stream whose writes have been stuck (the client does
+	// not read) for longer is closed. Default 10s.
+	WriteTimeout time.Duration
+	// Logger receives errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}

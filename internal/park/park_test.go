@@ -1,0 +1,264 @@
+//go:build linux
+
+package park_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ssehub/ssehub/internal/park"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// source is a Source fed by the test.
+type source struct {
+	mu     sync.Mutex
+	queue  [][]byte
+	err    error
+	wake   func()
+	closed atomic.Int32
+}
+
+func (s *source) TryNext() ([][]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) > 0 {
+		q := s.queue
+		s.queue = nil
+		return q, nil
+	}
+	return nil, s.err
+}
+
+func (s *source) OnWake(f func()) {
+	s.mu.Lock()
+	s.wake = f
+	s.mu.Unlock()
+	f()
+}
+
+func (s *source) Close() { s.closed.Add(1) }
+
+func (s *source) push(b string) {
+	s.mu.Lock()
+	s.queue = append(s.queue, []byte(b))
+	f := s.wake
+	s.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+func (s *source) end(err error) {
+	s.mu.Lock()
+	s.err = err
+	f := s.wake
+	s.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+// server parks every request with a new source, after writing "hello\n".
+type server struct {
+	p       *park.Parker
+	srv     *httptest.Server
+	sources chan *source
+	expires time.Time
+}
+
+func newServer(t *testing.T, opts park.Options) *server {
+	t.Helper()
+	p, err := park.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{p: p, sources: make(chan *source, 100)}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Write([]byte("hello\n"))
+		src := &source{}
+		if !p.Park(w, r, src, s.expires) {
+			t.Error("Park declined an HTTP/1.1 stream")
+			return
+		}
+		s.sources <- src
+	}))
+	t.Cleanup(func() {
+		p.Close(time.Second)
+		s.srv.Close()
+	})
+	return s
+}
+
+func (s *server) source(t *testing.T) *source {
+	t.Helper()
+	select {
+	case src := <-s.sources:
+		return src
+	case <-time.After(5 * time.Second):
+		t.Fatal("no stream parked")
+	}
+	return nil
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestParkedStreamDelivers(t *testing.T) {
+	s := newServer(t, park.Options{})
+	resp, err := http.Get(s.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	src := s.source(t)
+	br := bufio.NewReader(resp.Body)
+	readLine := func() string {
+		t.Helper()
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if l := readLine(); l != "hello\n" {
+		t.Fatalf("first line %q", l)
+	}
+	for i := range 100 {
+		src.push(fmt.Sprintf("event %d\n", i))
+		if i%10 == 0 {
+			src.push("a second chunk in the same batch\n")
+		}
+	}
+	for i := range 100 {
+		if l := readLine(); l != fmt.Sprintf("event %d\n", i) {
+			t.Fatalf("line %q, want event %d", l, i)
+		}
+		if i%10 == 0 {
+			readLine()
+		}
+	}
+	if s.p.Len() != 1 {
+		t.Fatalf("Len %d", s.p.Len())
+	}
+	// The source ends: the chunked body ends cleanly, the connection closes.
+	src.push("last\n")
+	src.end(errors.New("done"))
+	if l := readLine(); l != "last\n" {
+		t.Fatalf("got %q", l)
+	}
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Fatalf("end of body: %q %v (want a clean EOF)", rest, err)
+	}
+	waitFor(t, "the source to be closed", func() bool { return src.closed.Load() == 1 })
+	waitFor(t, "the conn to be dropped", func() bool { return s.p.Len() == 0 })
+}
+
+func TestClientLeaving(t *testing.T) {
+	s := newServer(t, park.Options{})
+	resp, err := http.Get(s.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := s.source(t)
+	resp.Body.Close() // the client goes away without a word
+	waitFor(t, "the source to be closed", func() bool { return src.closed.Load() == 1 })
+	if s.p.Len() != 0 {
+		t.Fatalf("Len %d", s.p.Len())
+	}
+}
+
+func TestStalledClientIsClosed(t *testing.T) {
+	s := newServer(t, park.Options{WriteTimeout: 300 * time.Millisecond})
+	conn, err := net.Dial("tcp", s.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	src := s.source(t)
+	big := strings.Repeat("x", 64<<10) + "\n"
+	for range 100 { // 6.4 MB that nobody reads
+		src.push(big)
+	}
+	waitFor(t, "the stalled stream to be closed", func() bool { return src.closed.Load() == 1 })
+}
+
+func TestExpiry(t *testing.T) {
+	s := newServer(t, park.Options{})
+	s.expires = time.Now().Add(500 * time.Millisecond)
+	resp, err := http.Get(s.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	src := s.source(t)
+	waitFor(t, "the expired stream to be closed", func() bool { return src.closed.Load() == 1 })
+}
+
+func TestHTTP10IsNotChunked(t *testing.T) {
+	s := newServer(t, park.Options{})
+	conn, err := net.Dial("tcp", s.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+	src := s.source(t)
+	src.push("one\n")
+	src.end(io.EOF)
+	all, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(string(all), "\r\n\r\nhello\none\n") {
+		t.Fatalf("response %q", all)
+	}
+}
+
+func TestCloseEndsWhatIsLeft(t *testing.T) {
+	s := newServer(t, park.Options{})
+	var resps []*http.Response
+	for range 5 {
+		resp, err := http.Get(s.srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		resps = append(resps, resp)
+		s.source(t)
+	}
+	start := time.Now()
+	s.p.Close(200 * time.Millisecond)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	for _, r := range resps {
+		if _, err := io.ReadAll(r.Body); err == nil {
+			t.Fatal("a stream force-closed by Close ended like a clean end")
+		}
+	}
+}
