@@ -1,0 +1,667 @@
+package natslog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/log/logtest"
+)
+
+func TestConformance(t *testing.T) {
+	url := sharedURL(t)
+	logtest.Run(t, logtest.Harness{
+		Open: func(t *testing.T) ssehub.Log { return open(t, url, Options{}) },
+		OpenRetained: func(t *testing.T, maxEvents int) ssehub.Log {
+			return open(t, url, Options{MaxEvents: maxEvents})
+		},
+		Reopen: func(t *testing.T, l ssehub.Log) ssehub.Log {
+			old := l.(*Log)
+			if err := old.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			l2, err := Open(t.Context(), url, old.opts)
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			return l2
+		},
+	})
+}
+
+func event(topic, data string) *ssehub.Event {
+	return &ssehub.Event{Topics: []string{topic}, Data: data}
+}
+
+// appendN appends n events with data "<prefix><i>" one by one.
+func appendN(t *testing.T, l *Log, prefix string, n int) []*ssehub.Event {
+	t.Helper()
+	events := make([]*ssehub.Event, n)
+	for i := range events {
+		events[i] = event("a", fmt.Sprint(prefix, i))
+		if err := l.Append(t.Context(), events[i]); err != nil {
+			t.Fatalf("Append %d: %v", i, err)
+		}
+	}
+	return events
+}
+
+// TestStoredMessages checks the layout other tools and nodes rely on: the
+// subject, one message per event holding its encoding, positions equal to
+// stream sequences plus the stream's creation time in µs.
+func TestStoredMessages(t *testing.T) {
+	url := sharedURL(t)
+	before := time.Now().Add(-time.Minute)
+	l := open(t, url, Options{})
+	e := &ssehub.Event{ID: "pub-1", Topics: []string{"c", "d"}, Type: "t", Data: "three\nlines", Private: true, Retry: time.Second}
+	if err := l.Append(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	if min := uint64(before.UnixMicro()); e.Pos < min {
+		t.Fatalf("first position %d: want the stream's creation time in µs (at least %d)", e.Pos, min)
+	}
+	s, err := rawJS(t, url).Stream(t.Context(), l.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.offset.Load() < uint64(before.UnixMicro()) {
+		t.Fatalf("offset %d: want the stream's creation time in µs", l.offset.Load())
+	}
+	msg, err := s.GetMsg(t.Context(), e.Pos-l.offset.Load())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Subject != "ssehub."+l.name+".events" {
+		t.Errorf("subject %q, want ssehub.%s.events", msg.Subject, l.name)
+	}
+	var got ssehub.Event
+	if err := got.UnmarshalBinary(msg.Data); err != nil {
+		t.Fatal(err)
+	}
+	got.Pos = e.Pos
+	if got.Data != e.Data || got.ID != e.ID || got.Type != e.Type || !got.Private || got.Retry != e.Retry || !got.Time.Equal(e.Time) {
+		t.Errorf("message decodes to %+v, want %+v", got, *e)
+	}
+}
+
+// TestRead covers both ways Read fetches: direct gets for small limits and
+// a consumer for large ones, also over a sparse range.
+func TestRead(t *testing.T) {
+	url := sharedURL(t)
+	l := open(t, url, Options{})
+	events := appendN(t, l, "e", 40)
+	// Make the log sparse: delete every third message.
+	s, err := rawJS(t, url).Stream(t.Context(), l.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []*ssehub.Event
+	for i, e := range events {
+		if i%3 == 1 {
+			if err := s.DeleteMsg(t.Context(), e.Pos-l.offset.Load()); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		kept = append(kept, e)
+	}
+	tests := []struct {
+		name  string
+		after uint64
+		limit int
+		want  []*ssehub.Event
+	}{
+		{"small from start", 0, 3, kept[:3]},
+		{"small at the limit", kept[2].Pos, smallRead, kept[3 : 3+smallRead]},
+		{"large from start", 0, 100, kept},
+		{"large from middle", kept[10].Pos, 100, kept[11:]},
+		{"large limited", kept[5].Pos, smallRead + 1, kept[6 : 6+smallRead+1]},
+		{"large near the end", kept[len(kept)-3].Pos, 100, kept[len(kept)-2:]},
+		{"large after a deleted one", events[len(events)-2].Pos, 100, kept[len(kept)-1:]},
+		{"nothing after last", kept[len(kept)-1].Pos, 100, nil},
+		{"max position", ^uint64(0), 100, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := l.Read(t.Context(), tc.after, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("Read(%d, %d) = %d events, want %d", tc.after, tc.limit, len(got), len(tc.want))
+			}
+			for i := range got {
+				if got[i].Pos != tc.want[i].Pos || got[i].Data != tc.want[i].Data {
+					t.Fatalf("event %d = %d %q, want %d %q", i, got[i].Pos, got[i].Data, tc.want[i].Pos, tc.want[i].Data)
+				}
+			}
+		})
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Consumers != 0 {
+		t.Fatalf("%d consumers left behind by Read", info.State.Consumers)
+	}
+}
+
+// TestNodesShareOnePositionSpace runs three Logs on one stream, as three
+// hub nodes would, appending concurrently: a Tail and every node's Read see
+// the same events in the same order, with unique positions.
+func TestNodesShareOnePositionSpace(t *testing.T) {
+	url := sharedURL(t)
+	name := newStream(t, url)
+	// Three nodes start at once on a new stream: their Opens must agree on
+	// where positions start and lose nothing.
+	nodes := make([]*Log, 3)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Go(func() {
+			l, err := Open(t.Context(), url, Options{Stream: name})
+			if err != nil {
+				t.Errorf("Open: %v", err)
+				return
+			}
+			t.Cleanup(func() { l.Close() })
+			nodes[i] = l
+			if err := l.Append(t.Context(), event("t", fmt.Sprintf("node %d hello", i))); err != nil {
+				t.Errorf("Append: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	const perNode = 60
+	tailed := make(chan []*ssehub.Event, 100)
+	ctx, cancel := context.WithCancel(t.Context())
+	tailErr := make(chan error, 1)
+	go func() {
+		tailErr <- nodes[0].Tail(ctx, 0, func(events []*ssehub.Event) error {
+			tailed <- events
+			return nil
+		})
+	}()
+	acked := make(chan *ssehub.Event, len(nodes)*perNode)
+	for n, l := range nodes {
+		wg.Go(func() {
+			for i := range perNode {
+				e := event("t", fmt.Sprintf("node %d event %d", n, i))
+				if err := l.Append(t.Context(), e); err != nil {
+					t.Errorf("node %d: %v", n, err)
+					return
+				}
+				acked <- e
+			}
+		})
+	}
+	wg.Wait()
+	close(acked)
+	byPos := map[uint64]string{}
+	for e := range acked {
+		if other, dup := byPos[e.Pos]; dup {
+			t.Fatalf("position %d given to %q and %q", e.Pos, other, e.Data)
+		}
+		byPos[e.Pos] = e.Data
+	}
+	want := len(byPos) + len(nodes) // with the hellos
+	var fromTail []*ssehub.Event
+	timeout := time.After(10 * time.Second)
+	for len(fromTail) < want {
+		select {
+		case batch := <-tailed:
+			fromTail = append(fromTail, batch...)
+		case <-timeout:
+			seen := map[uint64]bool{}
+			for _, e := range fromTail {
+				seen[e.Pos] = true
+			}
+			var missing []string
+			for pos, data := range byPos {
+				if !seen[pos] {
+					missing = append(missing, fmt.Sprint(pos, " ", data))
+				}
+			}
+			all, err := nodes[1].Read(t.Context(), 0, 1000)
+			t.Fatalf("tail delivered %d of %d events; missing acknowledged %q; a Read finds %d (%v)", len(fromTail), want, missing, len(all), err)
+		}
+	}
+	cancel()
+	if err := <-tailErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Tail returned %v", err)
+	}
+	for i, e := range fromTail {
+		if d, ok := byPos[e.Pos]; ok && d != e.Data {
+			t.Fatalf("tail: position %d has %q, the append acknowledged %q", e.Pos, e.Data, d)
+		}
+		if i > 0 && e.Pos <= fromTail[i-1].Pos {
+			t.Fatalf("tail: position %d after %d", e.Pos, fromTail[i-1].Pos)
+		}
+	}
+	for n, l := range nodes {
+		got, err := l.Read(t.Context(), 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(fromTail) {
+			t.Fatalf("node %d reads %d events, the tail saw %d", n, len(got), len(fromTail))
+		}
+		for i := range got {
+			if got[i].Pos != fromTail[i].Pos || got[i].Data != fromTail[i].Data {
+				t.Fatalf("node %d event %d: %d %q, tail saw %d %q", n, i, got[i].Pos, got[i].Data, fromTail[i].Pos, fromTail[i].Data)
+			}
+		}
+	}
+}
+
+// TestPositionsAfterStreamLoss deletes the stream: the next Open recreates
+// it and its positions start above the old ones.
+func TestPositionsAfterStreamLoss(t *testing.T) {
+	url := sharedURL(t)
+	l := open(t, url, Options{})
+	old := appendN(t, l, "old", 3)
+	l.Close()
+	if err := rawJS(t, url).DeleteStream(t.Context(), l.name); err != nil {
+		t.Fatal(err)
+	}
+	l2 := open(t, url, Options{Stream: l.name})
+	next := appendN(t, l2, "new", 1)
+	if next[0].Pos <= old[2].Pos {
+		t.Fatalf("after the stream was lost the next position is %d, not after %d", next[0].Pos, old[2].Pos)
+	}
+}
+
+// TestStreamCreatedAgain deletes the stream under running Logs and lets
+// another node create it again: positions keep increasing across the two
+// streams, for appends and for a running Tail.
+func TestStreamCreatedAgain(t *testing.T) {
+	url := sharedURL(t)
+	var logs logBuffer
+	a := open(t, url, Options{Logger: logs.logger()})
+	batches := make(chan []*ssehub.Event, 100)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Tail(ctx, 0, func(events []*ssehub.Event) error { batches <- events; return nil })
+	}()
+	var got []*ssehub.Event
+	receive := func(n int) {
+		t.Helper()
+		timeout := time.After(15 * time.Second)
+		for len(got) < n {
+			select {
+			case b := <-batches:
+				got = append(got, b...)
+			case err := <-done:
+				t.Fatalf("Tail returned %v", err)
+			case <-timeout:
+				t.Fatalf("Tail delivered %d of %d events\nlog:\n%s", len(got), n, logs.String())
+			}
+		}
+	}
+	old := appendN(t, a, "old", 3)
+	receive(3)
+	if err := rawJS(t, url).DeleteStream(t.Context(), a.name); err != nil {
+		t.Fatal(err)
+	}
+	open(t, url, Options{Stream: a.name}) // another node starts and creates it again
+	next := event("a", "new0")
+	if err := a.Append(t.Context(), next); err != nil {
+		t.Fatal(err)
+	}
+	if next.Pos <= old[2].Pos {
+		t.Fatalf("first position in the new stream %d, not after the old %d", next.Pos, old[2].Pos)
+	}
+	receive(4)
+	if got[3].Pos != next.Pos || got[3].Data != "new0" {
+		t.Fatalf("Tail delivered %d %q after the new stream was created, want %d new0", got[3].Pos, got[3].Data, next.Pos)
+	}
+	if !strings.Contains(logs.String(), "created again") {
+		t.Fatalf("no warning about the stream created again in the log:\n%s", logs.String())
+	}
+}
+
+func TestMaxAge(t *testing.T) {
+	l := open(t, sharedURL(t), Options{MaxAge: 200 * time.Millisecond})
+	e := appendN(t, l, "x", 1)[0]
+	waitFor(t, "the event to expire", func() bool {
+		first, last, err := l.Bounds(t.Context())
+		return err == nil && first == 0 && last == e.Pos
+	})
+}
+
+func TestOpenErrors(t *testing.T) {
+	url := sharedURL(t)
+	tests := []struct {
+		name string
+		url  string
+		opts Options
+		want error
+	}{
+		{"bad url", "http://127.0.0.1:4222", Options{}, ErrOptions},
+		{"negative MaxEvents", url, Options{MaxEvents: -1}, ErrOptions},
+		{"negative MaxAge", url, Options{MaxAge: -time.Second}, ErrOptions},
+		{"negative Timeout", url, Options{Timeout: -time.Second}, ErrOptions},
+		{"too many replicas", url, Options{Replicas: 7}, ErrOptions},
+		{"dot in stream", url, Options{Stream: "a.b"}, ErrOptions},
+		{"wildcard subject", url, Options{Stream: "X", Subject: "a.*"}, ErrOptions},
+		{"empty subject token", url, Options{Stream: "X", Subject: "a..b"}, ErrOptions},
+		{"nothing listening", fmt.Sprintf("nats://127.0.0.1:%d", freePort(t)), Options{}, ssehub.ErrUnavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := Open(t.Context(), tc.url, tc.opts)
+			if err == nil {
+				l.Close()
+			}
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Open = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestAppendErrors(t *testing.T) {
+	l := open(t, sharedURL(t), Options{})
+	tests := []struct {
+		name   string
+		events []*ssehub.Event
+		want   error
+	}{
+		{"nil event", []*ssehub.Event{event("a", "x"), nil}, ssehub.ErrInvalid},
+		{"over the server's max payload", []*ssehub.Event{event("a", strings.Repeat("x", 2<<20))}, ssehub.ErrTooLarge},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := l.Append(t.Context(), tc.events...); !errors.Is(err, tc.want) {
+				t.Fatalf("Append = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if _, last, _ := l.Bounds(t.Context()); last != 0 {
+		t.Fatalf("refused appends stored events up to %d", last)
+	}
+}
+
+// TestCloseDeletesConsumers checks that a Log leaves no consumer behind.
+func TestCloseDeletesConsumers(t *testing.T) {
+	url := sharedURL(t)
+	l := open(t, url, Options{})
+	appendN(t, l, "x", 1)
+	got := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Tail(context.Background(), 0, func([]*ssehub.Event) error {
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+			return nil
+		})
+	}()
+	<-got
+	s, err := rawJS(t, url).Stream(t.Context(), l.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil || info.State.Consumers != 1 {
+		t.Fatalf("consumers while tailing = %d, %v; want 1", info.State.Consumers, err)
+	}
+	l.Close()
+	if err := <-done; !errors.Is(err, ssehub.ErrClosed) {
+		t.Fatalf("Tail returned %v, want ErrClosed", err)
+	}
+	info, err = s.Info(t.Context())
+	if err != nil || info.State.Consumers != 0 {
+		t.Fatalf("consumers after Close = %d, %v; want 0", info.State.Consumers, err)
+	}
+}
+
+// TestTailRecoversLostConsumer deletes a running Tail's consumer behind its
+// back: the Tail recreates it and goes on with no gap or duplicate.
+func TestTailRecoversLostConsumer(t *testing.T) {
+	url := sharedURL(t)
+	l := open(t, url, Options{})
+	batches := make(chan []*ssehub.Event, 100)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Tail(ctx, 0, func(events []*ssehub.Event) error { batches <- events; return nil })
+	}()
+	var got []*ssehub.Event
+	receive := func(n int) {
+		t.Helper()
+		timeout := time.After(15 * time.Second)
+		for len(got) < n {
+			select {
+			case b := <-batches:
+				got = append(got, b...)
+			case err := <-done:
+				t.Fatalf("Tail returned %v", err)
+			case <-timeout:
+				t.Fatalf("Tail delivered %d of %d events", len(got), n)
+			}
+		}
+	}
+	appendN(t, l, "a", 3)
+	receive(3)
+	js := rawJS(t, url)
+	for name := range l.liveConsumers() {
+		if err := js.DeleteConsumer(t.Context(), l.name, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendN(t, l, "b", 3)
+	receive(6)
+	for i, e := range got {
+		want := fmt.Sprint([]string{"a", "b"}[i/3], i%3)
+		if e.Data != want {
+			t.Fatalf("event %d is %q, want %q", i, e.Data, want)
+		}
+	}
+}
+
+func (l *Log) liveConsumers() map[string]struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := map[string]struct{}{}
+	for k := range l.consumers {
+		m[k] = struct{}{}
+	}
+	return m
+}
+
+// TestUnavailable kills the test's own nats-server: every call fails with
+// ErrUnavailable naming the server, and works again once it is back, with
+// positions continuing.
+func TestUnavailable(t *testing.T) {
+	srv := startServer(t)
+	l := open(t, srv.url(), Options{Timeout: time.Second})
+	before := appendN(t, l, "before", 1)[0]
+	srv.kill()
+	waitFor(t, "the client to notice", func() bool { return !l.nc.IsConnected() })
+
+	calls := []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"Append", func(ctx context.Context) error { return l.Append(ctx, event("a", "lost")) }},
+		{"Read", func(ctx context.Context) error { _, err := l.Read(ctx, 0, 10); return err }},
+		{"Bounds", func(ctx context.Context) error { _, _, err := l.Bounds(ctx); return err }},
+		{"Ping", l.Ping},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.call(t.Context())
+			if !errors.Is(err, ssehub.ErrUnavailable) {
+				t.Fatalf("%s with NATS down = %v, want ErrUnavailable", c.name, err)
+			}
+			if !strings.Contains(err.Error(), srv.url()) {
+				t.Fatalf("%s error %q does not name the server %s", c.name, err, srv.url())
+			}
+		})
+	}
+
+	srv.start()
+	waitFor(t, "the client to reconnect", l.nc.IsConnected)
+	after := event("a", "after")
+	if err := l.Append(t.Context(), after); err != nil {
+		t.Fatalf("Append after NATS came back: %v", err)
+	}
+	if after.Pos <= before.Pos {
+		t.Fatalf("position after the restart %d, not after %d", after.Pos, before.Pos)
+	}
+	got, err := l.Read(t.Context(), 0, 10)
+	if err != nil || len(got) != 2 || got[0].Data != "before0" || got[1].Data != "after" {
+		t.Fatalf("Read after restart = %d events, %v; want before and after (the failed append was never acknowledged)", len(got), err)
+	}
+}
+
+// TestUnansweredConnectTimesOut points Open at a server that accepts
+// connections and never answers: it gives up with ErrUnavailable.
+func TestUnansweredConnectTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		ln.Close()
+		<-accepted
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	url := "nats://" + ln.Addr().String()
+	_, err = Open(t.Context(), url, Options{Timeout: 200 * time.Millisecond})
+	if !errors.Is(err, ssehub.ErrUnavailable) || !strings.Contains(err.Error(), url) {
+		t.Fatalf("Open on a server that never answers = %v, want ErrUnavailable naming %s", err, url)
+	}
+}
+
+// TestTailSurvivesOutage kills and restarts the test's own nats-server
+// while a Tail runs: Tail keeps running, logs the outage, and after the
+// restart delivers what was appended, with no gap and no duplicate.
+func TestTailSurvivesOutage(t *testing.T) {
+	srv := startServer(t)
+	var logs logBuffer
+	tailer := open(t, srv.url(), Options{Timeout: time.Second, Logger: logs.logger()})
+	appender := open(t, srv.url(), Options{Stream: tailer.name, Timeout: time.Second})
+
+	batches := make(chan []*ssehub.Event, 100)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- tailer.Tail(ctx, 0, func(events []*ssehub.Event) error {
+			batches <- events
+			return nil
+		})
+	}()
+	var got []*ssehub.Event
+	receive := func(n int) {
+		t.Helper()
+		timeout := time.After(15 * time.Second)
+		for len(got) < n {
+			select {
+			case b := <-batches:
+				got = append(got, b...)
+			case err := <-done:
+				t.Fatalf("Tail returned %v", err)
+			case <-timeout:
+				t.Fatalf("Tail delivered %d of %d events\nlog:\n%s", len(got), n, logs.String())
+			}
+		}
+	}
+	appendFrom := func(from, n int) {
+		t.Helper()
+		for i := from; i < from+n; i++ {
+			if err := appender.Append(t.Context(), event("a", fmt.Sprint(i))); err != nil {
+				t.Fatalf("Append %d: %v", i, err)
+			}
+		}
+	}
+
+	appendFrom(0, 5)
+	receive(5)
+	srv.kill()
+	waitFor(t, "the tail to report the outage", func() bool {
+		return strings.Contains(logs.String(), "nats unreachable")
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("Tail returned %v during the outage; it must wait for NATS", err)
+	default:
+	}
+	srv.start()
+	waitFor(t, "the appender to reconnect", appender.nc.IsConnected)
+	appendFrom(5, 5)
+	receive(10)
+	waitFor(t, "the tail to report recovery", func() bool {
+		return strings.Contains(logs.String(), "reachable again")
+	})
+	appendFrom(10, 1)
+	receive(11)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Tail returned %v", err)
+	}
+	if len(got) != 11 {
+		t.Fatalf("Tail delivered %d events, want 11", len(got))
+	}
+	for i, e := range got {
+		if e.Data != fmt.Sprint(i) {
+			t.Fatalf("event %d is %q: gap or duplicate around the outage", i, e.Data)
+		}
+		if i > 0 && e.Pos <= got[i-1].Pos {
+			t.Fatalf("position %d after %d", e.Pos, got[i-1].Pos)
+		}
+	}
+}
+
+// TestStalledServer stops the test's own nats-server (SIGSTOP) so that it
+// answers nothing: Append gives up after Options.Timeout with
+// ErrUnavailable, and works again once it continues.
+func TestStalledServer(t *testing.T) {
+	srv := startServer(t)
+	l := open(t, srv.url(), Options{Timeout: 300 * time.Millisecond})
+	appendN(t, l, "before", 1)
+	srv.stop()
+	err := l.Append(t.Context(), event("a", "stalled"))
+	srv.cont()
+	if !errors.Is(err, ssehub.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer within 300ms") {
+		t.Fatalf("Append to a stalled NATS = %v, want ErrUnavailable saying it did not answer", err)
+	}
+	// The stalled event may still be stored once the server continues: it
+	// was never acknowledged, and it is not lost either.
+	waitFor(t, "an Append to succeed again", func() bool {
+		return l.Append(t.Context(), event("a", "after")) == nil
+	})
+}

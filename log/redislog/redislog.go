@@ -1,0 +1,430 @@
+package redislog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/ssehub/ssehub"
+)
+
+// ErrOptions is returned by Open for options it cannot use.
+var ErrOptions = errors.New("redislog: invalid options")
+
+// Options configure a Log. The zero value is usable: prefix "ssehub", every
+// event kept forever, a 3 s timeout and no logging.
+type Options struct {
+	// Prefix names the keys: "{Prefix}:events" and "{Prefix}:seq". Every
+	// node of one deployment must use the same prefix; different prefixes
+	// make independent logs in one Redis. Default "ssehub".
+	Prefix string
+	// MaxEvents, when positive, is how many of the newest events to keep
+	// (at least; see the package documentation).
+	MaxEvents int
+	// MaxAge, when positive, is how long to keep an event after its Time.
+	MaxAge time.Duration
+	// Timeout bounds every request to Redis other than Tail's blocking
+	// read. Default 3 s.
+	Timeout time.Duration
+	// Logger receives warnings (Redis unreachable, undecodable entries).
+	// Default: discard.
+	Logger *slog.Logger
+}
+
+// Log is an ssehub.Log in a Redis stream. Create it with Open. All methods
+// are safe for concurrent use by any number of goroutines.
+type Log struct {
+	client  *redis.Client
+	addr    string // for messages: host:port
+	stream  string // {prefix}:events
+	counter string // {prefix}:seq
+	opts    Options
+	logger  *slog.Logger
+
+	closing context.Context // done once Close was called
+	close   context.CancelFunc
+	once    sync.Once
+	wg      sync.WaitGroup // committers, trimmer and Tail unblockers
+
+	queue chan *appendReq // to the committers
+
+	lastTime atomic.Int64  // newest Time (Unix ns) Append assigned
+	block    time.Duration // how long one tail XREAD waits (tests change it)
+}
+
+var (
+	_ ssehub.Log    = (*Log)(nil)
+	_ ssehub.Pinger = (*Log)(nil)
+)
+
+const (
+	defaultPrefix  = "ssehub"
+	defaultTimeout = 3 * time.Second
+	field          = "e" // the stream entry's one field
+)
+
+// Open connects to the Redis server at url (redis://[user:pass@]host:port/db,
+// or rediss:// for TLS) and returns a Log using the keys named by
+// opts.Prefix. It fails with an error wrapping ssehub.ErrUnavailable when
+// Redis cannot be reached within opts.Timeout or ctx.
+func Open(ctx context.Context, url string, opts Options) (*Log, error) {
+	if opts.Prefix == "" {
+		opts.Prefix = defaultPrefix
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = defaultTimeout
+	}
+	switch {
+	case opts.MaxEvents < 0:
+		return nil, fmt.Errorf("%w: MaxEvents must not be negative (0 keeps every event)", ErrOptions)
+	case opts.MaxAge < 0:
+		return nil, fmt.Errorf("%w: MaxAge must not be negative (0 keeps events forever)", ErrOptions)
+	case opts.Timeout < 0:
+		return nil, fmt.Errorf("%w: Timeout must not be negative", ErrOptions)
+	case strings.ContainsAny(opts.Prefix, "{}"):
+		return nil, fmt.Errorf("%w: Prefix %q must not contain braces (they are added as a hash tag)", ErrOptions, opts.Prefix)
+	}
+	ro, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("%w: url %q: %v", ErrOptions, url, err)
+	}
+	ro.MaxRetries = -1 // never resend a script whose reply was lost: it could append twice
+	ro.DialTimeout = min(opts.Timeout, 2*time.Second)
+	ro.DialerRetries = 1
+	ro.ContextTimeoutEnabled = true
+	ro.ReadTimeout = opts.Timeout
+	ro.WriteTimeout = opts.Timeout
+	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	if ro.ClientName == "" {
+		ro.ClientName = "ssehub"
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Log{
+		client:  redis.NewClient(ro),
+		addr:    ro.Addr,
+		stream:  "{" + opts.Prefix + "}:events",
+		counter: "{" + opts.Prefix + "}:seq",
+		opts:    opts,
+		logger:  logger.With("log", "redis", "addr", ro.Addr, "stream", "{"+opts.Prefix+"}:events"),
+		block:   tailBlock,
+	}
+	l.closing, l.close = context.WithCancel(context.Background())
+	if err := l.Ping(ctx); err != nil {
+		l.client.Close()
+		return nil, err
+	}
+	l.queue = make(chan *appendReq, queueLen)
+	for range committers {
+		l.wg.Add(1)
+		go l.commitLoop()
+	}
+	if opts.MaxAge > 0 {
+		l.wg.Add(1)
+		go l.trimLoop()
+	}
+	return l, nil
+}
+
+// appendScript stores ARGV[2..] (events encoded with position 0) with the
+// next positions and returns the first. ARGV[1] is MaxEvents (0: no limit).
+// The encoding starts with a version byte, a flags byte and the position as
+// a uvarint, so position 0 is the single byte 3, which the script replaces.
+//
+// A new counter starts at Redis's clock in microseconds (see "Positions
+// after data loss" in the package documentation), or after the stream's
+// newest id when only the counter was lost.
+var appendScript = redis.NewScript(`
+local k = #ARGV - 1
+local last = redis.call('INCRBY', KEYS[2], k)
+if last == k then
+	local base = nil
+	if redis.call('EXISTS', KEYS[1]) == 1 then
+		local info = redis.call('XINFO', 'STREAM', KEYS[1])
+		for i = 1, #info, 2 do
+			if info[i] == 'last-generated-id' then
+				base = tonumber(string.match(info[i+1], '^(%d+)'))
+			end
+		end
+	end
+	if base == nil or base == 0 then
+		local t = redis.call('TIME')
+		base = tonumber(t[1]) * 1000000 + tonumber(t[2])
+	end
+	last = redis.call('INCRBY', KEYS[2], base)
+end
+local function uvarint(n)
+	local t = {}
+	while n >= 128 do
+		t[#t+1] = string.char(n % 128 + 128)
+		n = math.floor(n / 128)
+	end
+	t[#t+1] = string.char(n)
+	return table.concat(t)
+end
+local maxlen = ARGV[1]
+local first = last - k + 1
+for i = 1, k do
+	local pos = first + i - 1
+	local e = ARGV[i+1]
+	local v = string.sub(e, 1, 2) .. uvarint(pos) .. string.sub(e, 4)
+	local id = string.format('%d-0', pos)
+	if maxlen ~= '0' then
+		redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, id, 'e', v)
+	else
+		redis.call('XADD', KEYS[1], id, 'e', v)
+	end
+end
+return first
+`)
+
+// boundsScript returns the oldest entry's id (or 0), the counter (or
+// false) and the newest entry's id (or 0), read atomically.
+var boundsScript = redis.NewScript(`
+local first, top = '0', '0'
+local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #e > 0 then first = e[1][1] end
+e = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #e > 0 then top = e[1][1] end
+return {first, redis.call('GET', KEYS[2]) or '0', top}
+`)
+
+// Append implements ssehub.Log. The events are stored atomically in one
+// script call with consecutive positions; Time is set to the current time
+// where zero. Safe for concurrent use; concurrent appends from any number
+// of goroutines and nodes are totally ordered by Redis, and concurrent
+// appends on one Log share script calls (group commit).
+func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
+	if l.closing.Err() != nil {
+		return ssehub.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	now := l.now()
+	size := 0
+	for i, ev := range events {
+		if ev == nil {
+			return fmt.Errorf("%w: redislog: event %d is nil", ssehub.ErrInvalid, i)
+		}
+		size += 48 + len(ev.ID) + len(ev.Type) + len(ev.Data)
+		for _, t := range ev.Topics {
+			size += 8 + len(t)
+		}
+	}
+	r := &appendReq{enc: make([][]byte, 0, len(events)), size: size, done: make(chan struct{})}
+	buf := make([]byte, 0, size)
+	for _, ev := range events {
+		c := *ev
+		c.Pos = 0 // one byte, replaced by the script
+		if c.Time.IsZero() {
+			c.Time = now
+		}
+		start := len(buf)
+		buf, _ = c.AppendBinary(buf)
+		r.enc = append(r.enc, buf[start:len(buf):len(buf)])
+	}
+	select {
+	case l.queue <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.closing.Done():
+		return ssehub.ErrClosed
+	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return l.fail(ctx, "append", ctx.Err())
+	case <-l.closing.Done():
+		return ssehub.ErrClosed
+	}
+	if r.err != nil {
+		return l.fail(ctx, "append", r.err)
+	}
+	for i, ev := range events {
+		ev.Pos = r.first + uint64(i)
+		if ev.Time.IsZero() {
+			ev.Time = now
+		}
+	}
+	return nil
+}
+
+// now returns the current wall-clock time, never before a time it returned
+// earlier, so that the Times this Log assigns do not go back when the clock
+// is stepped back.
+func (l *Log) now() time.Time {
+	for {
+		prev := l.lastTime.Load()
+		now := time.Now().UnixNano()
+		if now <= prev {
+			return time.Unix(0, prev)
+		}
+		if l.lastTime.CompareAndSwap(prev, now) {
+			return time.Unix(0, now)
+		}
+	}
+}
+
+// Read implements ssehub.Log with one XRANGE. A limit of zero or less
+// returns no events. Safe for concurrent use.
+func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Event, error) {
+	if l.closing.Err() != nil {
+		return nil, ssehub.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+	defer cancel()
+	msgs, err := l.client.XRangeN(opCtx, l.stream, "("+entryID(after), "+", int64(limit)).Result()
+	if err != nil {
+		return nil, l.fail(ctx, "read", err)
+	}
+	events, _ := l.decode(msgs)
+	return events, nil
+}
+
+// Bounds implements ssehub.Log: the oldest retained position and the newest
+// position ever assigned, read atomically. Safe for concurrent use.
+func (l *Log) Bounds(ctx context.Context) (first, last uint64, err error) {
+	if l.closing.Err() != nil {
+		return 0, 0, ssehub.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+	defer cancel()
+	res, err := boundsScript.Run(opCtx, l.client, []string{l.stream, l.counter}).StringSlice()
+	if err != nil {
+		return 0, 0, l.fail(ctx, "bounds", err)
+	}
+	if len(res) != 3 {
+		return 0, 0, fmt.Errorf("redislog: bounds: unexpected reply %q", res)
+	}
+	first, _ = parseID(res[0])
+	last, _ = strconv.ParseUint(res[1], 10, 64)
+	if top, _ := parseID(res[2]); top > last {
+		last = top // the counter was lost; the next append repairs it
+	}
+	return first, last, nil
+}
+
+// Ping implements ssehub.Pinger: it reports whether Redis answers within
+// the timeout. Safe for concurrent use.
+func (l *Log) Ping(ctx context.Context) error {
+	if l.closing.Err() != nil {
+		return ssehub.ErrClosed
+	}
+	opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+	defer cancel()
+	if err := l.client.Ping(opCtx).Err(); err != nil {
+		return l.fail(ctx, "ping", err)
+	}
+	return nil
+}
+
+// Close implements ssehub.Log: it closes the connections to Redis, so
+// pending calls fail with ssehub.ErrClosed and running Tails return it. It
+// leaves the data in Redis. Closing twice is a no-op. Safe for concurrent
+// use.
+func (l *Log) Close() error {
+	var err error
+	l.once.Do(func() {
+		l.close()
+		err = l.client.Close()
+		l.wg.Wait()
+	})
+	return err
+}
+
+// fail turns an error from Redis into the error a caller sees: ErrClosed
+// after Close, the context's error when the caller's context ended, a plain
+// error for a request Redis refused, and otherwise ErrUnavailable naming
+// the server.
+func (l *Log) fail(ctx context.Context, op string, err error) error {
+	switch {
+	case l.closing.Err() != nil:
+		return fmt.Errorf("redislog: %s: %w", op, ssehub.ErrClosed)
+	case ctx.Err() != nil:
+		return fmt.Errorf("redislog: %s: %w", op, ctx.Err())
+	case refused(err):
+		return fmt.Errorf("redislog: %s on redis at %s: %w", op, l.addr, err)
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return fmt.Errorf("%w: redislog: %s: redis at %s did not answer within %v", ssehub.ErrUnavailable, op, l.addr, l.opts.Timeout)
+	default:
+		return fmt.Errorf("%w: redislog: %s: redis at %s: %w", ssehub.ErrUnavailable, op, l.addr, err)
+	}
+}
+
+// isTimeout reports whether err is a network timeout.
+func isTimeout(err error) bool {
+	var nerr net.Error
+	return errors.As(err, &nerr) && nerr.Timeout()
+}
+
+// refused reports whether err is Redis refusing a request for a reason that
+// retrying will not fix (a wrong key type, a script error), as opposed to
+// Redis being unreachable, loading, read-only, out of memory or down.
+func refused(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return false
+	}
+	msg := rerr.Error()
+	return strings.HasPrefix(msg, "WRONGTYPE") || strings.HasPrefix(msg, "ERR") && !strings.Contains(msg, "max number of clients")
+}
+
+// decode turns stream entries into events, skipping (and logging) entries
+// that do not decode. It also returns the position of the last entry,
+// decoded or not.
+func (l *Log) decode(msgs []redis.XMessage) ([]*ssehub.Event, uint64) {
+	var last uint64
+	events := make([]*ssehub.Event, 0, len(msgs))
+	for _, m := range msgs {
+		pos, ok := parseID(m.ID)
+		if !ok {
+			l.logger.Error("redislog: skipped an entry with a foreign id", "id", m.ID)
+			continue
+		}
+		last = pos
+		s, _ := m.Values[field].(string)
+		ev := new(ssehub.Event)
+		if err := ev.UnmarshalBinary([]byte(s)); err != nil {
+			l.logger.Error("redislog: skipped an undecodable entry", "pos", pos, "err", err)
+			continue
+		}
+		ev.Pos = pos // the id is authoritative
+		events = append(events, ev)
+	}
+	return events, last
+}
+
+// entryID returns the stream entry id of position pos.
+func entryID(pos uint64) string { return strconv.FormatUint(pos, 10) + "-0" }
+
+// parseID returns the position of the stream entry id "<pos>-0".
+func parseID(id string) (uint64, bool) {
+	ms, _, _ := strings.Cut(id, "-")
+	pos, err := strconv.ParseUint(ms, 10, 64)
+	return pos, err == nil
+}

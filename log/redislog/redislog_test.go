@@ -1,0 +1,549 @@
+package redislog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/log/logtest"
+)
+
+func TestConformance(t *testing.T) {
+	url := sharedURL(t)
+	logtest.Run(t, logtest.Harness{
+		Open: func(t *testing.T) ssehub.Log { return open(t, url, Options{}) },
+		OpenRetained: func(t *testing.T, maxEvents int) ssehub.Log {
+			return open(t, url, Options{MaxEvents: maxEvents})
+		},
+		// XADD MAXLEN ~ trims whole stream nodes: at most
+		// stream-node-max-entries (100 by default) more remain.
+		RetentionSlack: 100,
+		Reopen: func(t *testing.T, l ssehub.Log) ssehub.Log {
+			old := l.(*Log)
+			if err := old.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			l2, err := Open(t.Context(), url, old.opts)
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			return l2
+		},
+	})
+}
+
+func event(topic, data string) *ssehub.Event {
+	return &ssehub.Event{Topics: []string{topic}, Data: data}
+}
+
+// TestStoredEntries checks the layout other tools and nodes rely on: entry
+// ids "<pos>-0", one field "e" with the encoding that includes Pos, and the
+// counter holding the newest position.
+func TestStoredEntries(t *testing.T) {
+	url := sharedURL(t)
+	l := open(t, url, Options{})
+	events := []*ssehub.Event{event("a", "one"), event("b", "two\nlines"), {ID: "pub-1", Topics: []string{"c", "d"}, Type: "t", Data: "three", Private: true, Retry: time.Second}}
+	if err := l.Append(t.Context(), events[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(t.Context(), events[1:]...); err != nil {
+		t.Fatal(err)
+	}
+	c := rawClient(t, url)
+	msgs, err := c.XRange(t.Context(), l.stream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != len(events) {
+		t.Fatalf("stream holds %d entries, want %d", len(msgs), len(events))
+	}
+	for i, m := range msgs {
+		want := events[i]
+		if m.ID != fmt.Sprintf("%d-0", want.Pos) {
+			t.Errorf("entry %d: id %q, want %d-0", i, m.ID, want.Pos)
+		}
+		if len(m.Values) != 1 {
+			t.Errorf("entry %d: fields %v, want only %q", i, m.Values, field)
+		}
+		var got ssehub.Event
+		if err := got.UnmarshalBinary([]byte(m.Values[field].(string))); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+		if got.Pos != want.Pos || got.Data != want.Data || got.ID != want.ID || !got.Time.Equal(want.Time) {
+			t.Errorf("entry %d decodes to %+v, want %+v", i, got, *want)
+		}
+	}
+	if n, err := c.Get(t.Context(), l.counter).Uint64(); err != nil || n != events[2].Pos {
+		t.Errorf("counter = %d, %v; want %d", n, err, events[2].Pos)
+	}
+	if events[1].Pos != events[0].Pos+1 || events[2].Pos != events[1].Pos+1 {
+		t.Errorf("positions %d, %d, %d are not consecutive", events[0].Pos, events[1].Pos, events[2].Pos)
+	}
+}
+
+// TestNodesShareOnePositionSpace runs three Logs on the same keys, as three
+// hub nodes would, appending concurrently: every node's Read and a Tail see
+// the same events in the same order, with unique positions.
+func TestNodesShareOnePositionSpace(t *testing.T) {
+	url := sharedURL(t)
+	prefix := newPrefix(t, url)
+	nodes := []*Log{open(t, url, Options{Prefix: prefix}), open(t, url, Options{Prefix: prefix}), open(t, url, Options{Prefix: prefix})}
+
+	const perNode = 60
+	tailed := make(chan []*ssehub.Event, 100)
+	ctx, cancel := context.WithCancel(t.Context())
+	tailErr := make(chan error, 1)
+	go func() {
+		tailErr <- nodes[0].Tail(ctx, 0, func(events []*ssehub.Event) error {
+			tailed <- events
+			return nil
+		})
+	}()
+
+	var wg sync.WaitGroup
+	acked := make(chan *ssehub.Event, len(nodes)*perNode)
+	for n, l := range nodes {
+		wg.Go(func() {
+			for i := range perNode {
+				e := event("t", fmt.Sprintf("node %d event %d", n, i))
+				if err := l.Append(t.Context(), e); err != nil {
+					t.Errorf("node %d: %v", n, err)
+					return
+				}
+				acked <- e
+			}
+		})
+	}
+	wg.Wait()
+	close(acked)
+	byPos := map[uint64]string{}
+	for e := range acked {
+		if other, dup := byPos[e.Pos]; dup {
+			t.Fatalf("position %d given to %q and %q", e.Pos, other, e.Data)
+		}
+		byPos[e.Pos] = e.Data
+	}
+
+	var fromTail []*ssehub.Event
+	timeout := time.After(10 * time.Second)
+	for len(fromTail) < len(byPos) {
+		select {
+		case batch := <-tailed:
+			fromTail = append(fromTail, batch...)
+		case <-timeout:
+			t.Fatalf("tail delivered %d of %d events", len(fromTail), len(byPos))
+		}
+	}
+	cancel()
+	if err := <-tailErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Tail returned %v", err)
+	}
+	for i, e := range fromTail {
+		if byPos[e.Pos] != e.Data {
+			t.Fatalf("tail: position %d has %q, the append acknowledged %q", e.Pos, e.Data, byPos[e.Pos])
+		}
+		if i > 0 && e.Pos <= fromTail[i-1].Pos {
+			t.Fatalf("tail: position %d after %d", e.Pos, fromTail[i-1].Pos)
+		}
+	}
+	for n, l := range nodes {
+		got, err := l.Read(t.Context(), 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(fromTail) {
+			t.Fatalf("node %d reads %d events, the tail saw %d", n, len(got), len(fromTail))
+		}
+		for i := range got {
+			if got[i].Pos != fromTail[i].Pos || got[i].Data != fromTail[i].Data {
+				t.Fatalf("node %d event %d: %d %q, tail saw %d %q", n, i, got[i].Pos, got[i].Data, fromTail[i].Pos, fromTail[i].Data)
+			}
+		}
+		first, last, err := l.Bounds(t.Context())
+		if err != nil || first != fromTail[0].Pos || last != fromTail[len(fromTail)-1].Pos {
+			t.Fatalf("node %d: Bounds = %d, %d, %v", n, first, last, err)
+		}
+	}
+}
+
+// TestPositionsAfterDataLoss checks that positions never go back when Redis
+// loses the counter, or everything.
+func TestPositionsAfterDataLoss(t *testing.T) {
+	tests := []struct {
+		name    string
+		lose    func(l *Log) []string // keys to delete
+		nearNow bool                  // the next position restarts at the clock
+	}{
+		{"counter lost", func(l *Log) []string { return []string{l.counter} }, false},
+		{"everything lost", func(l *Log) []string { return []string{l.counter, l.stream} }, true},
+	}
+	url := sharedURL(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := open(t, url, Options{})
+			before := uint64(time.Now().Add(-time.Minute).UnixMicro())
+			old := event("a", "old")
+			if err := l.Append(t.Context(), event("a", "first"), old); err != nil {
+				t.Fatal(err)
+			}
+			if old.Pos < before {
+				t.Fatalf("first positions %d: want them to start at the clock in µs (about %d)", old.Pos, before)
+			}
+			if err := rawClient(t, url).Del(t.Context(), tc.lose(l)...).Err(); err != nil {
+				t.Fatal(err)
+			}
+			next := event("a", "next")
+			if err := l.Append(t.Context(), next); err != nil {
+				t.Fatal(err)
+			}
+			if next.Pos <= old.Pos {
+				t.Fatalf("after the loss the next position is %d, not after %d", next.Pos, old.Pos)
+			}
+			if !tc.nearNow && next.Pos != old.Pos+1 {
+				t.Fatalf("after losing only the counter the next position is %d, want %d", next.Pos, old.Pos+1)
+			}
+			if _, last, err := l.Bounds(t.Context()); err != nil || last != next.Pos {
+				t.Fatalf("Bounds last = %d, %v; want %d", last, err, next.Pos)
+			}
+		})
+	}
+}
+
+func TestMaxAge(t *testing.T) {
+	url := sharedURL(t)
+	t.Run("trim", func(t *testing.T) {
+		l := open(t, url, Options{MaxAge: time.Hour}) // the background trimmer will not run in time
+		old := time.Now().Add(-2 * time.Hour)
+		var events []*ssehub.Event
+		for i := range 300 { // more than one XRANGE page of expired events
+			events = append(events, &ssehub.Event{Topics: []string{"a"}, Data: fmt.Sprint(i), Time: old})
+		}
+		if err := l.Append(t.Context(), events...); err != nil {
+			t.Fatal(err)
+		}
+		fresh := []*ssehub.Event{event("a", "fresh 1"), event("a", "fresh 2")}
+		if err := l.Append(t.Context(), fresh...); err != nil {
+			t.Fatal(err)
+		}
+		// An old Time after a fresh one stays: trimming is from the oldest end.
+		late := &ssehub.Event{Topics: []string{"a"}, Data: "late", Time: old}
+		if err := l.Append(t.Context(), late); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.trimAge(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		first, last, err := l.Bounds(t.Context())
+		if err != nil || first != fresh[0].Pos || last != late.Pos {
+			t.Fatalf("Bounds after trim = %d, %d, %v; want %d, %d", first, last, err, fresh[0].Pos, late.Pos)
+		}
+		got, err := l.Read(t.Context(), 0, 10)
+		if err != nil || len(got) != 3 {
+			t.Fatalf("Read after trim = %d events, %v; want 3", len(got), err)
+		}
+	})
+	t.Run("background", func(t *testing.T) {
+		l := open(t, url, Options{MaxAge: 100 * time.Millisecond})
+		expired := &ssehub.Event{Topics: []string{"a"}, Data: "expired", Time: time.Now().Add(-time.Hour)}
+		if err := l.Append(t.Context(), expired); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			first, last, err := l.Bounds(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first == 0 && last == expired.Pos {
+				break // trimmed; the position is still known
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the expired event was not trimmed within 10s: Bounds %d, %d", first, last)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+func TestOpenErrors(t *testing.T) {
+	url := sharedURL(t)
+	tests := []struct {
+		name string
+		url  string
+		opts Options
+		want error
+	}{
+		{"bad url", "http://127.0.0.1:6379", Options{}, ErrOptions},
+		{"negative MaxEvents", url, Options{MaxEvents: -1}, ErrOptions},
+		{"negative MaxAge", url, Options{MaxAge: -time.Second}, ErrOptions},
+		{"negative Timeout", url, Options{Timeout: -time.Second}, ErrOptions},
+		{"braces in prefix", url, Options{Prefix: "a{b}"}, ErrOptions},
+		{"nothing listening", fmt.Sprintf("redis://127.0.0.1:%d/0", freePort(t)), Options{}, ssehub.ErrUnavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := Open(t.Context(), tc.url, tc.opts)
+			if err == nil {
+				l.Close()
+			}
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Open = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestAppendNilEvent(t *testing.T) {
+	l := open(t, sharedURL(t), Options{})
+	if err := l.Append(t.Context(), event("a", "x"), nil); !errors.Is(err, ssehub.ErrInvalid) {
+		t.Fatalf("Append(nil) = %v, want ErrInvalid", err)
+	}
+	if _, last, _ := l.Bounds(t.Context()); last != 0 {
+		t.Fatalf("a refused batch stored events up to %d", last)
+	}
+}
+
+// TestTailCancelUnblocks makes Tail's XREAD block for an hour: cancelling
+// the context or closing the log must still end Tail, through CLIENT
+// UNBLOCK or by closing the connection.
+func TestTailCancelUnblocks(t *testing.T) {
+	url := sharedURL(t)
+	tests := []struct {
+		name string
+		stop func(cancel context.CancelFunc, l *Log)
+		want error
+	}{
+		{"cancel", func(cancel context.CancelFunc, _ *Log) { cancel() }, context.Canceled},
+		{"close", func(_ context.CancelFunc, l *Log) { l.Close() }, ssehub.ErrClosed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := open(t, url, Options{})
+			l.block = time.Hour
+			if err := l.Append(t.Context(), event("a", "x")); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			got := make(chan struct{}, 1)
+			done := make(chan error, 1)
+			go func() {
+				done <- l.Tail(ctx, 0, func([]*ssehub.Event) error { got <- struct{}{}; return nil })
+			}()
+			<-got // the next XREAD blocks
+			tc.stop(cancel, l)
+			select {
+			case err := <-done:
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("Tail returned %v, want %v", err, tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Tail did not return: its blocking XREAD was not interrupted")
+			}
+		})
+	}
+}
+
+// TestUnavailable kills the test's own redis-server: every call fails with
+// ErrUnavailable naming the server, and works again once it is back, with
+// positions continuing.
+func TestUnavailable(t *testing.T) {
+	srv := startServer(t)
+	l := open(t, srv.url(), Options{Timeout: time.Second})
+	before := event("a", "before")
+	if err := l.Append(t.Context(), before); err != nil {
+		t.Fatal(err)
+	}
+	srv.kill()
+
+	addr := fmt.Sprintf("127.0.0.1:%d", srv.port)
+	calls := []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"Append", func(ctx context.Context) error { return l.Append(ctx, event("a", "lost")) }},
+		{"Read", func(ctx context.Context) error { _, err := l.Read(ctx, 0, 10); return err }},
+		{"Bounds", func(ctx context.Context) error { _, _, err := l.Bounds(ctx); return err }},
+		{"Ping", l.Ping},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.call(t.Context())
+			if !errors.Is(err, ssehub.ErrUnavailable) {
+				t.Fatalf("%s with Redis down = %v, want ErrUnavailable", c.name, err)
+			}
+			if !strings.Contains(err.Error(), addr) {
+				t.Fatalf("%s error %q does not name the server %s", c.name, err, addr)
+			}
+		})
+	}
+
+	srv.start()
+	after := event("a", "after")
+	if err := l.Append(t.Context(), after); err != nil {
+		t.Fatalf("Append after Redis came back: %v", err)
+	}
+	if after.Pos <= before.Pos {
+		t.Fatalf("position after the restart %d, not after %d", after.Pos, before.Pos)
+	}
+	got, err := l.Read(t.Context(), 0, 10)
+	if err != nil || len(got) != 2 || got[0].Data != "before" || got[1].Data != "after" {
+		t.Fatalf("Read after restart = %d events, %v; want before and after (the failed append was never acknowledged)", len(got), err)
+	}
+}
+
+// TestUnansweredRequestTimesOut points a Log at a server that accepts
+// connections and never answers: Append gives up after Options.Timeout
+// with ErrUnavailable instead of hanging.
+func TestUnansweredRequestTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		ln.Close()
+		<-accepted
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+
+	url := "redis://" + ln.Addr().String() + "/0"
+	_, err = Open(t.Context(), url, Options{Timeout: 200 * time.Millisecond})
+	if !errors.Is(err, ssehub.ErrUnavailable) || !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Fatalf("Open on a server that never answers = %v, want ErrUnavailable naming %s", err, ln.Addr())
+	}
+}
+
+// TestTailSurvivesOutage kills and restarts the test's own redis-server
+// while a Tail runs: Tail keeps running, logs the outage, and after the
+// restart delivers what was appended, with no gap and no duplicate.
+func TestTailSurvivesOutage(t *testing.T) {
+	srv := startServer(t)
+	var logs logBuffer
+	tailer := open(t, srv.url(), Options{Timeout: time.Second, Logger: logs.logger()})
+	appender := open(t, srv.url(), Options{Prefix: tailer.opts.Prefix, Timeout: time.Second})
+
+	batches := make(chan []*ssehub.Event, 100)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- tailer.Tail(ctx, 0, func(events []*ssehub.Event) error {
+			batches <- events
+			return nil
+		})
+	}()
+	var got []*ssehub.Event
+	receive := func(n int) {
+		t.Helper()
+		timeout := time.After(15 * time.Second)
+		for len(got) < n {
+			select {
+			case b := <-batches:
+				got = append(got, b...)
+			case err := <-done:
+				t.Fatalf("Tail returned %v", err)
+			case <-timeout:
+				t.Fatalf("Tail delivered %d of %d events\nlog:\n%s", len(got), n, logs.String())
+			}
+		}
+	}
+	appendN := func(from, n int) {
+		t.Helper()
+		for i := from; i < from+n; i++ {
+			if err := appender.Append(t.Context(), event("a", fmt.Sprint(i))); err != nil {
+				t.Fatalf("Append %d: %v", i, err)
+			}
+		}
+	}
+
+	appendN(0, 5)
+	receive(5)
+	srv.kill()
+	waitFor(t, "the tail to report the outage", func() bool {
+		return strings.Contains(logs.String(), "redis unreachable")
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("Tail returned %v during the outage; it must wait for Redis", err)
+	default:
+	}
+	srv.start()
+	appendN(5, 5)
+	receive(10)
+	waitFor(t, "the tail to report recovery", func() bool {
+		return strings.Contains(logs.String(), "reachable again")
+	})
+	appendN(10, 1)
+	receive(11)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Tail returned %v", err)
+	}
+	if len(got) != 11 {
+		t.Fatalf("Tail delivered %d events, want 11", len(got))
+	}
+	for i, e := range got {
+		if e.Data != fmt.Sprint(i) {
+			t.Fatalf("event %d is %q: gap or duplicate around the outage", i, e.Data)
+		}
+		if i > 0 && e.Pos <= got[i-1].Pos {
+			t.Fatalf("position %d after %d", e.Pos, got[i-1].Pos)
+		}
+	}
+}
+
+// waitFor polls cond until it holds, failing after 15 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestStalledServer stops the test's own redis-server (SIGSTOP) so that it
+// accepts nothing and answers nothing: Append gives up after
+// Options.Timeout with ErrUnavailable, and works again once it continues.
+func TestStalledServer(t *testing.T) {
+	srv := startServer(t)
+	l := open(t, srv.url(), Options{Timeout: 300 * time.Millisecond})
+	if err := l.Append(t.Context(), event("a", "before")); err != nil {
+		t.Fatal(err)
+	}
+	srv.stop()
+	err := l.Append(t.Context(), event("a", "stalled"))
+	srv.cont()
+	if !errors.Is(err, ssehub.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer within 300ms") {
+		t.Fatalf("Append to a stalled Redis = %v, want ErrUnavailable saying it did not answer", err)
+	}
+	if err := l.Append(t.Context(), event("a", "after")); err != nil {
+		t.Fatalf("Append after Redis continued: %v", err)
+	}
+}

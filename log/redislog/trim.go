@@ -1,0 +1,82 @@
+package redislog
+
+import (
+	"context"
+	"time"
+
+	"github.com/ssehub/ssehub"
+)
+
+const trimScan = 256 // entries looked at per XRANGE while trimming by age
+
+// trimLoop removes events older than MaxAge until Close. It is started by
+// Open when MaxAge is set and owned by the Log (l.wg).
+func (l *Log) trimLoop() {
+	defer l.wg.Done()
+	t := time.NewTicker(trimInterval(l.opts.MaxAge))
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-l.closing.Done():
+			return
+		case <-t.C:
+		}
+		err := l.trimAge(l.closing)
+		switch {
+		case err != nil && l.closing.Err() == nil && !failing:
+			failing = true
+			l.logger.Warn("redislog: cannot trim expired events; will retry", "err", err)
+		case err == nil && failing:
+			failing = false
+			l.logger.Info("redislog: trimming expired events again")
+		}
+	}
+}
+
+// trimInterval is how often events older than maxAge are removed: a tenth
+// of maxAge, between 50 ms and a minute.
+func trimInterval(maxAge time.Duration) time.Duration {
+	return min(max(maxAge/10, 50*time.Millisecond), time.Minute)
+}
+
+// trimAge removes the events at the oldest end of the stream whose Time is
+// older than MaxAge. Undecodable entries at that end are removed too. It is
+// safe to run on several nodes at once: XTRIM MINID is idempotent and
+// appends only add newer ids.
+func (l *Log) trimAge(ctx context.Context) error {
+	cutoff := time.Now().Add(-l.opts.MaxAge)
+	for {
+		opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+		msgs, err := l.client.XRangeN(opCtx, l.stream, "-", "+", trimScan).Result()
+		cancel()
+		if err != nil {
+			return l.fail(ctx, "trim", err)
+		}
+		minID, expired := "", 0
+		for _, m := range msgs {
+			pos, ok := parseID(m.ID)
+			if !ok {
+				break
+			}
+			s, _ := m.Values[field].(string)
+			var ev ssehub.Event
+			if err := ev.UnmarshalBinary([]byte(s)); err == nil && !ev.Time.Before(cutoff) {
+				break
+			}
+			minID, expired = entryID(pos+1), expired+1
+		}
+		if minID == "" {
+			return nil
+		}
+		opCtx, cancel = context.WithTimeout(ctx, l.opts.Timeout)
+		err = l.client.XTrimMinID(opCtx, l.stream, minID).Err()
+		cancel()
+		if err != nil {
+			return l.fail(ctx, "trim", err)
+		}
+		if expired < trimScan {
+			return nil
+		}
+	}
+}
