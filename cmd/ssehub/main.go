@@ -5,6 +5,7 @@
 //	ssehub publish     publish an event
 //	ssehub subscribe   print the events of a stream (the curl -N of SSE)
 //	ssehub token       make a JWT for publishers or subscribers
+//	ssehub bench       load-test a hub
 //
 // Run "ssehub <command> -h" for the flags of each. Every flag can also be
 // set with an environment variable: --history-size is SSEHUB_HISTORY_SIZE.
@@ -26,6 +27,7 @@ Usage:
   ssehub publish   [flags] URL       publish an event (form POST with a token)
   ssehub subscribe [flags] URL       print the events of an SSE stream
   ssehub token     [flags]           make a JWT for publishers or subscribers
+  ssehub bench     [flags] [URL]     load-test a hub (or any SSE server)
   ssehub version
 
 Run "ssehub <command> -h" for a command's flags. Every flag may also be given
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runPublish(ctx, args[1:], stdout, stderr)
 	case "token":
 		return runToken(args[1:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "ssehub", version())
 		return 0

@@ -1,0 +1,281 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Report is the result of a run; it marshals to the JSON object that
+// `ssehub bench --json` prints. Counts of deliveries count one event
+// received by one subscriber.
+type Report struct {
+	Mode        string         `json:"mode"`
+	URL         string         `json:"url"`
+	PublishURL  string         `json:"publish_url"`
+	Config      ReportConfig   `json:"config"`
+	Connections ConnReport     `json:"connections"`
+	Publish     PublishReport  `json:"publish"`
+	Delivery    DeliveryReport `json:"delivery"`
+	// Hub is present when the hub's pid was given.
+	Hub       *HubReport    `json:"hub,omitempty"`
+	Generator ProcReport    `json:"generator"`
+	Resume    *ResumeReport `json:"resume,omitempty"`
+	Phases    Phases        `json:"phases"`
+	// Error says why the run stopped before its end (deadline, interrupt),
+	// empty after a complete run.
+	Error string `json:"error,omitempty"`
+}
+
+// ReportConfig is the configuration the run used.
+type ReportConfig struct {
+	Subscribers    int      `json:"subscribers"`
+	Topics         int      `json:"topics"`
+	TopicPrefix    string   `json:"topic_prefix"`
+	SubscribeAll   bool     `json:"subscribe_all"`
+	Rate           float64  `json:"rate"`
+	PayloadBytes   int      `json:"payload_bytes"`
+	DurationS      float64  `json:"duration_s"`
+	ConnectRate    float64  `json:"connect_rate"`
+	Concurrency    int      `json:"concurrency"`
+	PublishFormat  string   `json:"publish_format"`
+	SourceAddrs    []string `json:"source_addrs"`
+	SettleS        float64  `json:"settle_s"`
+	DrainS         float64  `json:"drain_s"`
+	PublishWorkers int      `json:"publish_workers"`
+}
+
+// ConnReport counts the subscriber connections.
+type ConnReport struct {
+	Attempted   int64 `json:"attempted"`
+	Established int64 `json:"established"`
+	Failed      int64 `json:"failed"`
+	// EndedEarly counts streams the hub (or the network) ended before the
+	// run closed them.
+	EndedEarly int64 `json:"ended_early"`
+	// Late counts connections established only after publishing started;
+	// they are left out of the delivery counts.
+	Late int64 `json:"late"`
+	// ConnectS is the time from the first dial until every connection was
+	// established or failed; PerSecond is Established / ConnectS.
+	ConnectS   float64      `json:"connect_s"`
+	PerSecond  float64      `json:"per_second"`
+	Errors     []ErrorCount `json:"errors,omitempty"`
+	EndReasons []ErrorCount `json:"end_reasons,omitempty"`
+}
+
+// PublishReport counts the publish requests of the publish phase.
+type PublishReport struct {
+	Scheduled int64 `json:"scheduled"`
+	Sent      int64 `json:"sent"`
+	Acked     int64 `json:"acked"`
+	Errors    int64 `json:"errors"`
+	// Dropped counts scheduled events not sent before the phase ended
+	// (the hub answered too slowly to keep the rate).
+	Dropped int64 `json:"dropped"`
+	// PerSecond is Acked / the publish phase's length.
+	PerSecond  float64      `json:"per_second"`
+	Latency    LatencyStats `json:"latency"`
+	ErrorKinds []ErrorCount `json:"error_kinds,omitempty"`
+}
+
+// DeliveryReport counts deliveries of the publish phase's events to the
+// subscribers established before it started.
+type DeliveryReport struct {
+	// Expected is, summed over subscribers, the acknowledged events of
+	// their topics.
+	Expected int64 `json:"expected"`
+	// Received counts first deliveries (of any event of the phase, also
+	// unacknowledged ones); Missing the expected ones never received.
+	Received int64 `json:"received"`
+	Missing  int64 `json:"missing"`
+	// Duplicated counts deliveries of an event the subscriber already had;
+	// OutOfOrder first deliveries of an event older than one it already had
+	// on the same topic.
+	Duplicated int64 `json:"duplicated"`
+	OutOfOrder int64 `json:"out_of_order"`
+	// UnackedReceived counts received events whose publish failed.
+	UnackedReceived int64 `json:"unacked_received"`
+	// Foreign counts our events of a topic the subscriber is not on; Other
+	// events that are not ours (other types, other data).
+	Foreign int64 `json:"foreign"`
+	Other   int64 `json:"other"`
+	// SubscribersWithLoss counts subscribers missing at least one event.
+	SubscribersWithLoss int64 `json:"subscribers_with_loss"`
+	// PerSecond is Received / the time from the first publish to the last
+	// first delivery.
+	PerSecond float64 `json:"per_second"`
+	// Latency is from the publish request's start to the delivery.
+	Latency LatencyStats `json:"latency"`
+}
+
+// HubReport is the hub's memory and CPU time, from /proc/<pid>.
+type HubReport struct {
+	PID int `json:"pid"`
+	// RSS before connecting, after connecting and settling, at the end
+	// (after draining), and the process's peak, in bytes.
+	RSSBefore    int64 `json:"rss_before_bytes"`
+	RSSConnected int64 `json:"rss_connected_bytes"`
+	RSSEnd       int64 `json:"rss_end_bytes"`
+	RSSPeak      int64 `json:"rss_peak_bytes"`
+	// RSSPerIdleConn is (RSSConnected - RSSBefore) / established.
+	RSSPerIdleConn float64 `json:"rss_per_idle_conn_bytes"`
+	// CPUPublishS is the hub's CPU time from the first publish to the end
+	// of the drain; CPUPerEventUS is that over Received, in µs. Both
+	// include the resume scenario's work when it ran.
+	CPUPublishS   float64 `json:"cpu_publish_s"`
+	CPUPerEventUS float64 `json:"cpu_per_event_us"`
+	Error         string  `json:"error,omitempty"`
+}
+
+// ProcReport is the load generator's own memory and CPU time at the end.
+type ProcReport struct {
+	RSS     int64   `json:"rss_bytes"`
+	PeakRSS int64   `json:"rss_peak_bytes"`
+	CPUS    float64 `json:"cpu_s"`
+}
+
+// ResumeReport is the result of the resume scenario.
+type ResumeReport struct {
+	Missed int `json:"missed"`
+	// Acked is how many of the Missed events were acknowledged, Received
+	// how many of them arrived after the reconnect, Missing how many
+	// acknowledged ones did not.
+	Acked      int64 `json:"acked"`
+	Received   int64 `json:"received"`
+	Missing    int64 `json:"missing"`
+	Duplicated int64 `json:"duplicated"`
+	// PublishS is the time to publish the missed events.
+	PublishS float64 `json:"publish_s"`
+	// ConnectMS, FirstMS and AllMS are the times from the start of the
+	// reconnection to its response header, to the first missed event and
+	// to the last one (-1 when it did not happen).
+	ConnectMS float64 `json:"connect_ms"`
+	FirstMS   float64 `json:"first_ms"`
+	AllMS     float64 `json:"all_ms"`
+	// Gap is the Ssehub-Gap header or "event" when the hub signalled a gap.
+	Gap   string `json:"gap,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Phases are the lengths of the run's phases, in seconds.
+type Phases struct {
+	ConnectS float64 `json:"connect_s"`
+	SettleS  float64 `json:"settle_s"`
+	PublishS float64 `json:"publish_s"`
+	DrainS   float64 `json:"drain_s"`
+	TotalS   float64 `json:"total_s"`
+}
+
+// WriteText writes a human summary of the report.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	c := &r.Config
+	all := fmt.Sprintf("%d topic(s)", c.Topics)
+	if c.SubscribeAll {
+		all += ", every subscriber on all"
+	}
+	fmt.Fprintf(&b, "ssehub bench (%s mode): %d subscribers over %s, %g publishes/s for %gs, payload %d B\n",
+		r.Mode, c.Subscribers, all, c.Rate, c.DurationS, c.PayloadBytes)
+	cn := &r.Connections
+	fmt.Fprintf(&b, "connections  %d established, %d failed of %d", cn.Established, cn.Failed, cn.Attempted)
+	fmt.Fprintf(&b, " in %.2fs (%.0f/s)", cn.ConnectS, cn.PerSecond)
+	if cn.EndedEarly > 0 || cn.Late > 0 {
+		fmt.Fprintf(&b, "; %d ended early, %d late", cn.EndedEarly, cn.Late)
+	}
+	b.WriteString("\n")
+	writeErrs(&b, "  connect error", cn.Errors)
+	writeErrs(&b, "  stream ended", cn.EndReasons)
+	p := &r.Publish
+	fmt.Fprintf(&b, "publish      %d acked of %d sent (%d scheduled), %d errors, %d dropped; %.1f/s\n",
+		p.Acked, p.Sent, p.Scheduled, p.Errors, p.Dropped, p.PerSecond)
+	fmt.Fprintf(&b, "             latency %s\n", latText(p.Latency))
+	writeErrs(&b, "  publish error", p.ErrorKinds)
+	d := &r.Delivery
+	fmt.Fprintf(&b, "delivery     expected %d, received %d, missing %d, duplicated %d, out of order %d",
+		d.Expected, d.Received, d.Missing, d.Duplicated, d.OutOfOrder)
+	if d.UnackedReceived > 0 || d.Foreign > 0 {
+		fmt.Fprintf(&b, ", unacked received %d, foreign %d", d.UnackedReceived, d.Foreign)
+	}
+	if d.SubscribersWithLoss > 0 {
+		fmt.Fprintf(&b, " (%d subscribers lost events)", d.SubscribersWithLoss)
+	}
+	fmt.Fprintf(&b, "\n             %.0f events/s; latency %s\n", d.PerSecond, latText(d.Latency))
+	if h := r.Hub; h != nil {
+		if h.Error != "" {
+			fmt.Fprintf(&b, "hub          pid %d: %s\n", h.PID, h.Error)
+		} else {
+			fmt.Fprintf(&b, "hub          pid %d: RSS %s before, %s connected (%s per idle connection), %s at the end, peak %s\n",
+				h.PID, size(h.RSSBefore), size(h.RSSConnected), size(int64(h.RSSPerIdleConn)), size(h.RSSEnd), size(h.RSSPeak))
+			fmt.Fprintf(&b, "             CPU %.2fs from first publish to end of drain: %.2f µs per delivered event\n",
+				h.CPUPublishS, h.CPUPerEventUS)
+		}
+	}
+	g := &r.Generator
+	fmt.Fprintf(&b, "generator    RSS %s (peak %s), CPU %.2fs\n", size(g.RSS), size(g.PeakRSS), g.CPUS)
+	if rs := r.Resume; rs != nil {
+		fmt.Fprintf(&b, "resume       %d missed (%d acked in %.2fs): received %d, missing %d, duplicated %d",
+			rs.Missed, rs.Acked, rs.PublishS, rs.Received, rs.Missing, rs.Duplicated)
+		if rs.AllMS >= 0 {
+			fmt.Fprintf(&b, "; all within %.1f ms of reconnecting", rs.AllMS)
+		}
+		fmt.Fprintf(&b, " (header %.1f ms, first %.1f ms)", rs.ConnectMS, rs.FirstMS)
+		if rs.Gap != "" {
+			fmt.Fprintf(&b, "; gap signalled: %s", rs.Gap)
+		}
+		if rs.Error != "" {
+			fmt.Fprintf(&b, "; %s", rs.Error)
+		}
+		b.WriteString("\n")
+	}
+	ph := &r.Phases
+	fmt.Fprintf(&b, "phases       connect %.2fs, settle %.2fs, publish %.2fs, drain %.2fs, total %.2fs\n",
+		ph.ConnectS, ph.SettleS, ph.PublishS, ph.DrainS, ph.TotalS)
+	if r.Error != "" {
+		fmt.Fprintf(&b, "stopped early: %s\n", r.Error)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeErrs(b *strings.Builder, label string, l []ErrorCount) {
+	for _, e := range l {
+		fmt.Fprintf(b, "%s: %s (%d)\n", label, e.Error, e.Count)
+	}
+}
+
+func latText(l LatencyStats) string {
+	if l.Count == 0 {
+		return "(none)"
+	}
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  max %s  (mean %s)",
+		msText(l.P50), msText(l.P90), msText(l.P99), msText(l.Max), msText(l.Mean))
+}
+
+func msText(v float64) string {
+	switch {
+	case v < 1:
+		return fmt.Sprintf("%.0fµs", v*1000)
+	case v < 100:
+		return fmt.Sprintf("%.1fms", v)
+	default:
+		return fmt.Sprintf("%.0fms", v)
+	}
+}
+
+// size formats bytes with a binary unit.
+func size(n int64) string {
+	f := float64(n)
+	switch {
+	case n < 0:
+		return "-" + size(-n)
+	case n < 10<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", f/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", f/(1<<20))
+	default:
+		return fmt.Sprintf("%.2f GiB", f/(1<<30))
+	}
+}

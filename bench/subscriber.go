@@ -1,0 +1,246 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"mime"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// deliveries counts what a group of subscribers received; shared by their
+// goroutines.
+type deliveries struct {
+	unique     atomic.Int64 // first deliveries of our events
+	dup        atomic.Int64 // deliveries of an event already received
+	outOfOrder atomic.Int64 // first deliveries after a later event of their topic
+	foreign    atomic.Int64 // our events of a topic the subscriber is not on
+	other      atomic.Int64 // events that are not ours (other types or data)
+	last       atomic.Int64 // run clock at the latest unique delivery
+	latency    Histogram    // end-to-end latency of first deliveries
+}
+
+// subscriber is one subscriber connection and what it received. Its
+// fields are owned by its goroutine while it runs and read by the runner
+// after it ended.
+type subscriber struct {
+	r     *runner
+	idx   int
+	topic int // index of its topic; -1 when subscribed to all
+	phase byte
+	cnt   *deliveries
+	trk   []topicTrack // one per topic it is on (all: indexed by topic)
+
+	established bool
+	estAt       time.Duration // run clock when established
+	ended       bool          // the stream ended before the run closed it
+	endErr      error         // why
+
+	// Resume scenario only.
+	keepID  bool
+	lastID  []byte
+	want    int64         // close done after this many unique deliveries
+	done    chan struct{} // closed at the want-th unique delivery
+	doneAt  time.Duration // run clock when done was closed
+	firstAt time.Duration // run clock at the first unique delivery (when done is set)
+	gap     string        // Ssehub-Gap header or gap event seen
+
+	// Parser state of the event being read.
+	sr       streamReader
+	p        payload
+	pOK      bool
+	nData    int
+	otherTyp bool
+	gapTyp   bool
+	id       []byte
+	idSet    bool
+}
+
+// dial connects, sends the request and reads the response header. The
+// deadline covers all three.
+func (s *subscriber) dial(ctx context.Context, target, lastEventID string) (net.Conn, error) {
+	r := s.r
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+	defer cancel()
+	d := r.dialers[s.idx%len(r.dialers)]
+	conn, err := d.DialContext(cctx, "tcp", r.addr)
+	if err != nil {
+		return nil, err
+	}
+	deadline, _ := cctx.Deadline()
+	conn.SetDeadline(deadline)
+	stop := context.AfterFunc(cctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	var req []byte
+	req = append(req, "GET "...)
+	req = append(req, target...)
+	req = append(req, " HTTP/1.1\r\nHost: "...)
+	req = append(req, r.host...)
+	req = append(req, "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\nUser-Agent: ssehub-bench\r\n"...)
+	if r.cfg.SubscriberToken != "" {
+		req = append(req, "Authorization: Bearer "...)
+		req = append(req, r.cfg.SubscriberToken...)
+		req = append(req, "\r\n"...)
+	}
+	if lastEventID != "" {
+		req = append(req, "Last-Event-ID: "...)
+		req = append(req, lastEventID...)
+		req = append(req, "\r\n"...)
+	}
+	req = append(req, "\r\n"...)
+	if _, err := conn.Write(req); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	s.sr.reset(conn, r.cfg.ReadBuffer, r.cfg.MaxLine)
+	resp, err := s.sr.readResponse()
+	if err != nil {
+		conn.Close()
+		if cctx.Err() != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("no response header within %v", r.cfg.ConnectTimeout)
+		}
+		return nil, err
+	}
+	if resp.status != 200 {
+		conn.Close()
+		return nil, fmt.Errorf("status %d: %s", resp.status, oneLine(resp.body))
+	}
+	if mt, _, err := mime.ParseMediaType(resp.contentType); err != nil || mt != "text/event-stream" {
+		conn.Close()
+		return nil, fmt.Errorf("content type %q, want text/event-stream", resp.contentType)
+	}
+	if resp.gap != "" {
+		s.gap = resp.gap
+	}
+	if !stop() {
+		// The connect timeout expired just now.
+		conn.Close()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("no response header within %v", r.cfg.ConnectTimeout)
+	}
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// oneLine shortens a response body for an error message.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// stream reads the connection's events until it ends or ctx is done; conn
+// is closed on return.
+func (s *subscriber) stream(ctx context.Context, conn net.Conn) {
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	defer conn.Close()
+	s.nData, s.pOK, s.otherTyp, s.gapTyp, s.idSet = 0, false, false, false, false
+	for {
+		line, err := s.sr.line()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.ended = true
+				s.endErr = err
+			}
+			return
+		}
+		s.line(line)
+	}
+}
+
+// line interprets one line of the event stream.
+func (s *subscriber) line(line []byte) {
+	if len(line) == 0 {
+		s.dispatch()
+		return
+	}
+	if line[0] == ':' {
+		return
+	}
+	field, value := line, []byte(nil)
+	if i := bytes.IndexByte(line, ':'); i >= 0 {
+		field, value = line[:i], line[i+1:]
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+	}
+	switch string(field) {
+	case "data":
+		if s.nData == 0 {
+			s.p, s.pOK = parsePayload(value)
+		}
+		s.nData++
+	case "event":
+		s.otherTyp = len(value) > 0 && string(value) != "message"
+		s.gapTyp = string(value) == "ssehub.gap"
+	case "id":
+		if s.keepID && bytes.IndexByte(value, 0) < 0 {
+			s.id = append(s.id[:0], value...)
+			s.idSet = true
+		}
+	}
+}
+
+// dispatch ends the event being read.
+func (s *subscriber) dispatch() {
+	if s.idSet {
+		s.lastID = append(s.lastID[:0], s.id...)
+		s.idSet = false
+	}
+	nData, pOK, otherTyp, gapTyp := s.nData, s.pOK, s.otherTyp, s.gapTyp
+	s.nData, s.pOK, s.otherTyp, s.gapTyp = 0, false, false, false
+	if nData == 0 {
+		return
+	}
+	if gapTyp {
+		s.gap = "event"
+	}
+	if otherTyp || !pOK || nData > 1 || s.p.phase != s.phase {
+		s.cnt.other.Add(1)
+		return
+	}
+	now := time.Since(s.r.start)
+	var t *topicTrack
+	switch {
+	case s.topic < 0 && s.p.topic < len(s.trk):
+		t = &s.trk[s.p.topic]
+	case s.topic >= 0 && s.p.topic == s.topic:
+		t = &s.trk[0]
+	}
+	if t == nil {
+		s.cnt.foreign.Add(1)
+		return
+	}
+	dup, ooo := t.receive(s.p.seq)
+	if dup {
+		s.cnt.dup.Add(1)
+		return
+	}
+	if ooo {
+		s.cnt.outOfOrder.Add(1)
+	}
+	s.cnt.latency.Record(now - s.p.sent)
+	s.cnt.last.Store(int64(now))
+	n := s.cnt.unique.Add(1)
+	if s.done != nil {
+		if s.firstAt == 0 {
+			s.firstAt = now
+		}
+		if n == s.want {
+			s.doneAt = now
+			close(s.done)
+		}
+	}
+}
