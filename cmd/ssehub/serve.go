@@ -22,6 +22,9 @@ import (
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/log/boltlog"
 	"github.com/ssehub/ssehub/log/memlog"
+	"github.com/ssehub/ssehub/log/natslog"
+	"github.com/ssehub/ssehub/log/redislog"
+	"github.com/ssehub/ssehub/web"
 )
 
 // serveConfig is everything `ssehub serve` can be told.
@@ -29,6 +32,9 @@ type serveConfig struct {
 	Addr             string
 	Data             string
 	History          string
+	LogURL           string
+	LogName          string
+	NoDashboard      bool
 	HistorySize      int
 	HistoryAge       time.Duration
 	PublisherKey     string
@@ -55,6 +61,9 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.Addr, "addr", "localhost:8080", "address to listen on (host:port; use :8080 for every interface)")
 	fs.StringVar(&c.Data, "data", "ssehub-data", "directory for the durable history (bbolt) and generated keys")
 	fs.StringVar(&c.History, "history", "bolt", "where history lives: bolt (durable, in --data) or memory (lost on restart)")
+	fs.StringVar(&c.LogURL, "log", "", "shared log for a cluster of hubs: redis://host:6379/0 (Redis Streams) or nats://host:4222 (NATS JetStream); overrides --history")
+	fs.StringVar(&c.LogName, "log-name", "ssehub", "with --log: the Redis key prefix or the JetStream stream name (upper-cased) that hubs of one deployment share")
+	fs.BoolVar(&c.NoDashboard, "no-dashboard", false, "do not serve the dashboard page at /")
 	fs.IntVar(&c.HistorySize, "history-size", 1_000_000, "keep at most this many events in history (0: no count limit)")
 	fs.DurationVar(&c.HistoryAge, "history-age", 0, "drop history events older than this, e.g. 24h (0: no age limit)")
 	fs.StringVar(&c.PublisherKey, "publisher-jwt-key", "", "HS256 secret that publisher tokens are signed with (default: generated and kept in --data)")
@@ -116,7 +125,20 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 }
 
 // openLog opens the history the configuration asks for.
-func openLog(c *serveConfig, logger *slog.Logger) (ssehub.Log, error) {
+func openLog(ctx context.Context, c *serveConfig, logger *slog.Logger) (ssehub.Log, error) {
+	if c.LogURL != "" {
+		u, err := url.Parse(c.LogURL)
+		if err != nil {
+			return nil, fmt.Errorf("invalid --log %q: %v", c.LogURL, err)
+		}
+		switch u.Scheme {
+		case "redis", "rediss":
+			return redislog.Open(ctx, c.LogURL, redislog.Options{Prefix: c.LogName, MaxEvents: c.HistorySize, MaxAge: c.HistoryAge, Logger: logger})
+		case "nats", "tls":
+			return natslog.Open(ctx, c.LogURL, natslog.Options{Stream: strings.ToUpper(c.LogName), MaxEvents: c.HistorySize, MaxAge: c.HistoryAge, Logger: logger})
+		}
+		return nil, fmt.Errorf("invalid --log %q: use redis://host:port/db or nats://host:port", c.LogURL)
+	}
 	switch c.History {
 	case "memory":
 		return memlog.New(memlog.Options{MaxEvents: c.HistorySize, MaxAge: c.HistoryAge}), nil
@@ -127,11 +149,14 @@ func openLog(c *serveConfig, logger *slog.Logger) (ssehub.Log, error) {
 }
 
 func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.Logger) error {
+	if c.LogURL != "" && (c.PublisherKey == "" || c.SubscriberKey == "") {
+		return errors.New("with --log, every hub of the deployment must verify the same tokens: set --publisher-jwt-key and --subscriber-jwt-key (or SSEHUB_PUBLISHER_JWT_KEY and SSEHUB_SUBSCRIBER_JWT_KEY)")
+	}
 	keys, err := loadKeys(c)
 	if err != nil {
 		return err
 	}
-	l, err := openLog(c, logger)
+	l, err := openLog(ctx, c, logger)
 	if err != nil {
 		return err
 	}
@@ -169,6 +194,9 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	})
 	if err != nil {
 		return err
+	}
+	if !c.NoDashboard {
+		api.Handle("/", web.Handler())
 	}
 
 	ln, err := net.Listen("tcp", c.Addr)
@@ -285,6 +313,9 @@ func printWelcome(w io.Writer, c *serveConfig, addr string, keys hubKeys) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "ssehub %s is running on http://%s\n\n", version(), host)
+	if !c.NoDashboard {
+		fmt.Fprintf(&b, "Dashboard:\n  http://%s/\n\n", host)
+	}
 	fmt.Fprintf(&b, "Subscribe (every topic):\n  curl -N '%s'\n\n", subURL)
 	fmt.Fprintf(&b, "Publish:\n  curl -d topic=greetings -d data=hello -H 'Authorization: Bearer %s' %s\n\n", pub, base)
 	fmt.Fprintf(&b, "In a browser page:\n  new EventSource('%s').onmessage = e => console.log(e.data)\n\n", subURL)
