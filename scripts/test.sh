@@ -21,5 +21,10 @@ if [ -x scripts/browser-deps.sh ]; then
   scripts/browser-deps.sh
 fi
 
+if [ ! -d web/test/node_modules ] && command -v npm >/dev/null 2>&1; then
+  echo "== npm ci (web/test: the eventsource package for the Node test)"
+  (cd web/test && npm ci --no-audit --no-fund)
+fi
+
 echo "== go test -race"
 go test -race -count=1 -timeout 8m ./...

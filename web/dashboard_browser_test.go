@@ -27,25 +27,25 @@ func withFakeHub(t *testing.T) (*fakeHub, string) {
 func TestBrowserDashboardWithoutHub(t *testing.T) {
 	srv := serve(t, web.Handler())
 	p := newPage(t)
-	p.do("loading the dashboard", chromedp.Navigate(srv.URL+"/"))
-	p.waitFor("the stats stream to be reported down",
+	p.Do("loading the dashboard", chromedp.Navigate(srv.URL+"/"))
+	p.WaitFor("the stats stream to be reported down",
 		`document.querySelector('#stats-state').dataset.state === 'closed'`, waitLong)
-	p.waitFor("the subscription to be closed",
+	p.WaitFor("the subscription to be closed",
 		`document.querySelector('#state').dataset.state === 'closed' && document.querySelector('#log-error').textContent !== ''`, waitLong)
-	if got := p.text("#stats-state"); got != "not connected" {
+	if got := p.Text("#stats-state"); got != "not connected" {
 		t.Errorf("#stats-state = %q", got)
 	}
-	if got := p.text("#stat-subscribers"); got != "—" {
+	if got := p.Text("#stat-subscribers"); got != "—" {
 		t.Errorf("#stat-subscribers = %q", got)
 	}
-	if got := p.text("#log-error"); !strings.HasPrefix(got, "404") {
+	if got := p.Text("#log-error"); !strings.HasPrefix(got, "404") {
 		t.Errorf("#log-error = %q, want the hub's 404", got)
 	}
-	if got := p.text("#log-connect"); got != "Connect" {
+	if got := p.Text("#log-connect"); got != "Connect" {
 		t.Errorf("#log-connect = %q", got)
 	}
-	p.screenshot("dashboard-without-hub")
-	p.noErrors()
+	p.Screenshot("dashboard-without-hub")
+	p.NoErrors()
 }
 
 // The dashboard shows the hub's numbers, publishes from its form, and shows
@@ -53,72 +53,72 @@ func TestBrowserDashboardWithoutHub(t *testing.T) {
 func TestBrowserDashboard(t *testing.T) {
 	f, base := withFakeHub(t)
 	p := newPage(t)
-	p.do("loading the dashboard", chromedp.Navigate(base+"/"))
+	p.Do("loading the dashboard", chromedp.Navigate(base+"/"))
 
 	// Stats: one subscriber, the dashboard's own live log.
-	p.waitFor("the live log to open", `document.querySelector('#state').dataset.state === 'open'`, waitLong)
-	p.waitFor("the stats", `document.querySelector('#stat-subscribers').textContent === '1'`, waitLong)
-	if got := p.text("#stats-state"); got != "live" {
+	p.WaitFor("the live log to open", `document.querySelector('#state').dataset.state === 'open'`, waitLong)
+	p.WaitFor("the stats", `document.querySelector('#stat-subscribers').textContent === '1'`, waitLong)
+	if got := p.Text("#stats-state"); got != "live" {
 		t.Errorf("#stats-state = %q", got)
 	}
-	if got := p.text("#log-mode"); got != "EventSource" {
+	if got := p.Text("#log-mode"); got != "EventSource" {
 		t.Errorf("#log-mode = %q", got)
 	}
 
 	// A publish with the wrong token shows the hub's message.
-	p.do("publishing with a bad token",
+	p.Do("publishing with a bad token",
 		chromedp.SetValue(chromedp.ID("publish-token"), "bad-token"),
 		chromedp.SetValue(chromedp.ID("publish-data"), "nope"),
 		chromedp.Click(chromedp.ID("publish-submit")),
 	)
-	p.waitFor("the error", `document.querySelector('#publish-result').className === 'error'`, waitLong)
-	if got := p.text("#publish-result"); !strings.Contains(got, "401") || !strings.Contains(got, "publisher token is required") {
+	p.WaitFor("the error", `document.querySelector('#publish-result').className === 'error'`, waitLong)
+	if got := p.Text("#publish-result"); !strings.Contains(got, "401") || !strings.Contains(got, "publisher token is required") {
 		t.Errorf("#publish-result = %q", got)
 	}
 
 	// A publish of a custom type arrives in the log.
-	p.do("publishing",
+	p.Do("publishing",
 		chromedp.SetValue(chromedp.ID("publish-token"), fakePublisherToken),
 		chromedp.SetValue(chromedp.ID("publish-topic"), "greetings"),
 		chromedp.SetValue(chromedp.ID("publish-type"), "greeting"),
 		chromedp.SetValue(chromedp.ID("publish-data"), "hello, browser"),
 		chromedp.Click(chromedp.ID("publish-submit")),
 	)
-	p.waitFor("the publish result", `document.querySelector('#publish-result').className === 'ok'`, waitLong)
-	if got := p.text("#publish-result"); got != "published, id 1" {
+	p.WaitFor("the publish result", `document.querySelector('#publish-result').className === 'ok'`, waitLong)
+	if got := p.Text("#publish-result"); got != "published, id 1" {
 		t.Errorf("#publish-result = %q", got)
 	}
-	p.waitFor("the event in the log", `document.querySelector('#log .event[data-id="1"]')`, waitLong)
+	p.WaitFor("the event in the log", `document.querySelector('#log .event[data-id="1"]')`, waitLong)
 	row := `#log .event[data-id="1"] `
-	if id, typ, data := p.text(row+".event-id"), p.text(row+".event-type"), p.text(row+".event-data"); id != "1" || typ != "greeting" || data != "hello, browser" {
+	if id, typ, data := p.Text(row+".event-id"), p.Text(row+".event-type"), p.Text(row+".event-data"); id != "1" || typ != "greeting" || data != "hello, browser" {
 		t.Errorf("row: id %q type %q data %q", id, typ, data)
 	}
 	f.add("", `{"stock": 12}`, "books")
 	f.add("", "line one\nline two", "greetings")
-	p.waitFor("more events", `document.querySelectorAll('#log .event').length === 3`, waitLong)
-	if got := p.text("#log .event:first-child .event-data"); got != "line one\nline two" {
+	p.WaitFor("more events", `document.querySelectorAll('#log .event').length === 3`, waitLong)
+	if got := p.Text("#log .event:first-child .event-data"); got != "line one\nline two" {
 		t.Errorf("newest row's data = %q", got)
 	}
 
 	// Resuming from an id the hub does not know shows a highlighted gap.
-	p.do("resuming from an unknown id",
+	p.Do("resuming from an unknown id",
 		chromedp.SetValue(chromedp.ID("log-last-id"), "urn:nobody:knows"),
 		chromedp.Click(chromedp.ID("log-connect")), // disconnect
 		chromedp.Click(chromedp.ID("log-connect")), // connect again
 	)
-	p.waitFor("the gap", `document.querySelector('#log .event.gap')`, waitLong)
-	if got := p.text("#log .event.gap .event-type"); got != "ssehub.gap" {
+	p.WaitFor("the gap", `document.querySelector('#log .event.gap')`, waitLong)
+	if got := p.Text("#log .event.gap .event-type"); got != "ssehub.gap" {
 		t.Errorf("gap row type %q", got)
 	}
-	if got := p.text("#log .event.gap .event-data"); !strings.Contains(got, "unknown") || !strings.Contains(got, "urn:nobody:knows") {
+	if got := p.Text("#log .event.gap .event-data"); !strings.Contains(got, "unknown") || !strings.Contains(got, "urn:nobody:knows") {
 		t.Errorf("gap row data %q", got)
 	}
-	p.waitFor("the log to reopen", `document.querySelector('#state').dataset.state === 'open'`, waitLong)
+	p.WaitFor("the log to reopen", `document.querySelector('#state').dataset.state === 'open'`, waitLong)
 
 	// The rates and the chart follow the stats.
-	p.waitFor("the chart's lines", `document.querySelectorAll('#chart path.line').length === 3`, waitLong)
-	p.waitFor("the total of publishes", `document.querySelector('#stat-published').textContent === '3'`, waitLong)
-	p.do("blurring the form", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
-	p.screenshot("dashboard")
-	p.noErrors()
+	p.WaitFor("the chart's lines", `document.querySelectorAll('#chart path.line').length === 3`, waitLong)
+	p.WaitFor("the total of publishes", `document.querySelector('#stat-published').textContent === '3'`, waitLong)
+	p.Do("blurring the form", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
+	p.Screenshot("dashboard")
+	p.NoErrors()
 }

@@ -68,11 +68,11 @@ func openHelper(t *testing.T, f *fakeHub, query string) *page {
 	srv := serve(t, mux)
 	t.Cleanup(f.close)
 	p := newPage(t)
-	p.do("loading the helper page", chromedp.Navigate(srv.URL+"/helper.html?"+query))
+	p.Do("loading the helper page", chromedp.Navigate(srv.URL+"/helper.html?"+query))
 	t.Cleanup(func() {
 		if t.Failed() {
 			var s any
-			p.eval(`window.T && {...T, sub: undefined, mode: T.sub?.mode, lastEventId: T.sub?.lastEventId}`, &s)
+			p.Eval(`window.T && {...T, sub: undefined, mode: T.sub?.mode, lastEventId: T.sub?.lastEventId}`, &s)
 			reqs, _ := f.snapshot()
 			t.Logf("helper: %+v\nrequests: %+v", s, reqs)
 		}
@@ -81,9 +81,9 @@ func openHelper(t *testing.T, f *fakeHub, query string) *page {
 }
 
 func (p *page) helper() helperState {
-	p.t.Helper()
+	p.T.Helper()
 	var s helperState
-	p.eval(`({...T, sub: undefined, mode: T.sub.mode, state: T.sub.state, lastEventId: T.sub.lastEventId})`, &s)
+	p.Eval(`({...T, sub: undefined, mode: T.sub.mode, state: T.sub.state, lastEventId: T.sub.lastEventId})`, &s)
 	return s
 }
 
@@ -103,14 +103,14 @@ func opts(js string) string { return "opts=" + url.QueryEscape(js) }
 func TestBrowserHelperEventSource(t *testing.T) {
 	f := newFakeHub()
 	p := openHelper(t, f, "topic=a&topic=b&"+opts(`{"types":["created"],"jitter":100}`))
-	p.waitFor("the stream to open", `T.states.at(-1) === 'open'`, waitLong)
+	p.WaitFor("the stream to open", `T.states.at(-1) === 'open'`, waitLong)
 
 	f.add("", "one", "a")
 	f.add("", "other topic", "c")
 	f.add("created", "two", "b")
 	f.add("unlisted", "not listened for", "a")
 	f.add("", "four", "a", "c")
-	p.waitFor("three events", `T.events.length === 3`, waitLong)
+	p.WaitFor("three events", `T.events.length === 3`, waitLong)
 	s := p.helper()
 	if want := []string{"1 message one", "3 created two", "5 message four"}; !slices.Equal(s.summary(), want) {
 		t.Errorf("events %q, want %q", s.summary(), want)
@@ -122,9 +122,9 @@ func TestBrowserHelperEventSource(t *testing.T) {
 	// The hub asks to come back in 700 ms; an event published meanwhile
 	// arrives once, through a new stream that resumes after "5".
 	f.kick(700)
-	p.waitFor("the helper to wait", `T.states.at(-1) === 'reconnecting'`, waitLong)
+	p.WaitFor("the helper to wait", `T.states.at(-1) === 'reconnecting'`, waitLong)
 	f.add("", "while away", "b")
-	p.waitFor("the event published meanwhile", `T.events.length === 4 && T.states.at(-1) === 'open'`, waitLong)
+	p.WaitFor("the event published meanwhile", `T.events.length === 4 && T.states.at(-1) === 'open'`, waitLong)
 	s = p.helper()
 	if got := s.summary()[3]; got != "6 message while away" {
 		t.Errorf("4th event %q", got)
@@ -148,11 +148,11 @@ func TestBrowserHelperEventSource(t *testing.T) {
 	if waited < 700*time.Millisecond {
 		t.Errorf("came back after %v, before the 700ms the hub asked for", waited)
 	}
-	p.do("closing", chromedp.Evaluate[chromedp.Void](`T.sub.close()`))
+	p.Do("closing", chromedp.Evaluate[chromedp.Void](`T.sub.close()`))
 	if s := p.helper(); s.State != "closed" || s.States[len(s.States)-1] != "closed" {
 		t.Errorf("after close: state %q, states %q", s.State, s.States)
 	}
-	p.noErrors()
+	p.NoErrors()
 }
 
 // Without EventSource the helper long-polls: the same events, the topics,
@@ -162,14 +162,14 @@ func TestBrowserHelperLongPolling(t *testing.T) {
 	f.add("", "before", "a")
 	f.add("", "before", "a")
 	p := openHelper(t, f, "noeventsource&topic=a&topic=b&"+opts(`{"types":["created"],"lastEventId":"bogus","pollTimeout":3000}`))
-	p.waitFor("the gap", `T.gaps.length === 1`, waitLong)
+	p.WaitFor("the gap", `T.gaps.length === 1`, waitLong)
 
 	f.add("", "one", "a")
 	f.add("created", "two", "b")
 	f.add("unlisted", "not listened for", "a")
 	f.add("", "other topic", "c")
 	f.add("", "five", "b")
-	p.waitFor("three events", `T.events.length === 3`, waitLong)
+	p.WaitFor("three events", `T.events.length === 3`, waitLong)
 	s := p.helper()
 	if want := []string{"3 message one", "4 created two", "7 message five"}; !slices.Equal(s.summary(), want) {
 		t.Errorf("events %q, want %q", s.summary(), want)
@@ -198,7 +198,7 @@ func TestBrowserHelperLongPolling(t *testing.T) {
 			t.Errorf("poll %d: query %s", i, r.Query)
 		}
 	}
-	p.noErrors()
+	p.NoErrors()
 }
 
 // A stream whose events are held back (a buffering proxy) is detected: the
@@ -207,7 +207,7 @@ func TestBrowserHelperBufferedStream(t *testing.T) {
 	f := newFakeHub()
 	f.setBuffered(true)
 	p := openHelper(t, f, "topic=a&"+opts(`{"bufferTimeout":400,"pollTimeout":3000}`))
-	p.waitFor("the stream to open", `T.states.at(-1) === 'open'`, waitLong)
+	p.WaitFor("the stream to open", `T.states.at(-1) === 'open'`, waitLong)
 	// The helper learns the hub's position with a quick poll when the stream
 	// opens; publish after it answered.
 	deadline := time.Now().Add(waitLong)
@@ -218,9 +218,9 @@ func TestBrowserHelperBufferedStream(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	f.add("", "held back", "a")
-	p.waitFor("the held event", `T.events.length === 1`, waitLong)
+	p.WaitFor("the held event", `T.events.length === 1`, waitLong)
 	f.add("", "after", "a")
-	p.waitFor("the next one", `T.events.length === 2`, waitLong)
+	p.WaitFor("the next one", `T.events.length === 2`, waitLong)
 	s := p.helper()
 	if want := []string{"1 message held back", "2 message after"}; !slices.Equal(s.summary(), want) {
 		t.Errorf("events %q, want %q", s.summary(), want)
@@ -228,7 +228,7 @@ func TestBrowserHelperBufferedStream(t *testing.T) {
 	if s.Mode != "poll" || !slices.Equal(s.States, []string{"connecting", "open", "reconnecting", "open"}) {
 		t.Errorf("mode %q, states %q", s.Mode, s.States)
 	}
-	p.noErrors()
+	p.NoErrors()
 }
 
 // A stream that a proxy answers with something else (the browser gives up
@@ -237,9 +237,9 @@ func TestBrowserHelperStreamMangled(t *testing.T) {
 	f := newFakeHub()
 	f.setMangled(true)
 	p := openHelper(t, f, "topic=a&"+opts(`{"pollTimeout":3000}`))
-	p.waitFor("long polling", `T.sub?.mode === 'poll' && T.states.at(-1) === 'open'`, waitLong)
+	p.WaitFor("long polling", `T.sub?.mode === 'poll' && T.states.at(-1) === 'open'`, waitLong)
 	f.add("", "one", "a")
-	p.waitFor("the event", `T.events.length === 1`, waitLong)
+	p.WaitFor("the event", `T.events.length === 1`, waitLong)
 	s := p.helper()
 	if want := []string{"1 message one"}; !slices.Equal(s.summary(), want) {
 		t.Errorf("events %q, want %q", s.summary(), want)
@@ -247,8 +247,8 @@ func TestBrowserHelperStreamMangled(t *testing.T) {
 	if want := []string{"connecting", "reconnecting", "open"}; !slices.Equal(s.States, want) {
 		t.Errorf("states %q, want %q", s.States, want)
 	}
-	p.allow(`EventSource's response has a MIME type ("text/html") that is not "text/event-stream"`)
-	p.noErrors()
+	p.Allow(`EventSource's response has a MIME type ("text/html") that is not "text/event-stream"`)
+	p.NoErrors()
 }
 
 // A refused token ends the subscription with the hub's message, unless the
@@ -257,22 +257,22 @@ func TestBrowserHelperTokens(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
 		f := newFakeHub()
 		p := openHelper(t, f, "topic=a&"+opts(`{"token":"stale"}`))
-		p.waitFor("the end", `T.states.at(-1) === 'closed'`, waitLong)
+		p.WaitFor("the end", `T.states.at(-1) === 'closed'`, waitLong)
 		s := p.helper()
 		if want := []string{"subscriber token expired: get a fresh one"}; !slices.Equal(s.Errors, want) {
 			t.Errorf("errors %q, want %q", s.Errors, want)
 		}
-		p.noErrors()
+		p.NoErrors()
 	})
 	t.Run("refreshed", func(t *testing.T) {
 		f := newFakeHub()
 		p := openHelper(t, f, "topic=a&tokens="+url.QueryEscape(`["stale","`+fakeSubscriberToken+`"]`))
-		p.waitFor("the stream", `T.states.at(-1) === 'open'`, waitLong)
+		p.WaitFor("the stream", `T.states.at(-1) === 'open'`, waitLong)
 		f.add("", "one", "a")
-		p.waitFor("the event", `T.events.length === 1`, waitLong)
+		p.WaitFor("the event", `T.events.length === 1`, waitLong)
 		if s := p.helper(); s.Mode != "eventsource" || len(s.Errors) != 0 {
 			t.Errorf("mode %q, errors %q", s.Mode, s.Errors)
 		}
-		p.noErrors()
+		p.NoErrors()
 	})
 }

@@ -23,8 +23,8 @@ const RECONNECT = 'ssehub.reconnect';
  * @property {string} id the event's id (the position to resume from)
  * @property {string} type the event type, `message` unless the publisher set one
  * @property {string} data the event's data, as published
- * @property {string[]} [topics] the event's topics (long polling only: the
- *   event stream does not carry them)
+ * @property {string[]} [topics] the event's topics, only when a long-poll
+ *   answer carries them (ssehub's does not, nor does the event stream)
  */
 
 /**
