@@ -25,8 +25,9 @@ type Parker struct {
 	epfd   int
 	wakefd int // eventfd: interrupts epoll_wait on Close
 
-	mu     sync.Mutex     // guards conns and closed
+	mu     sync.Mutex     // guards conns, gen and closed
 	conns  map[int]*conn  // by file descriptor
+	gen    int32          // generation of the last parked conn
 	closed bool           //
 	drain  sync.WaitGroup // one per parked conn, Done when it is closed
 
@@ -74,6 +75,7 @@ type conn struct {
 	nc      net.Conn
 	raw     syscall.RawConn
 	fd      int
+	gen     int32 // in every epoll event of this conn (the Pad field)
 	src     Source
 	chunked bool
 	expires time.Time // zero: never
@@ -103,7 +105,9 @@ var lastChunk = []byte("0\r\n\r\n")
 // at once without touching w or r again. expires, when not zero, is when
 // the stream must end (the client's token expiry).
 func (p *Parker) Park(w http.ResponseWriter, r *http.Request, src Source, expires time.Time) bool {
-	if r.ProtoMajor != 1 {
+	// HTTP/2 streams cannot be hijacked; TLS connections have no socket to
+	// write to directly; a HEAD response has no body to stream.
+	if r.ProtoMajor != 1 || r.TLS != nil || r.Method == http.MethodHead {
 		return false
 	}
 	p.mu.Lock()
@@ -141,15 +145,21 @@ func (p *Parker) Park(w http.ResponseWriter, r *http.Request, src Source, expire
 		src.Close()
 		return true
 	}
+	// Register with epoll before anyone can find (and close) c; the event
+	// carries c's generation so that a stale event for an earlier
+	// connection with the same fd number is never applied to this one.
+	p.gen++
+	c.gen = p.gen
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, c.event(false)); err != nil {
+		p.mu.Unlock()
+		p.opts.Logger.Warn("park: epoll_ctl add failed; closing stream", "err", err)
+		nc.Close()
+		src.Close()
+		return true
+	}
 	p.conns[c.fd] = c
 	p.drain.Add(1)
 	p.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd)}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
-		p.opts.Logger.Warn("park: epoll_ctl add failed; closing stream", "err", err)
-		c.close()
-		return true
-	}
 	src.OnWake(c.schedule)
 	return true
 }
@@ -312,8 +322,16 @@ func (c *conn) armOut() {
 		return
 	}
 	c.outArm = true
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLOUT, Fd: int32(c.fd)}
-	unix.EpollCtl(c.p.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
+	unix.EpollCtl(c.p.epfd, unix.EPOLL_CTL_MOD, c.fd, c.event(true))
+}
+
+// event is c's epoll registration, with or without EPOLLOUT.
+func (c *conn) event(out bool) *unix.EpollEvent {
+	ev := &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd), Pad: c.gen}
+	if out {
+		ev.Events |= unix.EPOLLOUT
+	}
+	return ev
 }
 
 // writable is called by the poller on EPOLLOUT.
@@ -321,8 +339,7 @@ func (c *conn) writable() {
 	c.mu.Lock()
 	if c.outArm && !c.closed {
 		c.outArm = false
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd)}
-		unix.EpollCtl(c.p.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
+		unix.EpollCtl(c.p.epfd, unix.EPOLL_CTL_MOD, c.fd, c.event(false))
 	}
 	c.mu.Unlock()
 	c.schedule()
@@ -383,8 +400,8 @@ func (p *Parker) poll() {
 			p.mu.Lock()
 			c := p.conns[fd]
 			p.mu.Unlock()
-			if c == nil {
-				continue
+			if c == nil || c.gen != ev.Pad {
+				continue // closed meanwhile, maybe its fd number reused
 			}
 			switch {
 			case ev.Events&(unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0:
