@@ -115,13 +115,26 @@ var (
 	ErrTooLarge = errors.New("ssehub: too large")
 	// ErrInvalid: an event is malformed (missing topic, bad id or type, …).
 	ErrInvalid = errors.New("ssehub: invalid event")
+	// ErrDuplicateID: a publisher-supplied id is already the id of a
+	// retained event (see IDIndex).
+	ErrDuplicateID = errors.New("ssehub: duplicate event id")
 )
 
 // IDIndex is implemented by logs that can find an event by its wire id when
 // that id was supplied by the publisher (not made by FormatID), so clients
 // can resume from such ids.
+//
+// A log that implements IDIndex also keeps publisher-supplied ids unique
+// among retained events: Append refuses, atomically with the commit, a
+// batch in which an event's ID (when not empty) is the ID of a retained
+// event or of another event of the batch, with an error wrapping
+// ErrDuplicateID, and stores none of the batch. An id becomes free again
+// once retention has removed its event. (An id naming two events would
+// make resuming from it ambiguous: a client could silently miss what lies
+// between them. Refusing also makes publishing with an id idempotent: a
+// publisher retrying after a lost answer learns that its event is in.)
 type IDIndex interface {
-	// LookupID returns the position of the newest retained event whose ID
-	// is id; found is false when there is none.
+	// LookupID returns the position of the retained event whose ID is id;
+	// found is false when there is none.
 	LookupID(ctx context.Context, id string) (pos uint64, found bool, err error)
 }

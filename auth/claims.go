@@ -27,6 +27,9 @@ type Claims struct {
 	// contain "{": they match only themselves, byte for byte, which no
 	// selector can say, so they are kept apart.
 	PublishExact, SubscribeExact []string
+	// PublishURLPattern and SubscribeURLPattern list draft-08 "urlpattern"
+	// matchers (WHATWG URL patterns, see topic.CompileURLPattern).
+	PublishURLPattern, SubscribeURLPattern []string
 	// Payload is the raw JSON of the mercure.payload claim, or else of the
 	// first draft-08 "subscribe" detail with a payload; nil when none. See
 	// PayloadFor.
@@ -52,19 +55,21 @@ type detail struct {
 }
 
 func (c *Claims) count() int {
-	return len(c.Publish) + len(c.Subscribe) + len(c.PublishExact) + len(c.SubscribeExact)
+	return len(c.Publish) + len(c.Subscribe) + len(c.PublishExact) + len(c.SubscribeExact) +
+		len(c.PublishURLPattern) + len(c.SubscribeURLPattern)
 }
 
 func (c *Claims) compile(cache *topic.Cache) {
-	c.pub = compileSet(cache, c.Publish, c.PublishExact)
-	c.sub = compileSet(cache, c.Subscribe, c.SubscribeExact)
+	c.pub = compileSet(cache, c.Publish, c.PublishExact, c.PublishURLPattern)
+	c.sub = compileSet(cache, c.Subscribe, c.SubscribeExact, c.SubscribeURLPattern)
 }
 
-// compileSet compiles selectors and exact patterns into a Set. A selector
-// that is a malformed URI template matches only itself, as in the Mercure
-// 0.x protocol (a topic matches a selector it is identical to).
-func compileSet(cache *topic.Cache, selectors, exact []string) *topic.Set {
-	sels := make([]topic.Selector, 0, len(selectors)+len(exact))
+// compileSet compiles selectors, exact patterns and URL patterns into a
+// Set. A selector that is a malformed URI template matches only itself, as
+// in the Mercure 0.x protocol (a topic matches a selector it is identical
+// to); a malformed URL pattern (Verify refuses them) matches nothing.
+func compileSet(cache *topic.Cache, selectors, exact, patterns []string) *topic.Set {
+	sels := make([]topic.Selector, 0, len(selectors)+len(exact)+len(patterns))
 	for _, s := range selectors {
 		sel, err := cache.Compile(s)
 		if err != nil {
@@ -74,6 +79,11 @@ func compileSet(cache *topic.Cache, selectors, exact []string) *topic.Set {
 	}
 	for _, s := range exact {
 		sels = append(sels, topic.CompileExact(s))
+	}
+	for _, s := range patterns {
+		if sel, err := cache.CompileURLPattern(s); err == nil {
+			sels = append(sels, sel)
+		}
 	}
 	return topic.NewSet(sels...)
 }
@@ -88,7 +98,7 @@ func (c *Claims) PublishSet(cache *topic.Cache) *topic.Set {
 	if c.pub != nil {
 		return c.pub
 	}
-	return compileSet(cache, c.Publish, c.PublishExact)
+	return compileSet(cache, c.Publish, c.PublishExact, c.PublishURLPattern)
 }
 
 // SubscribeSet returns the compiled Subscribe and SubscribeExact selectors,
@@ -101,7 +111,7 @@ func (c *Claims) SubscribeSet(cache *topic.Cache) *topic.Set {
 	if c.sub != nil {
 		return c.sub
 	}
-	return compileSet(cache, c.Subscribe, c.SubscribeExact)
+	return compileSet(cache, c.Subscribe, c.SubscribeExact, c.SubscribeURLPattern)
 }
 
 // CanPublish returns nil when the token may publish an update with these

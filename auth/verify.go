@@ -183,7 +183,7 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if raw.ExpiresAt != nil {
 		c.ExpiresAt = raw.ExpiresAt.Time
 	}
-	if err := parseMercureClaim(c, raw.Mercure); err != nil {
+	if err := parseMercureClaim(c, raw.Mercure, v.cfg.Cache); err != nil {
 		return nil, err
 	}
 	if err := parseAuthorizationDetails(c, raw.AuthorizationDetails, v.cfg.Cache); err != nil {
@@ -300,9 +300,10 @@ type matcher struct {
 }
 
 // addTopics parses a JSON array of topic selectors (strings) and matcher
-// objects ({"match": …, "match_type": "exact"}) into selectors and exact
-// patterns. what names the claim in error messages.
-func addTopics(data json.RawMessage, what string, allowStrings bool, selectors, exact *[]string) error {
+// objects ({"match": …, "match_type": "exact"} or "urlpattern") into
+// selectors, exact patterns and URL patterns (validated through cache).
+// what names the claim in error messages.
+func addTopics(data json.RawMessage, what string, allowStrings bool, cache *topic.Cache, selectors, exact, patterns *[]string) error {
 	var entries []json.RawMessage
 	if err := json.Unmarshal(data, &entries); err != nil {
 		return newError(ErrMalformed, "auth: malformed token: %s must be an array of topic selectors", what)
@@ -343,16 +344,23 @@ func addTopics(data json.RawMessage, what string, allowStrings bool, selectors, 
 				*exact = append(*exact, *m.Match)
 			}
 		case "urlpattern", "URLPattern":
-			return newError(ErrMalformed, "auth: malformed token: %s[%d] uses match_type %q, which this hub does not support yet; use exact topics", what, i, typ)
+			if *m.Match == topic.Wildcard {
+				*selectors = append(*selectors, *m.Match)
+				break
+			}
+			if _, err := cache.CompileURLPattern(*m.Match); err != nil {
+				return newError(ErrMalformed, "auth: malformed token: %s[%d]: %s", what, i, printable(err.Error()))
+			}
+			*patterns = append(*patterns, *m.Match)
 		default:
-			return newError(ErrMalformed, "auth: malformed token: %s[%d] has unknown match_type %q (use \"exact\")", what, i, printable(typ))
+			return newError(ErrMalformed, "auth: malformed token: %s[%d] has unknown match_type %q (use \"exact\" or \"urlpattern\")", what, i, printable(typ))
 		}
 	}
 	return nil
 }
 
 // parseMercureClaim reads the 0.x "mercure" claim into c.
-func parseMercureClaim(c *Claims, data json.RawMessage) error {
+func parseMercureClaim(c *Claims, data json.RawMessage, cache *topic.Cache) error {
 	if len(data) == 0 || string(data) == "null" {
 		return nil
 	}
@@ -365,12 +373,12 @@ func parseMercureClaim(c *Claims, data json.RawMessage) error {
 		return newError(ErrMalformed, `auth: malformed token: the mercure claim must be an object like {"publish": ["*"], "subscribe": ["*"]}`)
 	}
 	if len(m.Publish) > 0 && string(m.Publish) != "null" {
-		if err := addTopics(m.Publish, "mercure.publish", true, &c.Publish, &c.PublishExact); err != nil {
+		if err := addTopics(m.Publish, "mercure.publish", true, cache, &c.Publish, &c.PublishExact, &c.PublishURLPattern); err != nil {
 			return err
 		}
 	}
 	if len(m.Subscribe) > 0 && string(m.Subscribe) != "null" {
-		if err := addTopics(m.Subscribe, "mercure.subscribe", true, &c.Subscribe, &c.SubscribeExact); err != nil {
+		if err := addTopics(m.Subscribe, "mercure.subscribe", true, cache, &c.Subscribe, &c.SubscribeExact, &c.SubscribeURLPattern); err != nil {
 			return err
 		}
 	}
@@ -392,8 +400,8 @@ func parseAuthorizationDetails(c *Claims, data json.RawMessage, cache *topic.Cac
 		return newError(ErrMalformed, "auth: malformed token: authorization_details must be an array of objects")
 	}
 	type pending struct {
-		sels, exact []string
-		payload     json.RawMessage
+		sels, exact, patterns []string
+		payload               json.RawMessage
 	}
 	var (
 		details    []pending
@@ -433,30 +441,32 @@ func parseAuthorizationDetails(c *Claims, data json.RawMessage, cache *topic.Cac
 		if !publish && !subscribe {
 			return newError(ErrMalformed, "auth: malformed token: %s has no actions (use \"publish\" and/or \"subscribe\")", what)
 		}
-		var sels, exact []string
+		var sels, exact, patterns []string
 		if len(d.Topics) == 0 || string(d.Topics) == "null" {
 			return newError(ErrMalformed, "auth: malformed token: %s has no topics", what)
 		}
-		if err := addTopics(d.Topics, what+".topics", false, &sels, &exact); err != nil {
+		if err := addTopics(d.Topics, what+".topics", false, cache, &sels, &exact, &patterns); err != nil {
 			return err
 		}
-		if len(sels)+len(exact) == 0 {
+		if len(sels)+len(exact)+len(patterns) == 0 {
 			return newError(ErrMalformed, "auth: malformed token: %s has no topics", what)
 		}
-		if n := c.count() + len(sels) + len(exact); n > MaxSelectors {
+		if n := c.count() + len(sels) + len(exact) + len(patterns); n > MaxSelectors {
 			return newError(ErrMalformed, "auth: malformed token: it grants more than the %d topic selectors this hub accepts", MaxSelectors)
 		}
 		if publish {
 			c.Publish = append(c.Publish, sels...)
 			c.PublishExact = append(c.PublishExact, exact...)
+			c.PublishURLPattern = append(c.PublishURLPattern, patterns...)
 		}
 		if subscribe {
 			c.Subscribe = append(c.Subscribe, sels...)
 			c.SubscribeExact = append(c.SubscribeExact, exact...)
+			c.SubscribeURLPattern = append(c.SubscribeURLPattern, patterns...)
 			if string(d.Payload) == "null" {
 				d.Payload = nil
 			}
-			details = append(details, pending{sels, exact, d.Payload})
+			details = append(details, pending{sels, exact, patterns, d.Payload})
 			hasPayload = hasPayload || d.Payload != nil
 		}
 	}
@@ -466,7 +476,7 @@ func parseAuthorizationDetails(c *Claims, data json.RawMessage, cache *topic.Cac
 	// Payloads are chosen per subscription by the first subscribe detail
 	// whose topics match it, so keep each detail's topics.
 	for _, d := range details {
-		c.details = append(c.details, detail{topics: compileSet(cache, d.sels, d.exact), payload: d.payload})
+		c.details = append(c.details, detail{topics: compileSet(cache, d.sels, d.exact, d.patterns), payload: d.payload})
 		if c.Payload == nil && d.payload != nil {
 			c.Payload = d.payload
 		}

@@ -54,6 +54,17 @@ type Config struct {
 	PollTimeout time.Duration
 	// MaxTopics bounds the topic selectors of one subscription. Default 100.
 	MaxTopics int
+	// Subscriptions enables the subscriptions API (presence): subscription
+	// events and GET /.well-known/mercure/subscriptions (subscriptions.go).
+	Subscriptions bool
+	// SubscriptionsHeartbeat is how often, with Subscriptions, the hub
+	// announces in the log that it is alive; a hub silent for three periods
+	// is dead and its subscriptions are ended by another. Default 30s.
+	SubscriptionsHeartbeat time.Duration
+	// Limits bound connections, event sizes and publish rates (limits.go).
+	Limits Limits
+	// Metrics, when not nil, records the API's metrics (see NewMetrics).
+	Metrics *Metrics
 	// NoPark keeps every stream on its own net/http goroutine. By default
 	// (on Linux) idle HTTP/1.x streams are parked after their replay: held
 	// by one epoll goroutine and a few writers instead, which costs a few KB
@@ -69,9 +80,11 @@ type API struct {
 	cfg    Config
 	mux    *http.ServeMux
 	sels   *topic.Cache
-	cors   corsPolicy
+	cors   *liveCORS // swapped by Reload
+	ext    *opsState // limits, metrics, reloaded verifiers
 	logger *slog.Logger
 	parker *park.Parker // nil: streams are not parked
+	subs   *presence    // nil: the subscriptions API is off
 }
 
 var _ http.Handler = (*API)(nil)
@@ -106,7 +119,8 @@ func New(cfg Config) (*API, error) {
 		cfg:    cfg,
 		mux:    http.NewServeMux(),
 		sels:   topic.NewCache(4096),
-		cors:   newCORSPolicy(cfg.CORSOrigins),
+		cors:   newLiveCORS(cfg.CORSOrigins),
+		ext:    newOpsState(cfg),
 		logger: cfg.Logger,
 	}
 	if !cfg.NoPark && park.Supported {
@@ -116,9 +130,10 @@ func New(cfg Config) (*API, error) {
 		}
 		a.parker = p
 	}
-	a.mux.HandleFunc("GET "+Path, a.subscribe)
-	a.mux.HandleFunc("POST "+Path, a.publish)
+	a.mux.Handle("GET "+Path, a.guardSubscribe(http.HandlerFunc(a.subscribe)))
+	a.mux.Handle("POST "+Path, a.guardPublish(http.HandlerFunc(a.publish)))
 	a.mux.HandleFunc("OPTIONS "+Path, a.preflight)
+	a.initSubscriptions() // subscriptions.go
 	a.mux.HandleFunc(Path, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, POST, OPTIONS")
 		httpError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+Path+": use GET to subscribe or POST to publish")
@@ -141,6 +156,7 @@ func (a *API) Close(timeout time.Duration) {
 	if a.parker != nil {
 		a.parker.Close(timeout)
 	}
+	a.closeSubscriptions(timeout) // subscriptions.go
 }
 
 // Handle mounts an extra handler on the API's mux (the dashboard, metrics).
@@ -155,10 +171,17 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	select {
+	case <-a.cfg.Hub.Closing():
+		httpError(w, http.StatusServiceUnavailable, "not ready: shutting down")
+		return
+	default:
+	}
 	if p, ok := a.cfg.Hub.Log().(ssehub.Pinger); ok {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
 		if err := p.Ping(ctx); err != nil {
+			a.ext.met.pingFailure()
 			httpError(w, http.StatusServiceUnavailable, "not ready: log backend unreachable: "+err.Error())
 			return
 		}
@@ -196,6 +219,9 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev, err := parseUpdate(r)
+	if err == nil {
+		err = a.checkEventSize(ev)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -241,6 +267,9 @@ func parseUpdate(r *http.Request) (*ssehub.Event, error) {
 		ev.Private = p != "false" && p != "0" && p != "off"
 	}
 	if err := ev.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkUpdate(ev); err != nil { // draft08.go
 		return nil, err
 	}
 	return ev, nil

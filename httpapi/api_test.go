@@ -190,13 +190,23 @@ func (s *stream) datas(t *testing.T, n int) []string {
 	return out
 }
 
+// settle waits until the hub has fanned out everything in its log.
+func (e *env) settle(t *testing.T) {
+	t.Helper()
+	_, last, _ := e.hub.Log().Bounds(context.Background())
+	deadline := time.Now().Add(5 * time.Second)
+	for e.hub.LastPos() < last {
+		if time.Now().After(deadline) {
+			t.Fatalf("hub dispatched up to %d of %d", e.hub.LastPos(), last)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // quiet checks that nothing more arrives once the hub has dispatched all.
 func (s *stream) quiet(t *testing.T, e *env) {
 	t.Helper()
-	_, last, _ := e.hub.Log().Bounds(context.Background())
-	for e.hub.LastPos() < last {
-		time.Sleep(time.Millisecond)
-	}
+	e.settle(t)
 	select {
 	case ev, ok := <-s.events:
 		if ok {
@@ -263,6 +273,7 @@ func TestResumeWithQueryParameter(t *testing.T) {
 	for i := range 6 {
 		ids = append(ids, e.publish(t, url.Values{"topic": {"a"}, "data": {fmt.Sprint(i)}}))
 	}
+	e.settle(t) // so the Last-Event-ID response header names ids[5]
 	for _, tc := range []struct {
 		name, query string
 		hdr         http.Header
@@ -456,6 +467,7 @@ func TestLongPolling(t *testing.T) {
 	for i := range 3 {
 		ids = append(ids, e.publish(t, url.Values{"topic": {"a"}, "data": {fmt.Sprint(i)}, "type": {"t"}}))
 	}
+	e.settle(t) // so an empty answer's cursor is ids[2]
 	t.Run("replays after the last id", func(t *testing.T) {
 		ans := poll(t, "topic=a&poll=1&lastEventID="+ids[0], nil)
 		if len(ans.Events) != 2 || ans.Events[0].Data != "1" || ans.Events[1].ID != ids[2] || ans.Events[0].Type != "t" || ans.Last != ids[2] {
@@ -469,7 +481,7 @@ func TestLongPolling(t *testing.T) {
 		}
 	})
 	t.Run("times out empty with a cursor", func(t *testing.T) {
-		ans := poll(t, "topic=a&poll=1&timeout=100", nil)
+		ans := poll(t, "topic=a&poll=1&timeout=1", nil)
 		if len(ans.Events) != 0 || ans.Last != ids[2] {
 			t.Fatalf("%+v", ans)
 		}

@@ -41,7 +41,7 @@ func (a *API) authenticate(r *http.Request, v *auth.Verifier, role string) (cred
 	if err != nil {
 		return credentials{}, err
 	}
-	if v == nil {
+	if v = a.liveVerifier(role, v); v == nil {
 		return credentials{}, errNoKey(role)
 	}
 	c, err := v.Verify(tok)
@@ -65,6 +65,7 @@ func (a *API) authError(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusForbidden
 	}
 	a.logger.Debug("httpapi: request refused", "status", status, "reason", auth.Reason(err), "err", err, "remote", r.RemoteAddr, "method", r.Method)
+	a.ext.met.authFailure(auth.Reason(err))
 	w.Header().Set("WWW-Authenticate", auth.WWWAuthenticate(err))
 	httpError(w, status, err.Error())
 }

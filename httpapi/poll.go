@@ -55,21 +55,22 @@ func (a *API) poll(ctx context.Context, w http.ResponseWriter, r *http.Request, 
 		}
 		timeout = min(time.Duration(ms)*time.Millisecond, a.cfg.PollTimeout)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	sub, err := a.cfg.Hub.Subscribe(ctx, req)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	defer sub.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 
-	ans := pollAnswer{Events: []pollEvent{}, LastEventID: req.LastEventID}
-	if ans.LastEventID == "" || ans.LastEventID == hub.LastEventIDEarliest {
-		ans.LastEventID = sub.LastID()
-	}
+	ans := pollAnswer{Events: []pollEvent{}}
 	var wire bytes.Buffer
 	for len(ans.Events) == 0 {
+		// How far the client is, should this answer be empty: where the
+		// replay got to, or where live delivery started. Polling on from
+		// there loses nothing, even when the timeout cut a long replay.
+		ans.LastEventID = sub.Cursor()
 		chunks, err := sub.Next(ctx)
 		if err != nil {
 			if r.Context().Err() != nil {
@@ -79,7 +80,8 @@ func (a *API) poll(ctx context.Context, w http.ResponseWriter, r *http.Request, 
 				writeError(w, err)
 				return
 			}
-			break // the timeout: answer what we have (nothing)
+			ans.LastEventID = sub.Cursor() // the replay may have moved on
+			break                          // the timeout: answer what we have (nothing)
 		}
 		for _, c := range chunks {
 			wire.Write(c)

@@ -46,11 +46,19 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 		a.poll(ctx, w, r, req)
 		return
 	}
+	if r.Method == http.MethodHead {
+		// What a GET would answer, without the stream.
+		setStreamHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	sub, err := a.cfg.Hub.Subscribe(ctx, req)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	// Presence (subscriptions.go): announce the subscription, and its end on Close.
+	a.trackSubscription(sub, r, claims)
 	parked := false // once parked, the parker closes sub
 	defer func() {
 		if !parked {

@@ -24,6 +24,10 @@ var (
 	ErrShutdown = errors.New("hub: shutting down")
 	// ErrReconnect: Hub.Reconnect asked the subscriber to come back later.
 	ErrReconnect = errors.New("hub: asked to reconnect later")
+	// ErrBehind: the hub's tail fell behind the log's retention, so live
+	// events were lost before they could be fanned out; the subscriber is
+	// told to reconnect, and its resume reports the gap.
+	ErrBehind = errors.New("hub: fell behind the log's retention; reconnect to resume")
 	// ErrUnsubscribed: Close was called on the subscriber.
 	ErrUnsubscribed = errors.New("hub: unsubscribed")
 	// ErrNoSelector: a subscription named no topic selector.
@@ -129,6 +133,8 @@ type Hub struct {
 
 	stats counters
 
+	onEvent atomic.Pointer[func(*ssehub.Event)] // set by OnEvent; called by the dispatcher
+
 	closing chan struct{} // closed by Close
 	cancel  context.CancelFunc
 	done    sync.WaitGroup
@@ -162,6 +168,20 @@ func New(l ssehub.Log, opts Options) (*Hub, error) {
 		go h.heartbeat(ctx)
 	}
 	return h, nil
+}
+
+// OnEvent makes the hub call fn with every event it fans out, in log
+// order, once each, before the event is queued to subscribers; nil stops
+// it. It is how a component builds state from the log (the subscriptions
+// API does). fn runs on the hub's dispatcher goroutine: it must be quick,
+// must not block and must not call the Hub's methods. The events are
+// shared: fn must not modify them. Safe for concurrent use.
+func (h *Hub) OnEvent(fn func(*ssehub.Event)) {
+	if fn == nil {
+		h.onEvent.Store(nil)
+		return
+	}
+	h.onEvent.Store(&fn)
 }
 
 // Closing returns a channel closed when Close starts: long-lived handlers
@@ -222,6 +242,9 @@ func (h *Hub) tail(ctx context.Context) {
 
 // dispatch fans a batch of log events out. It is only called by tail.
 func (h *Hub) dispatch(events []*ssehub.Event) error {
+	if d := h.dispatched.Load(); d > 0 && len(events) > 0 && events[0].Pos > d+1 {
+		h.checkBehind(d)
+	}
 	// Encode the whole batch into one buffer: one allocation per batch, and
 	// every subscriber shares the same bytes.
 	size := 0
@@ -241,11 +264,18 @@ func (h *Hub) dispatch(events []*ssehub.Event) error {
 		wires[i] = arena[start:len(arena):len(arena)]
 	}
 
+	var observe func(*ssehub.Event)
+	if fn := h.onEvent.Load(); fn != nil {
+		observe = *fn
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for i, ev := range events {
 		if ev.Pos <= h.dispatched.Load() {
 			continue // already fanned out (a Tail restarted)
+		}
+		if observe != nil {
+			observe(ev)
 		}
 		if wire := wires[i]; wire != nil {
 			var n uint64
@@ -267,6 +297,21 @@ func (h *Hub) dispatch(events []*ssehub.Event) error {
 		h.dispatched.Store(ev.Pos)
 	}
 	return nil
+}
+
+// checkBehind handles a jump in the tail after position d: if retention
+// removed events the hub never fanned out (its tail fell too far behind, or
+// the engine lost its data), every live subscriber missed them. Their
+// streams end with a quick reconnect; they resume from their last id and
+// the replay tells them of the gap. Only called by the dispatcher.
+func (h *Hub) checkBehind(d uint64) {
+	first, _, err := h.log.Bounds(context.Background())
+	if err != nil || (first != 0 && first <= d+1) {
+		return // nothing was lost (a sparse log), or we cannot tell
+	}
+	n := h.sendAway(ErrBehind, 0, time.Second)
+	h.logger.Warn("hub: events were removed from the log before they were fanned out; subscribers resume to learn of the gap",
+		"dispatched", d, "first_retained", first, "subscribers", n)
 }
 
 // offer queues wire to s once per event; it returns 1 if it did.

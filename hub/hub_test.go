@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -568,5 +569,161 @@ func TestReconnectSpreadsClients(t *testing.T) {
 	}
 	if len(distinct) < 4 {
 		t.Fatalf("50 clients come back in only %d distinct seconds of 10", len(distinct))
+	}
+}
+
+// A retained Last-Event-ID whose history is trimmed before Next replays it:
+// the events in between vanish without a gap event.
+func TestReplayTrimmedMeanwhileIsAGap(t *testing.T) {
+	h, l := newHub(t, hub.Options{}, memlog.Options{MaxEvents: 5})
+	var evs []*ssehub.Event
+	for i := range 10 {
+		ev := &ssehub.Event{Topics: []string{"a"}, Data: string(rune('A' + i))}
+		evs = append(evs, ev)
+		publish(t, h, ev)
+	}
+	waitDispatched(t, h)
+	first, _, _ := l.Bounds(context.Background())
+	if first > evs[5].Pos {
+		t.Fatalf("F already trimmed (first %d)", first)
+	}
+	s := subscribe(t, h, hub.Request{Selectors: sels(t, "a"), LastEventID: ssehub.FormatID(evs[5].Pos)})
+	// before the subscriber's writer gets to replay, 10 more events trim history
+	for i := range 10 {
+		publish(t, h, &ssehub.Event{Topics: []string{"a"}, Data: string(rune('a' + i))})
+		waitDispatched(t, h) // keep the hub's own tail from falling behind retention
+	}
+	waitDispatched(t, h)
+	var buf bytes.Buffer
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		chunks, err := s.Next(ctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		for _, c := range chunks {
+			buf.Write(c)
+		}
+	}
+	got := decodeAll(t, &buf)
+	var types []string
+	for _, e := range got {
+		types = append(types, e.Type)
+	}
+	_ = types
+	if len(got) == 0 || got[0].Type != hub.GapType {
+		t.Fatalf("events after F were trimmed but no gap event came first: got %q", datas(got))
+	}
+	if d := datas(got[1:]); len(d) == 0 || d[len(d)-1] != "j" {
+		t.Fatalf("after the gap: %q", d)
+	}
+}
+
+// fakeLog: memlog whose Tail is fed by the test, so the log can be ahead of
+// the hub's dispatcher.
+type fakeLog struct {
+	*memlog.Log
+	feed chan []*ssehub.Event
+}
+
+func (f *fakeLog) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) error) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case b := <-f.feed:
+			if err := fn(b); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// A client resuming from an id that the log has but this hub has not yet
+// dispatched gets duplicates: minPos is set after register released h.mu.
+func TestResumeAheadOfDispatchHasNoDuplicates(t *testing.T) {
+	dups := 0
+	for iter := 0; iter < 300 && dups == 0; iter++ {
+		ml := memlog.New(memlog.Options{})
+		f := &fakeLog{Log: ml, feed: make(chan []*ssehub.Event)}
+		h, err := hub.New(f, hub.Options{Heartbeat: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs []*ssehub.Event
+		for range 200 {
+			ev := &ssehub.Event{Topics: []string{"a"}, Data: "x"}
+			ml.Append(context.Background(), ev)
+			evs = append(evs, ev)
+		}
+		last := evs[len(evs)-1].Pos
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, ev := range evs {
+				f.feed <- []*ssehub.Event{ev}
+			}
+		}()
+		time.Sleep(time.Duration(iter%50) * time.Microsecond)
+		s, err := h.Subscribe(context.Background(), hub.Request{Selectors: sels(t, "a"), LastEventID: ssehub.FormatID(last)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		chunks, _ := s.Next(ctx)
+		cancel()
+		var buf bytes.Buffer
+		for _, c := range chunks {
+			buf.Write(c)
+		}
+		if got := decodeAll(t, &buf); len(got) > 0 {
+			dups++
+			t.Logf("iter %d: client resumed after %d (the newest) and still got %d old events, first id %s", iter, last, len(got), got[0].ID)
+		}
+		s.Close()
+		h.Close()
+		ml.Close()
+	}
+	if dups > 0 {
+		t.Fatal("duplicates delivered")
+	}
+}
+
+// The hub's own tail falls behind retention: live subscribers silently miss events.
+func TestTailBehindRetentionResumesSubscribers(t *testing.T) {
+	h, _ := newHub(t, hub.Options{}, memlog.Options{MaxEvents: 5})
+	publish(t, h, &ssehub.Event{Topics: []string{"a"}, Data: "before"})
+	waitDispatched(t, h)
+	s := subscribe(t, h, hub.Request{Selectors: sels(t, "a")})
+	// One append larger than the retention: the tail can never see the
+	// first five of these, and the live subscriber must not miss them
+	// silently.
+	var batch []*ssehub.Event
+	for i := range 10 {
+		batch = append(batch, &ssehub.Event{Topics: []string{"a"}, Data: string(rune('a' + i))})
+	}
+	publish(t, h, batch...)
+	waitDispatched(t, h)
+	var buf bytes.Buffer
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		chunks, err := s.Next(ctx)
+		cancel()
+		if err != nil {
+			if !errors.Is(err, hub.ErrBehind) {
+				t.Fatalf("stream ended with %v, want ErrBehind", err)
+			}
+			break
+		}
+		for _, c := range chunks {
+			buf.Write(c)
+		}
+	}
+	got, _ := decodeEnd(t, buf.Bytes())
+	if len(got) != 0 {
+		t.Fatalf("events delivered after a hole: %q", got)
 	}
 }

@@ -41,10 +41,11 @@ type Gap struct {
 // it with Hub.Subscribe; one goroutine (the connection's writer) calls Next
 // in a loop, and any goroutine may call Close.
 type Subscriber struct {
-	hub    *Hub
-	filter filter
-	gap    Gap
-	lastID string // id of the newest event when the subscription started
+	hub       *Hub
+	filter    filter
+	gap       Gap
+	lastID    string // id of the newest event when the subscription started
+	requested string // the last event id the client sent
 
 	mark uint64 // last position offered; touched only by the hub's dispatcher
 
@@ -57,6 +58,9 @@ type Subscriber struct {
 
 	wake   chan struct{}          // capacity 1: "the queue or err changed"
 	onWake atomic.Pointer[func()] // when set, called instead of waking Next
+
+	onClose func()      // set by OnClose before the subscriber is shared
+	closed  atomic.Bool // Close ran (onClose is called once)
 
 	// Owned by the goroutine calling Next.
 	out         [][]byte // returned by the previous Next; recycled by the next
@@ -87,6 +91,13 @@ func (h *Hub) Subscribe(ctx context.Context, req Request) (*Subscriber, error) {
 		cursor, s.gap = h.resolve(ctx, req.LastEventID, first, last)
 	}
 
+	// The client has everything up to cursor: live events at or before it
+	// are dropped. This must hold from the moment the subscriber is
+	// registered, for when this hub has not yet dispatched what the client
+	// has (it resumes with the id its own publish returned, or lands on a
+	// cluster node that lags).
+	s.minPos = cursor
+	s.requested = req.LastEventID
 	start, err := h.register(s)
 	if err != nil {
 		return nil, err
@@ -101,10 +112,6 @@ func (h *Hub) Subscribe(ctx context.Context, req Request) (*Subscriber, error) {
 	}
 	if cursor < start {
 		s.replayAfter, s.replayTo = cursor, start
-	} else {
-		s.mu.Lock()
-		s.minPos = cursor // this hub has not yet dispatched what the client has
-		s.mu.Unlock()
 	}
 	if s.gap.Reason != "" {
 		s.head = gapEvent(s.gap)
@@ -181,6 +188,9 @@ func (s *Subscriber) Next(ctx context.Context) ([][]byte, error) {
 		return s.out, nil
 	}
 	for s.replayAfter < s.replayTo {
+		if err := ctx.Err(); err != nil {
+			return nil, err // a long replay of events the filter skips
+		}
 		chunk, err := s.replay(ctx)
 		if err != nil {
 			return nil, err
@@ -213,6 +223,21 @@ func (s *Subscriber) take(spare [][]byte) ([][]byte, error) {
 		return s.out, nil
 	}
 	return nil, s.err
+}
+
+// Cursor returns the id of the position the client is up to date with,
+// given what Next has returned so far: during the replay, the last replayed
+// position; once live, the position where live delivery started (or the
+// client's own, when it was ahead). A client that resumes from it misses
+// nothing. Only the goroutine calling Next may call it.
+func (s *Subscriber) Cursor() string {
+	if !s.Live() {
+		return ssehub.FormatID(s.replayAfter)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start, _ := ssehub.ParseID(s.lastID)
+	return ssehub.FormatID(max(start, s.minPos))
 }
 
 // Live reports whether Next has returned the gap event and the whole
@@ -251,11 +276,33 @@ func (s *Subscriber) replay(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub: replaying history: %w", err)
 	}
-	if len(evs) == 0 {
-		s.replayAfter = s.replayTo // the rest was trimmed meanwhile
-		return nil, nil
-	}
 	buf := s.buf[:0]
+	if len(evs) == 0 || evs[0].Pos > s.replayAfter+1 {
+		// Retention may have trimmed what the replay still had to send
+		// since Subscribe checked the bounds: say so, never skip silently.
+		first, _, err := s.hub.log.Bounds(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("hub: replaying history: %w", err)
+		}
+		if first == 0 || first > s.replayAfter+1 {
+			after := s.replayTo
+			if first > 0 {
+				after = min(first-1, s.replayTo)
+			}
+			g := Gap{Reason: GapExpired, Requested: s.requested, After: after}
+			buf = append(buf, gapEvent(g)...)
+			s.hub.stats.gaps.Add(1)
+			if s.gap.Reason == "" {
+				s.gap = g
+			}
+			s.replayAfter = after
+		}
+	}
+	if len(evs) == 0 {
+		s.replayAfter = s.replayTo
+		s.buf = buf
+		return buf, nil
+	}
 	var n uint64
 	for _, ev := range evs {
 		if ev.Pos > s.replayTo {
@@ -342,7 +389,17 @@ func (s *Subscriber) signal() {
 func (s *Subscriber) Close() {
 	s.hub.unregister(s)
 	s.finish(ErrUnsubscribed, nil)
+	if s.closed.CompareAndSwap(false, true) && s.onClose != nil {
+		s.onClose()
+	}
 }
+
+// OnClose makes the first Close call f (after unregistering), whoever
+// closes the subscriber: the connection's handler, or whatever holds the
+// stream after it (a parked connection). Call it right after Subscribe,
+// before handing the subscriber to another goroutine; f must not block
+// for long.
+func (s *Subscriber) OnClose(f func()) { s.onClose = f }
 
 // Err returns why the subscriber ended, or nil while it is live.
 func (s *Subscriber) Err() error {

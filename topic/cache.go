@@ -9,8 +9,8 @@ import (
 // NewCache(0) keeps.
 const DefaultCacheSize = 4096
 
-// Cache memoizes compiled templates, keeping the most recently used ones up
-// to a fixed number. Exact and "*" selectors cost nothing to compile and are
+// Cache memoizes compiled templates and URL patterns, keeping the most
+// recently used ones up to a fixed number. Exact and "*" selectors cost nothing to compile and are
 // not stored. Malformed templates are remembered too, so a client repeating
 // one does not cost a compilation each time.
 //
@@ -20,12 +20,18 @@ type Cache struct {
 	max int
 
 	mu    sync.Mutex
-	items map[string]*list.Element // of *cacheEntry
-	lru   list.List                // front = most recently used
+	items map[cacheKey]*list.Element // of *cacheEntry
+	lru   list.List                  // front = most recently used
+}
+
+// cacheKey tells templates and URL patterns with the same text apart.
+type cacheKey struct {
+	src string
+	url bool
 }
 
 type cacheEntry struct {
-	src string
+	key cacheKey
 	sel Selector
 	err error
 }
@@ -36,7 +42,7 @@ func NewCache(max int) *Cache {
 	if max <= 0 {
 		max = DefaultCacheSize
 	}
-	return &Cache{max: max, items: make(map[string]*list.Element)}
+	return &Cache{max: max, items: make(map[cacheKey]*list.Element)}
 }
 
 // Compile returns Compile(selector), from the cache when it is there.
@@ -44,8 +50,21 @@ func (c *Cache) Compile(selector string) (Selector, error) {
 	if c == nil || IsExact(selector) || selector == Wildcard {
 		return Compile(selector)
 	}
+	return c.get(cacheKey{selector, false}, Compile)
+}
+
+// CompileURLPattern returns CompileURLPattern(pattern), from the cache when
+// it is there.
+func (c *Cache) CompileURLPattern(pattern string) (Selector, error) {
+	if c == nil || pattern == Wildcard {
+		return CompileURLPattern(pattern)
+	}
+	return c.get(cacheKey{pattern, true}, CompileURLPattern)
+}
+
+func (c *Cache) get(key cacheKey, compile func(string) (Selector, error)) (Selector, error) {
 	c.mu.Lock()
-	if el, ok := c.items[selector]; ok {
+	if el, ok := c.items[key]; ok {
 		c.lru.MoveToFront(el)
 		e := el.Value.(*cacheEntry)
 		c.mu.Unlock()
@@ -54,17 +73,17 @@ func (c *Cache) Compile(selector string) (Selector, error) {
 	c.mu.Unlock()
 
 	// Compile without holding the lock; two goroutines may compile the same
-	// template at once, and the second store is dropped.
-	sel, err := Compile(selector)
+	// selector at once, and the second store is dropped.
+	sel, err := compile(key.src)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.items[selector]; !ok {
-		c.items[selector] = c.lru.PushFront(&cacheEntry{src: selector, sel: sel, err: err})
+	if _, ok := c.items[key]; !ok {
+		c.items[key] = c.lru.PushFront(&cacheEntry{key: key, sel: sel, err: err})
 		for c.lru.Len() > c.max {
 			old := c.lru.Back()
 			c.lru.Remove(old)
-			delete(c.items, old.Value.(*cacheEntry).src)
+			delete(c.items, old.Value.(*cacheEntry).key)
 		}
 	}
 	return sel, err

@@ -45,7 +45,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 		t.Error("{a} was evicted although it was used more recently than {b}")
 	}
 	c.mu.Lock()
-	_, hasB := c.items["{b}"]
+	_, hasB := c.items[cacheKey{src: "{b}"}]
 	c.mu.Unlock()
 	if hasB {
 		t.Error("{b} is still cached; it was the least recently used")

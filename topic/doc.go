@@ -14,7 +14,9 @@
 // package), so matching runs in time linear in the length of the topic
 // whatever the template: a hostile selector cannot make the hub backtrack.
 // CompileExact gives the draft-08 "exact" matcher type ("match=" query
-// parameter), where only "*" is special.
+// parameter), where only "*" is special, and CompileURLPattern the draft-08
+// "urlpattern" type ("match_urlpattern="): WHATWG URL patterns such as
+// "https://example.com/books/:id", also compiled to RE2.
 //
 // A Set groups the selectors of one subscription or one token and answers
 // "does any of them match?" without allocating. A Cache memoizes compiled

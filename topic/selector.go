@@ -24,9 +24,12 @@ const (
 	KindAll
 	// KindTemplate selectors are RFC 6570 URI templates.
 	KindTemplate
+	// KindURLPattern selectors are WHATWG URL patterns (the draft-08
+	// "urlpattern" matcher type; see CompileURLPattern).
+	KindURLPattern
 )
 
-// String returns "exact", "all", "template" or "none".
+// String returns "exact", "all", "template", "urlpattern" or "none".
 func (k Kind) String() string {
 	switch k {
 	case KindExact:
@@ -35,6 +38,8 @@ func (k Kind) String() string {
 		return "all"
 	case KindTemplate:
 		return "template"
+	case KindURLPattern:
+		return "urlpattern"
 	}
 	return "none"
 }
@@ -45,7 +50,8 @@ func (k Kind) String() string {
 type Selector struct {
 	src  string
 	kind Kind
-	tmpl *template // for KindTemplate
+	tmpl *template   // for KindTemplate
+	url  *urlPattern // for KindURLPattern
 }
 
 // Compile compiles a selector in the Mercure 0.x syntax: "*" matches every
@@ -101,7 +107,9 @@ func IsExact(selector string) bool {
 
 // Match reports whether topic matches the selector. For a template, the
 // template string itself also matches (a selector always matches its own
-// text, as the Mercure protocol asks). Match does not allocate.
+// text, as the Mercure 0.x protocol asks; draft-08 URL patterns have no
+// such rule). Match does not allocate, except for a URL pattern matching a
+// topic that is not in canonical URL form.
 func (s Selector) Match(topic string) bool {
 	switch s.kind {
 	case KindAll:
@@ -110,6 +118,8 @@ func (s Selector) Match(topic string) bool {
 		return topic == s.src
 	case KindTemplate:
 		return topic == s.src || s.tmpl.match(topic)
+	case KindURLPattern:
+		return s.url.match(topic)
 	}
 	return false
 }

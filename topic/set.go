@@ -14,7 +14,7 @@ type Set struct {
 	all   bool
 	exact []string            // exact selectors, when few
 	index map[string]struct{} // exact selectors, when many
-	tmpl  []Selector          // templates
+	tmpl  []Selector          // templates and URL patterns
 	sels  []Selector          // every distinct selector, in order
 }
 
@@ -39,7 +39,7 @@ func NewSet(selectors ...Selector) *Set {
 			s.all = true
 		case KindExact:
 			s.exact = append(s.exact, sel.src)
-		case KindTemplate:
+		case KindTemplate, KindURLPattern:
 			s.tmpl = append(s.tmpl, sel)
 		}
 	}

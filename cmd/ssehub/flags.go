@@ -15,8 +15,10 @@ func envName(flagName string) string {
 }
 
 // parseFlags parses args into fs and then sets every flag that was not on
-// the command line from its environment variable, if set. Command-line
-// flags win over the environment, which wins over defaults.
+// the command line from its environment variable, if set, and then from the
+// config file named by a "config" flag, if fs has one and it is set.
+// Command-line flags win over the environment, which wins over the file,
+// which wins over defaults.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -32,9 +34,13 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			if e := fs.Set(f.Name, v); e != nil {
 				err = fmt.Errorf("invalid value %q for %s: %v", v, envName(f.Name), e)
 			}
+			given[f.Name] = true
 		}
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return applyConfigFile(fs, given) // the file (--config) comes last
 }
 
 // listFlag is a repeatable or comma-separated string flag.

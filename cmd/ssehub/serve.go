@@ -40,6 +40,7 @@ type serveConfig struct {
 	PublisherKey     string
 	SubscriberKey    string
 	Anonymous        bool
+	Subscriptions    bool
 	Heartbeat        time.Duration
 	Retry            time.Duration
 	CORSOrigins      listFlag
@@ -52,6 +53,7 @@ type serveConfig struct {
 	QueueEvents      int
 	QueueBytes       int
 	ReadHeaderTimout time.Duration
+	opsConfig        // config file, metrics, TLS, limits (ops.go)
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -69,6 +71,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.PublisherKey, "publisher-jwt-key", "", "HS256 secret that publisher tokens are signed with (default: generated and kept in --data)")
 	fs.StringVar(&c.SubscriberKey, "subscriber-jwt-key", "", "HS256 secret that subscriber tokens are signed with (default: generated and kept in --data)")
 	fs.BoolVar(&c.Anonymous, "anonymous", false, "let subscribers without a token receive public updates")
+	fs.BoolVar(&c.Subscriptions, "subscriptions", false, "publish subscription events and serve the subscriptions API (presence) at /.well-known/mercure/subscriptions")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "send a comment on idle streams this often, so proxies keep them open (0: never)")
 	fs.DurationVar(&c.Retry, "retry", 3*time.Second, "reconnection time sent to clients at the start of each stream")
 	fs.Var(&c.CORSOrigins, "cors-origins", "origins allowed to subscribe and publish from a browser page on another origin (comma-separated, * for any)")
@@ -81,6 +84,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.IntVar(&c.QueueEvents, "queue-events", 4096, "a subscriber with more undelivered events than this is disconnected (it resumes from history)")
 	fs.IntVar(&c.QueueBytes, "queue-bytes", 4<<20, "a subscriber with more undelivered bytes than this is disconnected (it resumes from history)")
 	fs.DurationVar(&c.ReadHeaderTimout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers")
+	opsFlags(fs, &c.opsConfig)
 	return fs, c
 }
 
@@ -96,6 +100,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "ssehub serve: unexpected argument %q (flags start with --)\n", fs.Arg(0))
 		return 2
+	}
+	c.start(fs, args)
+	if c.PrintConfig {
+		if err := printConfig(stdout, fs, args); err != nil {
+			fmt.Fprintln(stderr, "ssehub serve:", err)
+			return 2
+		}
+		return 0
 	}
 	logger, err := newLogger(stderr, c.LogLevel, c.LogFormat)
 	if err != nil {
@@ -166,12 +178,14 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		Heartbeat:   c.Heartbeat,
 		QueueEvents: c.QueueEvents,
 		QueueBytes:  c.QueueBytes,
+		ReplayLimit: c.ReplayLimit,
 		Logger:      logger,
 	})
 	if err != nil {
 		return err
 	}
 	defer h.Close()
+	metrics := c.newMetrics(h) // nil with --metrics-addr off
 
 	pubV, err := newVerifier(keys.Publisher)
 	if err != nil {
@@ -190,7 +204,12 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		Retry:        c.Retry,
 		MaxBodyBytes: c.MaxBody,
 		WriteTimeout: c.WriteTimeout,
+		MaxTopics:    c.MaxTopics,
+		Limits:       c.limits(),
+		Metrics:      metrics,
 		Logger:       logger,
+
+		Subscriptions: c.Subscriptions,
 	})
 	if err != nil {
 		return err
@@ -206,15 +225,26 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: c.ReadHeaderTimout,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    c.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
+	cert, err := c.configureServer(srv) // TLS, HTTP/2, h2c
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	o, err := startOps(ctx, c, api, metrics, cert, logger) // metrics, SIGHUP
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer o.stop()
 	printWelcome(stdout, c, ln.Addr().String(), keys)
 	logger.Info("ssehub listening", "addr", ln.Addr().String(), "history", c.History, "version", version())
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- c.serveOn(srv, ln) }()
 	select {
 	case err := <-served:
 		return err
@@ -304,7 +334,7 @@ func printWelcome(w io.Writer, c *serveConfig, addr string, keys hubKeys) {
 	if h, p, err := net.SplitHostPort(addr); err == nil && (h == "::" || h == "0.0.0.0" || h == "") {
 		host = net.JoinHostPort("localhost", p)
 	}
-	base := "http://" + host + httpapi.Path
+	base := c.scheme() + "://" + host + httpapi.Path
 	pub, _ := auth.NewToken(keys.Publisher, "HS256", []string{"*"}, nil, welcomeTokenTTL)
 	sub, _ := auth.NewToken(keys.Subscriber, "HS256", nil, []string{"*"}, welcomeTokenTTL)
 	subURL := base + "?topic=" + url.QueryEscape("*")
@@ -312,9 +342,9 @@ func printWelcome(w io.Writer, c *serveConfig, addr string, keys hubKeys) {
 		subURL += "&authorization=" + sub
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "ssehub %s is running on http://%s\n\n", version(), host)
+	fmt.Fprintf(&b, "ssehub %s is running on %s://%s\n\n", version(), c.scheme(), host)
 	if !c.NoDashboard {
-		fmt.Fprintf(&b, "Dashboard:\n  http://%s/\n\n", host)
+		fmt.Fprintf(&b, "Dashboard:\n  %s://%s/\n\n", c.scheme(), host)
 	}
 	fmt.Fprintf(&b, "Subscribe (every topic):\n  curl -N '%s'\n\n", subURL)
 	fmt.Fprintf(&b, "Publish:\n  curl -d topic=greetings -d data=hello -H 'Authorization: Bearer %s' %s\n\n", pub, base)

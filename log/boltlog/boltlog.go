@@ -116,6 +116,7 @@ var _ ssehub.Log = (*Log)(nil)
 type request struct {
 	events []*ssehub.Event
 	done   chan error // buffered: the committer never blocks on it
+	err    error      // set by the committer when it refuses this request alone
 }
 
 // Open opens or creates the history in directory dir (created if missing)
@@ -202,7 +203,8 @@ func corruptError(file string, cause error) error {
 	return fmt.Errorf("%w %s: %v; move it away to start with an empty history", ErrCorrupt, file, cause)
 }
 
-// load creates the bucket if needed and reads the bounds and the times the
+// load creates the buckets if needed (indexing the ids of a history made
+// before the id index existed) and reads the bounds and the times the
 // committer needs.
 func (l *Log) load() (err error) {
 	defer func() {
@@ -223,7 +225,17 @@ func (l *Log) load() (err error) {
 				return err
 			}
 			b.FillPercent = 1
-			return nil
+			_, err = tx.CreateBucket(idsBucketName)
+			return err
+		}
+		if tx.Bucket(idsBucketName) == nil {
+			ids, err := tx.CreateBucket(idsBucketName)
+			if err != nil {
+				return err
+			}
+			if err := l.indexIDs(b, ids); err != nil {
+				return err
+			}
 		}
 		l.last = b.Sequence()
 		c := b.Cursor()

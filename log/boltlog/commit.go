@@ -76,7 +76,12 @@ func (l *Log) run() {
 		}
 		err := l.commit(batch, n)
 		for _, r := range batch {
-			r.done <- err
+			rerr := err
+			if rerr == nil {
+				rerr = r.err // refused alone (a duplicate id)
+			}
+			r.err = nil
+			r.done <- rerr
 		}
 		clear(batch)
 		c.batch = batch[:0]
@@ -121,6 +126,7 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	lastTime := c.lastTime
 	var seq, first uint64
 	var firstTime time.Time
+	written := 0
 	defer func() {
 		if p := recover(); p != nil {
 			err = corruptError(l.file, fmt.Errorf("damaged: bbolt panicked while writing: %v", p))
@@ -145,13 +151,22 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	err = l.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketName)
 		b.FillPercent = 1 // keys only ever grow: pack pages full
-		seq = b.Sequence()
+		ids := tx.Bucket(idsBucketName)
+		seq0 := b.Sequence()
+		seq = seq0
 		if seq == 0 {
 			// A new history: start at the Unix time in µs (see package doc).
 			seq = uint64(max(now.UnixMicro(), 1)) - 1
 		}
 		first, firstTime = l.first, c.firstTime
 		for _, r := range batch {
+			if r.err = checkIDs(ids, r.events); r.err != nil {
+				for range r.events { // keep setTime aligned with the events
+					c.setTime = append(c.setTime, false)
+				}
+				continue
+			}
+			written += len(r.events)
 			for _, e := range r.events {
 				seq++
 				e.Pos = seq
@@ -176,7 +191,16 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 				if err := b.Put(key, c.vals[start:len(c.vals):len(c.vals)]); err != nil {
 					return err
 				}
+				if e.ID != "" {
+					if err := ids.Put([]byte(e.ID), key); err != nil {
+						return err
+					}
+				}
 			}
+		}
+		if written == 0 { // every request was refused: nothing to write
+			seq = seq0
+			return nil
 		}
 		if err := b.SetSequence(seq); err != nil {
 			return err
@@ -195,6 +219,9 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	l.mu.Lock()
 	if l.cacheN > 0 {
 		for _, r := range batch {
+			if r.err != nil {
+				continue
+			}
 			for _, e := range r.events {
 				l.cache.Push(e)
 			}
@@ -237,6 +264,7 @@ func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint6
 	if first >= keepFrom && !expired(firstTime) {
 		return first, firstTime, false, nil
 	}
+	ids := b.Tx().Bucket(idsBucketName)
 	cur := b.Cursor()
 	deleted := 0
 	for k, v := cur.First(); ; k, v = cur.First() {
@@ -257,6 +285,9 @@ func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint6
 		}
 		if deleted == maxTrimPerTx {
 			return pos, t, true, nil
+		}
+		if err := l.forgetID(ids, k, v); err != nil {
+			return 0, time.Time{}, false, err
 		}
 		if err := cur.Delete(); err != nil {
 			return 0, time.Time{}, false, err

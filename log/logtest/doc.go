@@ -17,7 +17,10 @@
 // edges, concurrent appends, Tail (catch-up then live, exactly once, in
 // order, cancel, close), retention by count, and, for durable logs, that
 // everything acknowledged survives a restart and that positions keep
-// increasing after it.
+// increasing after it. Logs that implement ssehub.IDIndex are also checked
+// for lookups, refusal of duplicate ids (also under concurrency), ids freed
+// by retention and the index surviving a restart; the IDIndex subtests skip
+// other logs.
 //
 // Subtests run in parallel, each with its own log from Harness.Open, so a
 // Harness must hand out independent logs (a fresh directory, stream or key

@@ -2,6 +2,7 @@ package memlog
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -28,13 +29,17 @@ type Log struct {
 
 	mu       sync.Mutex // guards the fields below
 	events   logutil.Ring
-	next     uint64    // position of the next event
-	last     uint64    // newest position ever appended (0: none)
-	lastTime time.Time // newest Time assigned by Append
+	next     uint64            // position of the next event
+	last     uint64            // newest position ever appended (0: none)
+	lastTime time.Time         // newest Time assigned by Append
+	ids      map[string]uint64 // publisher-supplied id -> position, for retained events
 	closed   bool
 }
 
-var _ ssehub.Log = (*Log)(nil)
+var (
+	_ ssehub.Log     = (*Log)(nil)
+	_ ssehub.IDIndex = (*Log)(nil)
+)
 
 // New returns an empty log whose first event will get the current Unix time
 // in microseconds as its position (see the package documentation). Negative
@@ -44,11 +49,14 @@ func New(opts Options) *Log {
 		opts: opts,
 		done: make(chan struct{}),
 		next: uint64(max(time.Now().UnixMicro(), 1)),
+		ids:  make(map[string]uint64),
 	}
 }
 
 // Append implements ssehub.Log. It sets Pos on each event, and Time to the
-// current time when zero, with assigned times strictly increasing. Safe for
+// current time when zero, with assigned times strictly increasing. It
+// refuses events whose publisher-supplied ID is already taken (see
+// ssehub.IDIndex) with an error wrapping ssehub.ErrDuplicateID. Safe for
 // concurrent use; it never blocks on anything but a short mutex.
 func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 	if err := ctx.Err(); err != nil {
@@ -64,8 +72,16 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 		return nil
 	}
 	now := time.Now().Round(0) // wall clock only, as a durable log stores it
+	l.trimLocked(now)          // expired events free their ids
+	if err := l.checkIDsLocked(events); err != nil {
+		l.mu.Unlock()
+		return err
+	}
 	for _, e := range events {
 		e.Pos = l.next
+		if e.ID != "" {
+			l.ids[e.ID] = e.Pos
+		}
 		l.next++
 		if e.Time.IsZero() {
 			t := now
@@ -83,21 +99,58 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 	return nil
 }
 
+// checkIDsLocked refuses a batch with a publisher-supplied id that a
+// retained event or another event of the batch already has.
+func (l *Log) checkIDsLocked(events []*ssehub.Event) error {
+	for _, e := range events {
+		if _, taken := l.ids[e.ID]; taken && e.ID != "" {
+			return fmt.Errorf("%w: id %q is already the id of a retained event", ssehub.ErrDuplicateID, e.ID)
+		}
+	}
+	if id, dup := logutil.DuplicateID(events); dup {
+		return fmt.Errorf("%w: id %q is given to two events of the batch", ssehub.ErrDuplicateID, id)
+	}
+	return nil
+}
+
 // trimLocked drops events beyond MaxEvents and older than MaxAge. Events are
 // dropped from the oldest end only, so an event whose publisher set an old
 // Time goes when it reaches that end.
 func (l *Log) trimLocked(now time.Time) {
 	if l.opts.MaxEvents > 0 {
 		for l.events.Len() > l.opts.MaxEvents {
-			l.events.PopFront()
+			l.forget(l.events.PopFront())
 		}
 	}
 	if l.opts.MaxAge > 0 {
 		cutoff := now.Add(-l.opts.MaxAge)
 		for e := l.events.Front(); e != nil && e.Time.Before(cutoff); e = l.events.Front() {
-			l.events.PopFront()
+			l.forget(l.events.PopFront())
 		}
 	}
+}
+
+// forget removes a dropped event from the id index.
+func (l *Log) forget(e *ssehub.Event) {
+	if e != nil && e.ID != "" && l.ids[e.ID] == e.Pos {
+		delete(l.ids, e.ID)
+	}
+}
+
+// LookupID implements ssehub.IDIndex: the position of the retained event
+// whose publisher-supplied ID is id. Safe for concurrent use.
+func (l *Log) LookupID(ctx context.Context, id string) (pos uint64, found bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, false, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, false, ssehub.ErrClosed
+	}
+	l.trimLocked(time.Now())
+	pos, found = l.ids[id]
+	return pos, found, nil
 }
 
 // Read implements ssehub.Log: up to limit events after position after, in
@@ -151,6 +204,7 @@ func (l *Log) Close() error {
 	if !l.closed {
 		l.closed = true
 		l.events.Clear()
+		clear(l.ids)
 		close(l.done)
 	}
 	return nil

@@ -1,0 +1,279 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/auth"
+)
+
+// Limits bound what clients may ask of the API. The zero value of a field
+// means "no limit" unless said otherwise; every refusal answers with a
+// status and a plain-text message that says what to do.
+type Limits struct {
+	// MaxConnections bounds the subscriptions (streams and long polls) open
+	// at once; beyond it a subscribe request gets 503 with Retry-After.
+	MaxConnections int
+	// MaxConnectionsPerIP bounds the subscriptions open at once from one
+	// client IP address (the TCP peer: behind a proxy, every client shares
+	// the proxy's address); beyond it 429 with Retry-After.
+	MaxConnectionsPerIP int
+	// MaxEventBytes bounds the data of one published event, in bytes;
+	// beyond it 413.
+	MaxEventBytes int
+	// PublishRate bounds the publish requests per second of one publisher
+	// token (a token bucket per token); beyond it 429 with Retry-After.
+	PublishRate float64
+	// PublishBurst is how many publishes a token may make at once after a
+	// quiet period. Default: PublishRate rounded up (at least 1).
+	PublishBurst int
+	// PublishRateKeys bounds the memory of the publish rate limiter: at
+	// most this many tokens are tracked; beyond it, idle ones are forgotten
+	// first. Default 10000.
+	PublishRateKeys int
+	// ReadTimeout is how long a publish request may take to send its body;
+	// a slower one gets 400 and its connection is released. Default 30s;
+	// negative: no timeout. (Streams are not affected: subscribe requests
+	// have no body.)
+	ReadTimeout time.Duration
+	// RetryAfter is the base Retry-After of a connection refusal; each
+	// answer adds a random share of it so refused clients do not all
+	// return at once. Default 5s.
+	RetryAfter time.Duration
+}
+
+func (l *Limits) setDefaults() {
+	if l.PublishBurst <= 0 {
+		l.PublishBurst = max(1, int(math.Ceil(l.PublishRate)))
+	}
+	if l.PublishRateKeys <= 0 {
+		l.PublishRateKeys = 10000
+	}
+	if l.ReadTimeout == 0 {
+		l.ReadTimeout = 30 * time.Second
+	}
+	if l.RetryAfter <= 0 {
+		l.RetryAfter = 5 * time.Second
+	}
+}
+
+// Errors of the limits, mapped to statuses in errors.go.
+var (
+	// ErrTooManyConnections: the hub holds Limits.MaxConnections
+	// subscriptions (503).
+	ErrTooManyConnections = errors.New("httpapi: too many connections")
+	// ErrTooManyConnectionsFromIP: the client's address holds
+	// Limits.MaxConnectionsPerIP subscriptions (429).
+	ErrTooManyConnectionsFromIP = errors.New("httpapi: too many connections from this address")
+	// ErrPublishRate: the publisher token exceeded Limits.PublishRate (429).
+	ErrPublishRate = errors.New("httpapi: publish rate exceeded")
+	// errBodyTimeout: a publish body took longer than Limits.ReadTimeout.
+	errBodyTimeout = errors.New("httpapi: request body not received in time")
+)
+
+// opsState is the operational state of an API: limits, metrics and the
+// reloadable verifiers.
+type opsState struct {
+	lim   Limits
+	conns connLimiter
+	rate  *rateLimiter // nil: publishes are not rate limited
+	met   *Metrics     // nil: no metrics
+	keys  atomic.Pointer[verifierPair]
+}
+
+func newOpsState(cfg Config) *opsState {
+	lim := cfg.Limits
+	lim.setDefaults()
+	e := &opsState{lim: lim, met: cfg.Metrics}
+	e.conns.max, e.conns.perIP = lim.MaxConnections, lim.MaxConnectionsPerIP
+	if lim.PublishRate > 0 {
+		e.rate = newRateLimiter(lim.PublishRate, lim.PublishBurst, lim.PublishRateKeys)
+	}
+	return e
+}
+
+// connLimiter counts open subscriptions, in total and per client address.
+type connLimiter struct {
+	max, perIP int
+
+	total atomic.Int64
+	mu    sync.Mutex     // guards byIP
+	byIP  map[string]int // only when perIP > 0; entries at 0 are deleted
+}
+
+// acquire takes a slot for a subscription from ip; release gives it back.
+func (l *connLimiter) acquire(ip string) error {
+	if n := l.total.Add(1); l.max > 0 && n > int64(l.max) {
+		l.total.Add(-1)
+		return fmt.Errorf("%w: the hub holds its maximum of %d subscriptions (--max-connections); retry later or connect to another hub", ErrTooManyConnections, l.max)
+	}
+	if l.perIP <= 0 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byIP == nil {
+		l.byIP = make(map[string]int)
+	}
+	if l.byIP[ip] >= l.perIP {
+		l.total.Add(-1)
+		return fmt.Errorf("%w: %s already holds %d subscriptions, the most one address may (--max-connections-per-ip); close some, or subscribe to several topics on one connection", ErrTooManyConnectionsFromIP, ip, l.perIP)
+	}
+	l.byIP[ip]++
+	return nil
+}
+
+func (l *connLimiter) release(ip string) {
+	l.total.Add(-1)
+	if l.perIP <= 0 {
+		return
+	}
+	l.mu.Lock()
+	if n := l.byIP[ip]; n <= 1 {
+		delete(l.byIP, ip)
+	} else {
+		l.byIP[ip] = n - 1
+	}
+	l.mu.Unlock()
+}
+
+// clientIP is the address a request came from, without the port.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Label values of the metrics of limits.
+const (
+	limitConnections      = "connections"
+	limitConnectionsPerIP = "connections_per_ip"
+	limitPublishRate      = "publish_rate"
+	limitEventSize        = "event_size"
+	limitReadTimeout      = "read_timeout"
+)
+
+// guardSubscribe wraps the subscribe handler with the connection limits,
+// the subscription metrics and the open/close debug log lines. A stream
+// whose connection is taken over (parked) is counted until that connection
+// closes, not until the handler returns.
+func (a *API) guardSubscribe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e := a.ext
+		ip := clientIP(r)
+		if err := e.conns.acquire(ip); err != nil {
+			limit := limitConnections
+			if errors.Is(err, ErrTooManyConnectionsFromIP) {
+				limit = limitConnectionsPerIP
+			}
+			e.met.limited(limit)
+			a.logger.Debug("httpapi: subscription refused", "limit", limit, "remote", r.RemoteAddr)
+			refuse(w, err, jitter(e.lim.RetryAfter))
+			return
+		}
+		t := a.track(w, r, ip)
+		next.ServeHTTP(t.writer(), r)
+		t.handlerDone()
+	})
+}
+
+// guardPublish wraps the publish handler with the body read timeout, the
+// publish rate limit and the publish duration metric.
+func (a *API) guardPublish(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e := a.ext
+		if e.rate != nil {
+			// Keyed by the raw token, before it is verified: a refusal here
+			// costs no signature check. A request without a token is
+			// refused by the handler anyway.
+			if tok, _, err := auth.TokenFromRequest(r, a.cfg.CookieName); err == nil {
+				if wait, ok := e.rate.allow(tok, time.Now()); !ok {
+					e.met.limited(limitPublishRate)
+					refuse(w, fmt.Errorf("%w: this token may publish %s times per second (burst %d; --publish-rate, --publish-burst); slow down, batch data into fewer updates, or retry after the Retry-After delay",
+						ErrPublishRate, strconv.FormatFloat(e.lim.PublishRate, 'g', -1, 64), e.lim.PublishBurst), wait)
+					return
+				}
+			}
+		}
+		if d := e.lim.ReadTimeout; d > 0 && r.Body != nil && r.Body != http.NoBody {
+			rc := http.NewResponseController(w)
+			if rc.SetReadDeadline(time.Now().Add(d)) == nil {
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, timeout: d, met: e.met}
+			}
+		}
+		if e.met == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 || sw.status == http.StatusOK {
+			e.met.publishDuration.Observe(time.Since(start).Seconds())
+		}
+	})
+}
+
+// deadlineBody is a publish body read under a deadline. Once it is read
+// to the end, the deadline is lifted (so a slow append after it does not
+// trip it); a read past the deadline fails with a message that says so.
+type deadlineBody struct {
+	io.ReadCloser
+	rc      *http.ResponseController
+	timeout time.Duration
+	met     *Metrics
+	done    bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case err == io.EOF && !b.done:
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
+		b.met.limited(limitReadTimeout)
+		err = fmt.Errorf("%w: the body was not received within %s (--read-timeout); send it in one go", errBodyTimeout, b.timeout)
+	}
+	return n, err
+}
+
+// checkEventSize refuses an event whose data exceeds Limits.MaxEventBytes.
+// The error wraps ssehub.ErrTooLarge (413).
+func (a *API) checkEventSize(ev *ssehub.Event) error {
+	if m := a.ext.lim.MaxEventBytes; m > 0 && len(ev.Data) > m {
+		a.ext.met.limited(limitEventSize)
+		return fmt.Errorf("%w: the event's data is %d bytes, more than the %d allowed (--max-event-bytes); send less, or publish a reference (a URL) to the content instead",
+			ssehub.ErrTooLarge, len(ev.Data), m)
+	}
+	return nil
+}
+
+// refuse answers err with its status (see statusTable) and a Retry-After
+// of retry (rounded up to whole seconds, at least 1).
+func refuse(w http.ResponseWriter, err error, retry time.Duration) {
+	secs := max(1, int64(math.Ceil(retry.Seconds())))
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	httpError(w, statusOf(err), err.Error())
+}
+
+// jitter returns d plus a random share of d.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	return d + rand.N(d)
+}

@@ -1,0 +1,219 @@
+package httpapi
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// MetricsPath is where the binary serves the metrics by default.
+const MetricsPath = "/metrics"
+
+// Metrics are the Prometheus metrics of a hub and the API in front of it,
+// in a registry of their own (no global state). Create them with
+// NewMetrics, pass them in Config.Metrics and serve Handler. The hub's
+// counters are read from Hub.Stats when Prometheus scrapes, so they cost
+// nothing per event; only the latency histograms observe each publish and
+// each fanned-out event.
+//
+// Exported metrics (all prefixed ssehub_, plus the standard go_* and
+// process_* ones; docs/operations.md has the full table):
+//
+//	ssehub_subscribers                                gauge      subscribers connected to the hub now
+//	ssehub_subscriptions{transport}                   gauge      subscribe requests open now (stream, long_poll)
+//	ssehub_subscriptions_total{transport}             counter    subscriptions accepted (200)
+//	ssehub_events_published_total                     counter    events appended through this hub
+//	ssehub_events_delivered_total                     counter    live events queued to subscribers (one per subscriber)
+//	ssehub_events_replayed_total                      counter    events sent from history on reconnect
+//	ssehub_replay_gaps_total                          counter    subscriptions that started with a gap event
+//	ssehub_slow_subscriber_disconnects_total{reason}  counter    queue_full, write_timeout
+//	ssehub_auth_failures_total{reason}                counter    refused tokens, by auth.Reason
+//	ssehub_limit_rejections_total{limit}              counter    requests refused by a limit
+//	ssehub_log_errors_total{operation}                counter    log backend errors: append, ping
+//	ssehub_log_position                               gauge      position of the last event fanned out
+//	ssehub_publish_duration_seconds                   histogram  publishes answered 200, request to answer
+//	ssehub_log_append_duration_seconds                histogram  successful log appends
+//	ssehub_delivery_lag_seconds                       histogram  from the log accepting an event to its fan-out
+//
+// Metrics are safe for concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	subsOpen        [2]prometheus.Gauge   // by transportIndex
+	subsTotal       [2]prometheus.Counter // by transportIndex
+	authFailures    *prometheus.CounterVec
+	limits          *prometheus.CounterVec
+	publishDuration prometheus.Histogram
+	appendDuration  prometheus.Histogram
+	deliveryLag     prometheus.Histogram
+	writeTimeouts   atomic.Uint64
+	pingFailures    atomic.Uint64
+}
+
+// latencyBuckets go from 100µs to about 15s.
+var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2.5, 14)
+
+// NewMetrics returns the metrics of h, registered in a new registry
+// together with the Go runtime and process collectors. It installs h's
+// OnPublishLatency and OnDeliveryLag hooks (replacing any set before).
+func NewMetrics(h *hub.Hub) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	subsOpen := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ssehub_subscriptions",
+		Help: "Subscribe requests open now, by transport (stream or long_poll).",
+	}, []string{"transport"})
+	subsTotal := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ssehub_subscriptions_total",
+		Help: "Subscriptions accepted (answered 200), by transport (stream or long_poll).",
+	}, []string{"transport"})
+	for i, tr := range []string{transportStream, transportPoll} {
+		m.subsOpen[i] = subsOpen.WithLabelValues(tr)
+		m.subsTotal[i] = subsTotal.WithLabelValues(tr)
+	}
+	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ssehub_auth_failures_total",
+		Help: "Requests refused with 401 or 403, by reason (missing, malformed, signature, expired, not_yet_valid, algorithm, type, issuer, audience, topic, key).",
+	}, []string{"reason"})
+	m.limits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ssehub_limit_rejections_total",
+		Help: "Requests refused by a limit: connections, connections_per_ip, publish_rate, event_size, read_timeout.",
+	}, []string{"limit"})
+	m.publishDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "ssehub_publish_duration_seconds",
+		Help:    "Time from receiving a publish request to answering it, for publishes answered 200.",
+		Buckets: latencyBuckets,
+	})
+	m.appendDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "ssehub_log_append_duration_seconds",
+		Help:    "Time the log backend took to accept (durably) a successful append.",
+		Buckets: latencyBuckets,
+	})
+	m.deliveryLag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "ssehub_delivery_lag_seconds",
+		Help:    "Time from the log accepting an event to the hub queueing it to subscribers.",
+		Buckets: latencyBuckets,
+	})
+	m.reg.MustRegister(subsOpen, subsTotal, m.authFailures, m.limits,
+		m.publishDuration, m.appendDuration, m.deliveryLag,
+		&hubCollector{h: h, m: m},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h.OnPublishLatency(func(d time.Duration) { m.appendDuration.Observe(d.Seconds()) })
+	h.OnDeliveryLag(func(d time.Duration) { m.deliveryLag.Observe(d.Seconds()) })
+	return m
+}
+
+// Registry returns the registry, to add an application's own collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+func transportIndex(transport string) int {
+	if transport == transportPoll {
+		return 1
+	}
+	return 0
+}
+
+func (m *Metrics) subOpened(transport string) {
+	if m != nil {
+		m.subsOpen[transportIndex(transport)].Inc()
+	}
+}
+
+func (m *Metrics) subClosed(transport string) {
+	if m != nil {
+		m.subsOpen[transportIndex(transport)].Dec()
+	}
+}
+
+func (m *Metrics) subStarted(transport string) {
+	if m != nil {
+		m.subsTotal[transportIndex(transport)].Inc()
+	}
+}
+
+func (m *Metrics) authFailure(reason string) {
+	if m != nil {
+		m.authFailures.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) limited(limit string) {
+	if m != nil {
+		m.limits.WithLabelValues(limit).Inc()
+	}
+}
+
+func (m *Metrics) writeTimeout() {
+	if m != nil {
+		m.writeTimeouts.Add(1)
+	}
+}
+
+func (m *Metrics) pingFailure() {
+	if m != nil {
+		m.pingFailures.Add(1)
+	}
+}
+
+// hubCollector turns Hub.Stats into metrics at scrape time.
+type hubCollector struct {
+	h *hub.Hub
+	m *Metrics
+}
+
+var (
+	descSubscribers = prometheus.NewDesc("ssehub_subscribers",
+		"Subscribers connected to the hub now (streams and long polls).", nil, nil)
+	descPublished = prometheus.NewDesc("ssehub_events_published_total",
+		"Events appended to the log through this hub.", nil, nil)
+	descDelivered = prometheus.NewDesc("ssehub_events_delivered_total",
+		"Live events queued to subscribers, one per subscriber.", nil, nil)
+	descReplayed = prometheus.NewDesc("ssehub_events_replayed_total",
+		"Events sent from history to subscribers that resumed with Last-Event-ID.", nil, nil)
+	descGaps = prometheus.NewDesc("ssehub_replay_gaps_total",
+		"Subscriptions whose replay could not start at the requested id (expired, unknown or replay_limit).", nil, nil)
+	descSlow = prometheus.NewDesc("ssehub_slow_subscriber_disconnects_total",
+		"Subscribers disconnected for reading too slowly, by reason: queue_full (their queue overflowed) or write_timeout (a write stalled past --write-timeout).",
+		[]string{"reason"}, nil)
+	descLogErrors = prometheus.NewDesc("ssehub_log_errors_total",
+		"Log backend errors, by operation: append (a publish failed) or ping (a readiness probe failed).",
+		[]string{"operation"}, nil)
+	descPosition = prometheus.NewDesc("ssehub_log_position",
+		"Position in the log of the last event fanned out to subscribers.", nil, nil)
+)
+
+// Describe sends the descriptors of the collected metrics.
+func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSubscribers, descPublished, descDelivered, descReplayed, descGaps, descSlow, descLogErrors, descPosition} {
+		ch <- d
+	}
+}
+
+// Collect reads the hub's counters once.
+func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.h.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	ch <- prometheus.MustNewConstMetric(descSubscribers, prometheus.GaugeValue, float64(st.Subscribers))
+	counter(descPublished, st.Published)
+	counter(descDelivered, st.Delivered)
+	counter(descReplayed, st.Replayed)
+	counter(descGaps, st.Gaps)
+	counter(descSlow, st.Slow, "queue_full")
+	counter(descSlow, c.m.writeTimeouts.Load(), "write_timeout")
+	counter(descLogErrors, st.AppendErrors, "append")
+	counter(descLogErrors, c.m.pingFailures.Load(), "ping")
+	ch <- prometheus.MustNewConstMetric(descPosition, prometheus.GaugeValue, float64(st.Dispatched))
+}
