@@ -141,6 +141,10 @@ func (w *trackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.t.hijacked.Store(true)
+	// The handler is done with the writer: drop it, or the tracker (held by
+	// the connection until it closes) would keep net/http's per-connection
+	// buffers alive, ~8 KB per parked stream.
+	w.ResponseWriter, w.rc = nil, nil
 	c := &trackedConn{Conn: nc, t: w.t}
 	if sc, ok := nc.(syscall.Conn); ok {
 		return &trackedSysConn{trackedConn: c, sc: sc}, brw, nil
