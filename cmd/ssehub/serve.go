@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -161,6 +162,7 @@ func openLog(ctx context.Context, c *serveConfig, logger *slog.Logger) (ssehub.L
 }
 
 func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.Logger) error {
+	ensureTwoProcs()
 	if c.LogURL != "" && (c.PublisherKey == "" || c.SubscriberKey == "") {
 		return errors.New("with --log, every hub of the deployment must verify the same tokens: set --publisher-jwt-key and --subscriber-jwt-key (or SSEHUB_PUBLISHER_JWT_KEY and SSEHUB_SUBSCRIBER_JWT_KEY)")
 	}
@@ -358,4 +360,16 @@ func printWelcome(w io.Writer, c *serveConfig, addr string, keys hubKeys) {
 		fmt.Fprintf(&b, "Make more with: ssehub token --key \"$(jq -r .publisher %s)\" --publish '*'\n\n", filepath.Join(c.Data, "keys.json"))
 	}
 	io.WriteString(w, b.String())
+}
+
+// ensureTwoProcs runs Go code on at least two threads at once, also when
+// the hub is confined to one CPU (GOMAXPROCS then defaults to 1), unless
+// GOMAXPROCS is set explicitly. The history's group commit blocks its
+// thread in fdatasync; with one P, every request waited for that fsync
+// too (measured: 3,100 acknowledged publishes/s and p99 200 ms on one
+// core, 11,700/s and p99 21 ms with a second P).
+func ensureTwoProcs() {
+	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
 }
