@@ -102,6 +102,9 @@ func Start() (*Browser, error) {
 		chromedp.Flag("no-pings", true),
 		chromedp.Flag("hide-scrollbars", true),
 		chromedp.Flag("force-color-profile", "srgb"),
+		// Test servers over TLS (HTTP/2) use httptest's self-signed
+		// certificate; this browser only ever talks to them.
+		chromedp.Flag("ignore-certificate-errors", true),
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
