@@ -74,4 +74,12 @@
 //
 // Messages that cannot be decoded (published to the subject by something
 // else) are skipped with an error in the log rather than stopping every hub.
+//
+// # Publisher-supplied ids
+//
+// Log implements ssehub.IDIndex with a second stream, SSEHUB_IDS_<Stream>,
+// holding one message per id (see ids.go): Append reserves each id with a
+// publish that JetStream accepts only when the id has no message, so one
+// node wins, and replaces the reservation with the position once the event
+// is stored. An id whose event retention removed is free again.
 package natslog

@@ -87,6 +87,7 @@ func newStream(t testing.TB, url string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		js.DeleteStream(ctx, name)
+		js.DeleteStream(ctx, idStreamPrefix+name)
 	})
 	return name
 }

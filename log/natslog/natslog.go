@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/logutil"
 )
 
 // ErrOptions is returned by Open for options it cannot use.
@@ -50,14 +51,15 @@ type Options struct {
 // Log is an ssehub.Log in a JetStream stream. Create it with Open. All
 // methods are safe for concurrent use by any number of goroutines.
 type Log struct {
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	stream  jetstream.Stream // handle with the config, for direct gets
-	name    string           // the stream's name
-	subject string
-	server  string // for messages: the URL without credentials
-	opts    Options
-	logger  *slog.Logger
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	stream   jetstream.Stream // handle with the config, for direct gets
+	idStream jetstream.Stream // the id index (see ids.go)
+	name     string           // the stream's name
+	subject  string
+	server   string // for messages: the URL without credentials
+	opts     Options
+	logger   *slog.Logger
 
 	closing context.Context // done once Close was called
 	close   context.CancelFunc
@@ -175,6 +177,9 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 	if err == nil {
 		err = l.ensureStream(ctx)
 	}
+	if err == nil {
+		err = l.ensureIDStream(ctx)
+	}
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -286,7 +291,7 @@ func (l *Log) seqAfter(after uint64) uint64 {
 // waiting in between and then waits for all acknowledgements; Time is set to
 // the current time where zero. Safe for concurrent use; concurrent appends
 // are pipelined on one connection and ordered by the stream.
-func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
+func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) (err error) {
 	if l.closing.Err() != nil {
 		return ssehub.ErrClosed
 	}
@@ -301,9 +306,23 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 			return fmt.Errorf("%w: natslog: event %d is nil", ssehub.ErrInvalid, i)
 		}
 	}
+	if id, dup := logutil.DuplicateID(events); dup {
+		return fmt.Errorf("%w: id %q is given to two events of the batch", ssehub.ErrDuplicateID, id)
+	}
 	if err := l.connected(); err != nil {
 		return l.fail(ctx, "append", err)
 	}
+	held, err := l.reserve(ctx, events)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			l.release(ctx, held)
+		} else if len(held) > 0 {
+			l.confirm(ctx, held, events)
+		}
+	}()
 	now := l.now()
 	// Every sequence seen so far was stored before these events, so their
 	// sequences must be higher: if not, the stream was created again.

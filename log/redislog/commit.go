@@ -2,6 +2,7 @@ package redislog
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 )
 
@@ -15,8 +16,10 @@ const (
 // appendReq is one Append waiting for its events to be stored.
 type appendReq struct {
 	enc   [][]byte // the events, encoded with position 0
+	ids   []string // the events' publisher-supplied ids ("" for none)
 	size  int      // about len of all enc
 	first uint64   // set by the committer: the first event's position
+	dup   int      // set by the committer: 1 + index of an event whose id is taken
 	err   error    // set by the committer
 	done  chan struct{}
 }
@@ -29,7 +32,7 @@ type appendReq struct {
 func (l *Log) commitLoop() {
 	defer l.wg.Done()
 	var batch []*appendReq
-	args := make([]any, 0, 1+maxCommitN)
+	args := make([]any, 0, 1+2*maxCommitN)
 	for {
 		var r *appendReq
 		select {
@@ -51,16 +54,23 @@ func (l *Log) commitLoop() {
 		}
 		args = append(args[:0], strconv.Itoa(l.opts.MaxEvents))
 		for _, r := range batch {
-			for _, e := range r.enc {
-				args = append(args, e)
+			args = append(args, len(r.enc))
+			for i, e := range r.enc {
+				args = append(args, r.ids[i], e)
 			}
 		}
 		ctx, cancel := context.WithTimeout(l.closing, l.opts.Timeout)
-		first, err := appendScript.Run(ctx, l.client, []string{l.stream, l.counter}, args...).Uint64()
+		res, err := appendScript.Run(ctx, l.client, []string{l.stream, l.counter, l.ids}, args...).Int64Slice()
 		cancel()
-		for _, r := range batch {
-			r.first, r.err = first, err
-			first += uint64(len(r.enc))
+		if err == nil && len(res) != 2*len(batch) {
+			err = fmt.Errorf("redislog: append script returned %d values for %d appends", len(res), len(batch))
+		}
+		for i, r := range batch {
+			if err != nil {
+				r.err = err
+			} else {
+				r.first, r.dup = uint64(res[2*i]), int(res[2*i+1])
+			}
 			close(r.done)
 		}
 		clear(args) // let the events' bytes go

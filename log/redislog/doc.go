@@ -5,13 +5,19 @@
 //
 // # Keys and positions
 //
-// A log with prefix P (Options.Prefix, default "ssehub") uses two keys:
+// A log with prefix P (Options.Prefix, default "ssehub") uses three keys:
 //
 //	{P}:events   the stream; entry ids are "<pos>-0", one field "e" holding
 //	             the event's binary encoding (ssehub.Event.AppendBinary)
 //	{P}:seq      a counter: the newest position ever assigned
+//	{P}:ids      a hash: publisher-supplied event id -> position
 //
-// The braces are a Redis Cluster hash tag, so both keys live in one slot.
+// The braces are a Redis Cluster hash tag, so the keys live in one slot.
+// The append script refuses an append (ssehub.ErrDuplicateID) whose id the
+// hash maps to a position still in the stream, before writing anything of
+// it, so ids are unique across nodes (ssehub.IDIndex); an entry whose event
+// was trimmed counts as free, and a Log with retention deletes such
+// entries in the background, a few pages of the hash per second.
 // Append runs one Lua script that increments the counter by the number of
 // events and adds them with explicit ids, so positions are assigned by Redis
 // itself: strictly increasing in log order and identical on every node. A

@@ -77,7 +77,7 @@ func newPrefix(t testing.TB, url string) string {
 		defer c.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		c.Del(ctx, "{"+prefix+"}:events", "{"+prefix+"}:seq")
+		c.Del(ctx, "{"+prefix+"}:events", "{"+prefix+"}:seq", "{"+prefix+"}:ids")
 	})
 	return prefix
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/logutil"
 )
 
 // ErrOptions is returned by Open for options it cannot use.
@@ -24,7 +25,8 @@ var ErrOptions = errors.New("redislog: invalid options")
 // Options configure a Log. The zero value is usable: prefix "ssehub", every
 // event kept forever, a 3 s timeout and no logging.
 type Options struct {
-	// Prefix names the keys: "{Prefix}:events" and "{Prefix}:seq". Every
+	// Prefix names the keys: "{Prefix}:events", "{Prefix}:seq" and
+	// "{Prefix}:ids". Every
 	// node of one deployment must use the same prefix; different prefixes
 	// make independent logs in one Redis. Default "ssehub".
 	Prefix string
@@ -48,6 +50,7 @@ type Log struct {
 	addr    string // for messages: host:port
 	stream  string // {prefix}:events
 	counter string // {prefix}:seq
+	ids     string // {prefix}:ids: publisher-supplied id -> position
 	opts    Options
 	logger  *slog.Logger
 
@@ -117,6 +120,7 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		addr:    ro.Addr,
 		stream:  "{" + opts.Prefix + "}:events",
 		counter: "{" + opts.Prefix + "}:seq",
+		ids:     "{" + opts.Prefix + "}:ids",
 		opts:    opts,
 		logger:  logger.With("log", "redis", "addr", ro.Addr, "stream", "{"+opts.Prefix+"}:events"),
 		block:   tailBlock,
@@ -131,40 +135,36 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		l.wg.Add(1)
 		go l.commitLoop()
 	}
-	if opts.MaxAge > 0 {
+	if opts.MaxAge > 0 || opts.MaxEvents > 0 {
 		l.wg.Add(1)
 		go l.trimLoop()
 	}
 	return l, nil
 }
 
-// appendScript stores ARGV[2..] (events encoded with position 0) with the
-// next positions and returns the first. ARGV[1] is MaxEvents (0: no limit).
-// The encoding starts with a version byte, a flags byte and the position as
-// a uvarint, so position 0 is the single byte 3, which the script replaces.
+// appendScript stores the appends of one group commit and returns, for
+// each, its first position and 0, or 0 and the (1-based) index of an event
+// whose id is taken. ARGV[1] is MaxEvents (0: no limit); then, for each
+// append, its number of events k followed by k pairs: the event's
+// publisher-supplied id ("" for none) and the event encoded with position
+// 0. The encoding starts with a version byte, a flags byte and the position
+// as a uvarint, so position 0 is the single byte 3, which the script
+// replaces.
+//
+// An append is refused whole, before anything of it is written or a
+// position is counted, when one of its ids is in the id index (KEYS[3])
+// with a position that is still in the stream; an entry naming a position
+// retention removed is free. Appends after a refused one in the same call
+// are not affected, and see the ids of the appends before them.
 //
 // A new counter starts at Redis's clock in microseconds (see "Positions
 // after data loss" in the package documentation), or after the stream's
 // newest id when only the counter was lost.
+//
+// Positions are Lua numbers (doubles, exact below 2^53): they are turned
+// into strings with %d, never tostring (which would give "1.7e+15").
 var appendScript = redis.NewScript(`
-local k = #ARGV - 1
-local last = redis.call('INCRBY', KEYS[2], k)
-if last == k then
-	local base = nil
-	if redis.call('EXISTS', KEYS[1]) == 1 then
-		local info = redis.call('XINFO', 'STREAM', KEYS[1])
-		for i = 1, #info, 2 do
-			if info[i] == 'last-generated-id' then
-				base = tonumber(string.match(info[i+1], '^(%d+)'))
-			end
-		end
-	end
-	if base == nil or base == 0 then
-		local t = redis.call('TIME')
-		base = tonumber(t[1]) * 1000000 + tonumber(t[2])
-	end
-	last = redis.call('INCRBY', KEYS[2], base)
-end
+local maxlen = ARGV[1]
 local function uvarint(n)
 	local t = {}
 	while n >= 128 do
@@ -174,20 +174,69 @@ local function uvarint(n)
 	t[#t+1] = string.char(n)
 	return table.concat(t)
 end
-local maxlen = ARGV[1]
-local first = last - k + 1
-for i = 1, k do
-	local pos = first + i - 1
-	local e = ARGV[i+1]
-	local v = string.sub(e, 1, 2) .. uvarint(pos) .. string.sub(e, 4)
-	local id = string.format('%d-0', pos)
-	if maxlen ~= '0' then
-		redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, id, 'e', v)
-	else
-		redis.call('XADD', KEYS[1], id, 'e', v)
-	end
+local function retained(p)
+	return #redis.call('XRANGE', KEYS[1], p .. '-0', p .. '-0') > 0
 end
-return first
+local function alloc(k)
+	local last = redis.call('INCRBY', KEYS[2], k)
+	if last == k then
+		local base = nil
+		if redis.call('EXISTS', KEYS[1]) == 1 then
+			local info = redis.call('XINFO', 'STREAM', KEYS[1])
+			for i = 1, #info, 2 do
+				if info[i] == 'last-generated-id' then
+					base = tonumber(string.match(info[i+1], '^(%d+)'))
+				end
+			end
+		end
+		if base == nil or base == 0 then
+			local t = redis.call('TIME')
+			base = tonumber(t[1]) * 1000000 + tonumber(t[2])
+		end
+		last = redis.call('INCRBY', KEYS[2], base)
+	end
+	return last - k + 1
+end
+local out = {}
+local a = 2
+while a <= #ARGV do
+	local k = tonumber(ARGV[a])
+	local dup = 0
+	for i = 1, k do
+		local id = ARGV[a + 2*i - 1]
+		if id ~= '' then
+			local p = redis.call('HGET', KEYS[3], id)
+			if p and retained(p) then
+				dup = i
+				break
+			end
+		end
+	end
+	if dup > 0 then
+		out[#out+1] = 0
+		out[#out+1] = dup
+	else
+		local first = alloc(k)
+		for i = 1, k do
+			local pos = string.format('%d', first + i - 1)
+			local id = ARGV[a + 2*i - 1]
+			local e = ARGV[a + 2*i]
+			local v = string.sub(e, 1, 2) .. uvarint(first + i - 1) .. string.sub(e, 4)
+			if maxlen ~= '0' then
+				redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, pos .. '-0', 'e', v)
+			else
+				redis.call('XADD', KEYS[1], pos .. '-0', 'e', v)
+			end
+			if id ~= '' then
+				redis.call('HSET', KEYS[3], id, pos)
+			end
+		end
+		out[#out+1] = first
+		out[#out+1] = 0
+	end
+	a = a + 1 + 2*k
+end
+return out
 `)
 
 // boundsScript returns the oldest entry's id (or 0), the counter (or
@@ -203,7 +252,9 @@ return {first, redis.call('GET', KEYS[2]) or '0', top}
 
 // Append implements ssehub.Log. The events are stored atomically in one
 // script call with consecutive positions; Time is set to the current time
-// where zero. Safe for concurrent use; concurrent appends from any number
+// where zero. It refuses the events, storing none, when one of their
+// publisher-supplied IDs is the ID of a retained event or of another of
+// them (see ssehub.IDIndex), with an error wrapping ssehub.ErrDuplicateID. Safe for concurrent use; concurrent appends from any number
 // of goroutines and nodes are totally ordered by Redis, and concurrent
 // appends on one Log share script calls (group commit).
 func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
@@ -227,7 +278,10 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 			size += 8 + len(t)
 		}
 	}
-	r := &appendReq{enc: make([][]byte, 0, len(events)), size: size, done: make(chan struct{})}
+	if id, dup := logutil.DuplicateID(events); dup {
+		return fmt.Errorf("%w: id %q is given to two events of the batch", ssehub.ErrDuplicateID, id)
+	}
+	r := &appendReq{enc: make([][]byte, 0, len(events)), ids: make([]string, 0, len(events)), size: size, done: make(chan struct{})}
 	buf := make([]byte, 0, size)
 	for _, ev := range events {
 		c := *ev
@@ -238,6 +292,7 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 		start := len(buf)
 		buf, _ = c.AppendBinary(buf)
 		r.enc = append(r.enc, buf[start:len(buf):len(buf)])
+		r.ids = append(r.ids, ev.ID)
 	}
 	select {
 	case l.queue <- r:
@@ -252,6 +307,9 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 		return l.fail(ctx, "append", ctx.Err())
 	case <-l.closing.Done():
 		return ssehub.ErrClosed
+	}
+	if r.dup > 0 {
+		return fmt.Errorf("%w: id %q is already the id of a retained event", ssehub.ErrDuplicateID, events[r.dup-1].ID)
 	}
 	if r.err != nil {
 		return l.fail(ctx, "append", r.err)

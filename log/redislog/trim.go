@@ -9,20 +9,31 @@ import (
 
 const trimScan = 256 // entries looked at per XRANGE while trimming by age
 
-// trimLoop removes events older than MaxAge until Close. It is started by
-// Open when MaxAge is set and owned by the Log (l.wg).
+// trimLoop removes events older than MaxAge and cleans the id index of
+// entries whose events retention removed, until Close. It is started by
+// Open when MaxAge or MaxEvents is set and owned by the Log (l.wg).
 func (l *Log) trimLoop() {
 	defer l.wg.Done()
-	t := time.NewTicker(trimInterval(l.opts.MaxAge))
-	defer t.Stop()
+	var age <-chan time.Time
+	if l.opts.MaxAge > 0 {
+		t := time.NewTicker(trimInterval(l.opts.MaxAge))
+		defer t.Stop()
+		age = t.C
+	}
+	ids := time.NewTicker(idCleanInterval)
+	defer ids.Stop()
+	var cursor uint64 // of the id index sweep
 	failing := false
 	for {
+		var err error
 		select {
 		case <-l.closing.Done():
 			return
-		case <-t.C:
+		case <-age:
+			err = l.trimAge(l.closing)
+		case <-ids.C:
+			cursor, err = l.cleanIDs(l.closing, cursor)
 		}
-		err := l.trimAge(l.closing)
 		switch {
 		case err != nil && l.closing.Err() == nil && !failing:
 			failing = true
