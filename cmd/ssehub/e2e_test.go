@@ -84,7 +84,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-var runningRe = regexp.MustCompile(`is running on (http://\S+)`)
+var runningRe = regexp.MustCompile(`is running on (https?://\S+)`)
 
 // startHub starts the binary with the test keys and extra flags, and waits
 // until it printed its address.
@@ -93,7 +93,18 @@ func startHub(t *testing.T, data string, extra ...string) *hubProc {
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data,
 		"--publisher-jwt-key", testPubKey, "--subscriber-jwt-key", testSubKey, "--anonymous",
 		"--log-level", "debug"}, extra...)
+	return launch(t, nil, args...)
+}
+
+// launch runs the binary with exactly args and extra environment, and
+// waits until it printed the address it serves on. The process is killed
+// when the test ends, and its stderr logged if the test failed.
+func launch(t *testing.T, env []string, args ...string) *hubProc {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -32,54 +31,12 @@ import (
 	"github.com/ssehub/ssehub/sse"
 )
 
-var anyRunningRe = regexp.MustCompile(`is running on (https?://\S+)`)
-
 // startServe starts `ssehub serve` with exactly args (plus a listen address
 // and a data directory) and env, and waits until it printed its address.
 func startServe(t *testing.T, env []string, args ...string) *hubProc {
 	t.Helper()
 	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--no-dashboard"}, args...)
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), env...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &hubProc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := anyRunningRe.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-		close(addr)
-	}()
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("hub stderr:\n%s", p.stderr.String())
-		}
-	})
-	select {
-	case a, ok := <-addr:
-		if !ok {
-			t.Fatalf("hub exited before listening: %v\n%s", <-p.done, p.stderr.String())
-		}
-		p.base = a
-	case <-time.After(20 * time.Second):
-		t.Fatalf("hub did not start:\n%s", p.stderr.String())
-	}
-	return p
+	return launch(t, env, args...)
 }
 
 // waitLog waits until the hub's stderr contains s.
