@@ -65,7 +65,7 @@ type Log struct {
 	close   context.CancelFunc
 	once    sync.Once
 
-	lastTime atomic.Int64 // newest Time (Unix ns) Append assigned
+	clock logutil.Clock // the Times Append assigns never go back
 
 	// offset is added to stream sequences to make positions: the stream's
 	// creation time in µs. maxSeq is the highest stream sequence seen, to
@@ -323,7 +323,7 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) (err error) {
 			l.confirm(ctx, held, events)
 		}
 	}()
-	now := l.now()
+	now := l.clock.Now()
 	// Every sequence seen so far was stored before these events, so their
 	// sequences must be higher: if not, the stream was created again.
 	seen := l.maxSeq.Load()
@@ -380,22 +380,6 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) (err error) {
 		}
 	}
 	return nil
-}
-
-// now returns the current wall-clock time, never before a time it returned
-// earlier, so that the Times this Log assigns do not go back when the clock
-// is stepped back.
-func (l *Log) now() time.Time {
-	for {
-		prev := l.lastTime.Load()
-		now := time.Now().UnixNano()
-		if now <= prev {
-			return time.Unix(0, prev)
-		}
-		if l.lastTime.CompareAndSwap(prev, now) {
-			return time.Unix(0, now)
-		}
-	}
 }
 
 // Read implements ssehub.Log (see the package documentation for how). A

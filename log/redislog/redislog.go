@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -61,8 +60,8 @@ type Log struct {
 
 	queue chan *appendReq // to the committers
 
-	lastTime atomic.Int64  // newest Time (Unix ns) Append assigned
-	block    time.Duration // how long one tail XREAD waits (tests change it)
+	clock logutil.Clock // the Times Append assigns never go back
+	block time.Duration // how long one tail XREAD waits (tests change it)
 }
 
 var (
@@ -267,7 +266,7 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	now := l.now()
+	now := l.clock.Now()
 	size := 0
 	for i, ev := range events {
 		if ev == nil {
@@ -321,22 +320,6 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 		}
 	}
 	return nil
-}
-
-// now returns the current wall-clock time, never before a time it returned
-// earlier, so that the Times this Log assigns do not go back when the clock
-// is stepped back.
-func (l *Log) now() time.Time {
-	for {
-		prev := l.lastTime.Load()
-		now := time.Now().UnixNano()
-		if now <= prev {
-			return time.Unix(0, prev)
-		}
-		if l.lastTime.CompareAndSwap(prev, now) {
-			return time.Unix(0, now)
-		}
-	}
 }
 
 // Read implements ssehub.Log with one XRANGE. A limit of zero or less
