@@ -212,7 +212,9 @@ func (h *Hub) Publish(ctx context.Context, events ...*ssehub.Event) error {
 	}
 	start := time.Now()
 	if err := h.log.Append(ctx, events...); err != nil {
-		h.stats.appendErrors.Add(1)
+		if !errors.Is(err, ssehub.ErrDuplicateID) { // a refusal, not a failure
+			h.stats.appendErrors.Add(1)
+		}
 		return err
 	}
 	h.stats.published.Add(uint64(len(events)))

@@ -727,3 +727,15 @@ func TestTailBehindRetentionResumesSubscribers(t *testing.T) {
 		t.Fatalf("events delivered after a hole: %q", got)
 	}
 }
+
+func TestDuplicateIDIsNotALogError(t *testing.T) {
+	h, _ := newHub(t, hub.Options{}, memlog.Options{})
+	publish(t, h, &ssehub.Event{Topics: []string{"a"}, ID: "urn:x:1"})
+	err := h.Publish(context.Background(), &ssehub.Event{Topics: []string{"a"}, ID: "urn:x:1"})
+	if !errors.Is(err, ssehub.ErrDuplicateID) {
+		t.Fatalf("second publish of the id: %v", err)
+	}
+	if st := h.Stats(); st.AppendErrors != 0 {
+		t.Fatalf("a refused duplicate counted as a log error: %+v", st)
+	}
+}
