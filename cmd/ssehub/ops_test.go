@@ -251,6 +251,7 @@ func TestTLSAndHTTP2(t *testing.T) {
 
 func TestMetricsOnASeparateAddress(t *testing.T) {
 	p := startServe(t, nil, "--publisher-jwt-key", testPubKey, "--anonymous", "--metrics-addr", "127.0.0.1:0", "--log-level", "debug")
+	p.waitLog(t, `msg="serving metrics"`) // stderr may lag behind the stdout line startServe waited for
 	m := regexp.MustCompile(`msg="serving metrics" addr=(\S+)`).FindStringSubmatch(p.stderr.String())
 	if m == nil {
 		t.Fatalf("no metrics address in the log:\n%s", p.stderr.String())
