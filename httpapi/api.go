@@ -124,7 +124,7 @@ func New(cfg Config) (*API, error) {
 		logger: cfg.Logger,
 	}
 	if !cfg.NoPark && park.Supported {
-		p, err := park.New(park.Options{WriteTimeout: cfg.WriteTimeout, Logger: cfg.Logger})
+		p, err := park.New(park.Options{WriteTimeout: cfg.WriteTimeout, Logger: cfg.Logger, OnStall: a.parkedStall})
 		if err != nil {
 			return nil, fmt.Errorf("httpapi: %w", err)
 		}

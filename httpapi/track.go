@@ -199,3 +199,7 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 
 // Unwrap returns the wrapped writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// parkedStall counts a parked stream closed because its client stopped
+// reading: the same write-timeout disconnect as on the handler's path.
+func (a *API) parkedStall() { a.ext.met.writeTimeout() }

@@ -23,6 +23,9 @@ type Options struct {
 	// WriteTimeout: a stream whose writes have been stuck (the client does
 	// not read) for longer is closed. Default 10s.
 	WriteTimeout time.Duration
+	// OnStall, when set, is called for each stream closed because its
+	// writes were stuck longer than WriteTimeout (for metrics).
+	OnStall func()
 	// Logger receives errors. Default slog.Default().
 	Logger *slog.Logger
 }

@@ -423,6 +423,7 @@ func (p *Parker) poll() {
 // sweep closes stalled and expired streams.
 func (p *Parker) sweep(now time.Time) {
 	var doomed []*conn
+	stalls := 0
 	p.mu.Lock()
 	for _, c := range p.conns {
 		c.mu.Lock()
@@ -430,9 +431,17 @@ func (p *Parker) sweep(now time.Time) {
 		c.mu.Unlock()
 		if stalled || (!c.expires.IsZero() && now.After(c.expires)) {
 			doomed = append(doomed, c)
+			if stalled {
+				stalls++
+			}
 		}
 	}
 	p.mu.Unlock()
+	if p.opts.OnStall != nil {
+		for range stalls { // counted before the streams end
+			p.opts.OnStall()
+		}
+	}
 	for _, c := range doomed {
 		c.close()
 	}

@@ -191,7 +191,8 @@ func TestClientLeaving(t *testing.T) {
 }
 
 func TestStalledClientIsClosed(t *testing.T) {
-	s := newServer(t, park.Options{WriteTimeout: 300 * time.Millisecond})
+	var stalls atomic.Int32
+	s := newServer(t, park.Options{WriteTimeout: 300 * time.Millisecond, OnStall: func() { stalls.Add(1) }})
 	conn, err := net.Dial("tcp", s.srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -205,6 +206,9 @@ func TestStalledClientIsClosed(t *testing.T) {
 		src.push(big)
 	}
 	waitFor(t, "the stalled stream to be closed", func() bool { return src.closed.Load() == 1 })
+	if n := stalls.Load(); n != 1 {
+		t.Fatalf("OnStall called %d times, want 1", n)
+	}
 }
 
 func TestExpiry(t *testing.T) {
