@@ -190,7 +190,14 @@ func (p *hubProc) subscribe(t *testing.T, query, lastEventID string) *stream {
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	return streamOf(t, http.DefaultClient, req)
+}
+
+// streamOf sends a subscribe request and reads its events in the
+// background; it fails the test unless the answer is a 200.
+func streamOf(t *testing.T, c *http.Client, req *http.Request) *stream {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,8 +27,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/ssehub/ssehub/sse"
 )
 
 // startServe starts `ssehub serve` with exactly args (plus a listen address
@@ -69,29 +67,11 @@ func post(t *testing.T, c *http.Client, base, key string, form url.Values) (int,
 // openStream subscribes with c and fails unless the answer is a 200 stream.
 func openStream(t *testing.T, c *http.Client, u string) *stream {
 	t.Helper()
-	resp, err := c.Get(u)
+	req, err := http.NewRequest("GET", u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		t.Fatalf("subscribe: %s: %s", resp.Status, b)
-	}
-	s := &stream{resp: resp, events: make(chan sse.Event, 1000), err: make(chan error, 1), dec: sse.NewDecoder(resp.Body)}
-	go func() {
-		for {
-			ev, err := s.dec.Next()
-			if err != nil {
-				close(s.events)
-				s.err <- err
-				return
-			}
-			s.events <- ev
-		}
-	}()
-	t.Cleanup(func() { resp.Body.Close() })
-	return s
+	return streamOf(t, c, req)
 }
 
 func subscriberToken(t *testing.T, key string) string {
