@@ -20,7 +20,6 @@ import (
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
-	"github.com/ssehub/ssehub/log/memlog"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -53,33 +52,7 @@ func verifier(t *testing.T, secret string) *auth.Verifier {
 // newEnv starts the real API on a real HTTP server over a memory log.
 func newEnv(t *testing.T, cfg httpapi.Config, hopts hub.Options) *env {
 	t.Helper()
-	l := memlog.New(memlog.Options{})
-	if hopts.Heartbeat == 0 {
-		hopts.Heartbeat = -1
-	}
-	h, err := hub.New(l, hopts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Hub = h
-	if cfg.Publishers == nil {
-		cfg.Publishers = verifier(t, pubKey)
-	}
-	if cfg.Subscribers == nil {
-		cfg.Subscribers = verifier(t, subKey)
-	}
-	api, err := httpapi.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api)
-	t.Cleanup(func() {
-		h.Close()
-		api.Close(5 * time.Second)
-		srv.Close()
-		l.Close()
-	})
-	return &env{srv: srv, hub: h, url: srv.URL + httpapi.Path}
+	return newEnvWith(t, cfg, hopts, nil)
 }
 
 // token signs an HS256 token; a negative ttl makes one that expired that

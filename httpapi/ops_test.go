@@ -70,7 +70,9 @@ func metricsEnv(t *testing.T, cfg httpapi.Config, hopts hub.Options) (*env, *htt
 	return e, m
 }
 
-// newEnvWith is newEnv with a hook that sees the hub before the API is made.
+// newEnvWith starts the real API on a real HTTP server over a memory log
+// (keeping 10,000 events), calling hook, when set, with the hub before the
+// API is made.
 func newEnvWith(t *testing.T, cfg httpapi.Config, hopts hub.Options, hook func(*hub.Hub, *httpapi.Config)) *env {
 	t.Helper()
 	l := memlog.New(memlog.Options{MaxEvents: 10000})
