@@ -88,6 +88,9 @@ type conn struct {
 	stalled time.Time // when a write last could not finish (zero: not stalled)
 	outArm  bool      // EPOLLOUT is armed
 
+	wmu  sync.Mutex // held during writev on fd
+	shut bool       // fd is being closed: no more writes
+
 	// Owned by the writer holding queued.
 	pending [][]byte // framed bytes not yet written
 	iov     [][]byte // scratch for framing
@@ -277,32 +280,36 @@ func (c *conn) frame(chunks [][]byte) {
 	c.pending = pending
 }
 
-// write writes c.pending with one writev without blocking. It reports
-// whether everything was written; what was not stays in c.pending.
+// maxIOV is the most buffers one writev takes (IOV_MAX on Linux).
+const maxIOV = 1024
+
+// write writes c.pending without blocking, in writev calls of at most
+// maxIOV buffers. It reports whether everything was written; what was not
+// (the socket is full) stays in c.pending. It calls writev on the socket
+// directly (the socket is non-blocking); wmu keeps close from closing the
+// descriptor, which could then be reused, during the call.
 func (c *conn) write() (bool, error) {
-	var n int
-	var werr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		n, werr = unix.Writev(int(fd), c.pending)
-		return true
-	})
-	if err != nil {
-		return false, err
-	}
-	if werr != nil && werr != unix.EAGAIN && werr != unix.EINTR {
-		return false, werr
-	}
-	if n < 0 {
-		n = 0
-	}
-	for n > 0 && len(c.pending) > 0 {
-		if n >= len(c.pending[0]) {
-			n -= len(c.pending[0])
-			c.pending = c.pending[1:]
-			continue
+	for len(c.pending) > 0 {
+		iov := c.pending[:min(len(c.pending), maxIOV)]
+		want := 0
+		for _, b := range iov {
+			want += len(b)
 		}
-		c.pending[0] = c.pending[0][n:]
-		n = 0
+		c.wmu.Lock()
+		if c.shut {
+			c.wmu.Unlock()
+			return false, net.ErrClosed
+		}
+		n, werr := unix.Writev(c.fd, iov)
+		c.wmu.Unlock()
+		if werr != nil && werr != unix.EAGAIN && werr != unix.EINTR {
+			return false, werr
+		}
+		n = max(n, 0)
+		c.advance(n)
+		if n < want && werr != unix.EINTR {
+			break // the socket is full
+		}
 	}
 	if len(c.pending) == 0 {
 		return true, nil
@@ -313,6 +320,19 @@ func (c *conn) write() (bool, error) {
 	}
 	c.mu.Unlock()
 	return false, nil
+}
+
+// advance drops n written bytes from the front of c.pending.
+func (c *conn) advance(n int) {
+	for n > 0 && len(c.pending) > 0 {
+		if n >= len(c.pending[0]) {
+			n -= len(c.pending[0])
+			c.pending = c.pending[1:]
+			continue
+		}
+		c.pending[0] = c.pending[0][n:]
+		n = 0
+	}
 }
 
 func (c *conn) armOut() {
@@ -359,6 +379,9 @@ func (c *conn) close() {
 	p.mu.Lock()
 	delete(p.conns, c.fd)
 	p.mu.Unlock()
+	c.wmu.Lock()
+	c.shut = true // no writev on c.fd from now on
+	c.wmu.Unlock()
 	c.nc.Close()
 	c.src.Close()
 	p.drain.Done()

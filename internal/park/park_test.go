@@ -62,6 +62,20 @@ func (s *source) push(b string) {
 	}
 }
 
+// pushAll queues lines with one wake-up, so that one TryNext returns them
+// all.
+func (s *source) pushAll(lines []string) {
+	s.mu.Lock()
+	for _, l := range lines {
+		s.queue = append(s.queue, []byte(l))
+	}
+	f := s.wake
+	s.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
 func (s *source) end(err error) {
 	s.mu.Lock()
 	s.err = err
@@ -126,15 +140,26 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestParkedStreamDelivers(t *testing.T) {
-	s := newServer(t, park.Options{})
+// stream opens a parked stream on s and reads its first line; it returns
+// the stream's source and a reader of what follows.
+func (s *server) stream(t *testing.T) (*source, *bufio.Reader) {
+	t.Helper()
 	resp, err := http.Get(s.srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	t.Cleanup(func() { resp.Body.Close() })
 	src := s.source(t)
 	br := bufio.NewReader(resp.Body)
+	if l, err := br.ReadString('\n'); l != "hello\n" {
+		t.Fatalf("first line %q %v", l, err)
+	}
+	return src, br
+}
+
+func TestParkedStreamDelivers(t *testing.T) {
+	s := newServer(t, park.Options{})
+	src, br := s.stream(t)
 	readLine := func() string {
 		t.Helper()
 		l, err := br.ReadString('\n')
@@ -142,9 +167,6 @@ func TestParkedStreamDelivers(t *testing.T) {
 			t.Fatal(err)
 		}
 		return l
-	}
-	if l := readLine(); l != "hello\n" {
-		t.Fatalf("first line %q", l)
 	}
 	for i := range 100 {
 		src.push(fmt.Sprintf("event %d\n", i))
@@ -174,6 +196,31 @@ func TestParkedStreamDelivers(t *testing.T) {
 	}
 	waitFor(t, "the source to be closed", func() bool { return src.closed.Load() == 1 })
 	waitFor(t, "the conn to be dropped", func() bool { return s.p.Len() == 0 })
+}
+
+// TestManyChunksAtOnce: a subscriber that fell behind hands over thousands
+// of events at once, more than one writev takes (IOV_MAX is 1024); all
+// arrive, in order, and the stream stays open.
+func TestManyChunksAtOnce(t *testing.T) {
+	s := newServer(t, park.Options{})
+	src, br := s.stream(t)
+	lines := make([]string, 3000)
+	for i := range lines {
+		lines[i] = fmt.Sprintf("event %d\n", i)
+	}
+	src.pushAll(lines)
+	for i := range lines {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %d of %d lines: %v", i, len(lines), err)
+		}
+		if l != lines[i] {
+			t.Fatalf("line %q, want %q", l, lines[i])
+		}
+	}
+	if src.closed.Load() != 0 || s.p.Len() != 1 {
+		t.Fatalf("stream ended (closed %d, parked %d)", src.closed.Load(), s.p.Len())
+	}
 }
 
 func TestClientLeaving(t *testing.T) {
