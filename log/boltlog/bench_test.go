@@ -148,3 +148,29 @@ func BenchmarkReplay(b *testing.B) {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// BenchmarkOpen opens a history of a million events: the free-page list is
+// not stored (NoFreelistSync), so Open rebuilds it by walking the file.
+func BenchmarkOpen(b *testing.B) {
+	dir := b.TempDir()
+	l := open(b, dir, boltlog.Options{NoSync: true})
+	ctx := context.Background()
+	batch := make([]*ssehub.Event, 1000)
+	for range 1000 {
+		for i := range batch {
+			batch[i] = benchEvent()
+		}
+		if err := l.Append(ctx, batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		l := open(b, dir, boltlog.Options{NoSync: true})
+		if err := l.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
