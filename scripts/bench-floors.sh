@@ -6,6 +6,8 @@
 #   scripts/bench-floors.sh [S1|S2|S3|S5|RESUME ...]    (default: all)
 #
 # Results (human summary and JSON) go to ${OUT:-/tmp/ssehub-bench}.
+# HUBARGS adds serve flags (HUBARGS="--history memory"), HUBENV sets the
+# hub's environment (HUBENV="GOMAXPROCS=1"), for comparing variants.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/ssehub-bench}
@@ -18,8 +20,8 @@ PORT=${PORT:-18180}
 hub_pid=""
 start_hub() { # extra serve flags...
   rm -rf "$OUT/data"
-  taskset -c 0 "$BIN" serve --addr 127.0.0.1:$PORT --data "$OUT/data" --anonymous \
-    --publisher-jwt-key "$KEY" --subscriber-jwt-key "$KEY" --log-level warn --no-dashboard "$@" \
+  taskset -c 0 env ${HUBENV:-} "$BIN" serve --addr 127.0.0.1:$PORT --data "$OUT/data" --anonymous \
+    --publisher-jwt-key "$KEY" --subscriber-jwt-key "$KEY" --log-level warn --no-dashboard ${HUBARGS:-} "$@" \
     >"$OUT/hub.out" 2>"$OUT/hub.err" &
   hub_pid=$!
   for _ in $(seq 100); do
