@@ -41,12 +41,9 @@ type Gap struct {
 // it with Hub.Subscribe; one goroutine (the connection's writer) calls Next
 // in a loop, and any goroutine may call Close.
 type Subscriber struct {
-	hub       *Hub
-	filter    filter
-	gap       Gap
-	lastID    string // id of the newest event when the subscription started
-	requested string // the last event id the client sent
-
+	// The fields a live delivery touches come first, together, so that
+	// fanning an event out to thousands of subscribers touches few cache
+	// lines of each.
 	mark uint64 // last position offered; touched only by the hub's dispatcher
 
 	mu     sync.Mutex
@@ -56,11 +53,7 @@ type Subscriber struct {
 	err    error  // set once the subscriber is done; Next returns it after the queue
 	busy   bool   // something was queued since the last heartbeat tick
 
-	wake   chan struct{}          // capacity 1: "the queue or err changed"
 	onWake atomic.Pointer[func()] // when set, called instead of waking Next
-
-	onClose func()      // set by OnClose before the subscriber is shared
-	closed  atomic.Bool // Close ran (onClose is called once)
 
 	// Owned by the goroutine calling Next.
 	out         [][]byte // returned by the previous Next; recycled by the next
@@ -68,6 +61,17 @@ type Subscriber struct {
 	replayAfter uint64
 	replayTo    uint64
 	buf         []byte
+
+	hub       *Hub
+	filter    filter
+	gap       Gap
+	lastID    string // id of the newest event when the subscription started
+	requested string // the last event id the client sent
+
+	wake chan struct{} // capacity 1: "the queue or err changed"
+
+	onClose func()      // set by OnClose before the subscriber is shared
+	closed  atomic.Bool // Close ran (onClose is called once)
 }
 
 // Subscribe registers a subscriber and prepares the replay its LastEventID

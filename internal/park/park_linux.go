@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,32 +70,35 @@ func New(opts Options) (*Parker, error) {
 	return p, nil
 }
 
-// conn is one parked stream.
+// conn is one parked stream. The fields a delivery touches come first, so
+// that writing one event to each of thousands of streams touches few cache
+// lines per stream.
 type conn struct {
-	p       *Parker
-	nc      net.Conn
-	raw     syscall.RawConn
-	fd      int
-	gen     int32 // in every epoll event of this conn (the Pad field)
-	src     Source
-	chunked bool
-	expires time.Time // zero: never
+	mu     sync.Mutex
+	queued bool // in the queue or being written
+	again  bool // woken while being written
+	closed bool //
+	outArm bool // EPOLLOUT is armed
 
-	mu      sync.Mutex
-	queued  bool      // in the queue or being written
-	again   bool      // woken while being written
-	closed  bool      //
-	ending  bool      // the source is done: write the end, then close
-	stalled time.Time // when a write last could not finish (zero: not stalled)
-	outArm  bool      // EPOLLOUT is armed
+	p       *Parker
+	src     Source
+	fd      int
+	chunked bool
+	stalled atomic.Int64 // UnixNano when a write last could not finish; 0: not stalled
 
 	wmu  sync.Mutex // held during writev on fd
 	shut bool       // fd is being closed: no more writes
 
 	// Owned by the writer holding queued.
+	ending  bool     // the source is done: write the end, then close
 	pending [][]byte // framed bytes not yet written
 	iov     [][]byte // scratch for framing
 	hdr     [24]byte // chunk-size line
+
+	nc      net.Conn
+	raw     syscall.RawConn
+	gen     int32     // in every epoll event of this conn (the Pad field)
+	expires time.Time // zero: never
 }
 
 var crlf = []byte("\r\n")
@@ -222,14 +226,22 @@ func (c *conn) flush() {
 					c.close() // the end of the body is the end of the connection
 					return
 				}
-				c.mu.Lock()
 				c.ending = true
-				c.mu.Unlock()
 				c.pending = append(c.iov[:0], lastChunk)
 			}
 		}
 		if len(c.pending) == 0 {
-			break
+			// Nothing more now. A wake-up since TryNext set again: go
+			// round once more rather than through the queue.
+			c.mu.Lock()
+			if c.again && !c.closed {
+				c.again = false
+				c.mu.Unlock()
+				continue
+			}
+			c.queued = false
+			c.mu.Unlock()
+			return
 		}
 		done, err := c.write()
 		if err != nil {
@@ -237,18 +249,24 @@ func (c *conn) flush() {
 			return
 		}
 		if !done {
-			c.armOut()
-			break // the socket is full: EPOLLOUT reschedules us
+			c.armOut() // the socket is full: EPOLLOUT reschedules us
+			c.release()
+			return
 		}
-		c.mu.Lock()
-		c.stalled = time.Time{}
-		ending := c.ending
-		c.mu.Unlock()
-		if ending {
+		if c.stalled.Load() != 0 {
+			c.stalled.Store(0)
+		}
+		if c.ending {
 			c.close()
 			return
 		}
+		// Round again: TryNext returns what came during the write, or the
+		// end that came with what was just written.
 	}
+}
+
+// release gives up queued; a wake-up that came meanwhile schedules c again.
+func (c *conn) release() {
 	c.mu.Lock()
 	c.queued = false
 	again := c.again && !c.closed
@@ -314,11 +332,9 @@ func (c *conn) write() (bool, error) {
 	if len(c.pending) == 0 {
 		return true, nil
 	}
-	c.mu.Lock()
-	if c.stalled.IsZero() {
-		c.stalled = time.Now()
+	if c.stalled.Load() == 0 {
+		c.stalled.Store(time.Now().UnixNano())
 	}
-	c.mu.Unlock()
 	return false, nil
 }
 
@@ -449,9 +465,8 @@ func (p *Parker) sweep(now time.Time) {
 	stalls := 0
 	p.mu.Lock()
 	for _, c := range p.conns {
-		c.mu.Lock()
-		stalled := !c.stalled.IsZero() && now.Sub(c.stalled) > p.opts.WriteTimeout
-		c.mu.Unlock()
+		at := c.stalled.Load()
+		stalled := at != 0 && now.Sub(time.Unix(0, at)) > p.opts.WriteTimeout
 		if stalled || (!c.expires.IsZero() && now.After(c.expires)) {
 			doomed = append(doomed, c)
 			if stalled {

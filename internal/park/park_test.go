@@ -223,6 +223,25 @@ func TestManyChunksAtOnce(t *testing.T) {
 	}
 }
 
+// TestLastEventAndEndTogether: the source queues a last event and ends with
+// one wake-up (as a hub shutting down does): the event arrives and the body
+// ends.
+func TestLastEventAndEndTogether(t *testing.T) {
+	s := newServer(t, park.Options{})
+	src, br := s.stream(t)
+	src.mu.Lock()
+	src.queue = append(src.queue, []byte("bye\n"))
+	src.err = errors.New("done")
+	f := src.wake
+	src.mu.Unlock()
+	f()
+	waitFor(t, "the stream to end", func() bool { return src.closed.Load() == 1 })
+	all, err := io.ReadAll(br)
+	if err != nil || string(all) != "bye\n" {
+		t.Fatalf("rest of body: %q %v (want the last event and a clean EOF)", all, err)
+	}
+}
+
 func TestClientLeaving(t *testing.T) {
 	s := newServer(t, park.Options{})
 	resp, err := http.Get(s.srv.URL)
