@@ -1,6 +1,7 @@
 package boltlog
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -228,26 +230,48 @@ func boltOpen(dir, file string, timeout time.Duration, bopts *bolt.Options, chec
 	}
 }
 
-// walkPages visits every branch and leaf page of every bucket; bbolt
-// panics on a page that is not what its parent says it is.
+// walkPages visits every branch and leaf page of every bucket and checks
+// that keys are in order; bbolt panics on a page that is not what its
+// parent says it is. A file shorter than its pages (truncated by a partial
+// copy) is refused first, and faults on the memory map become panics: both
+// would otherwise end the process (SIGBUS), here and in bbolt's own walk.
+// Damage this walk does not see (a page referenced twice) makes the
+// read-write open panic, which is recovered too, but bbolt then leaves its
+// file handle and a goroutine behind: ErrCorrupt is meant to stop the
+// process.
 func walkPages(db *bolt.DB) error {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	st, err := os.Stat(db.Path())
+	if err != nil {
+		return err
+	}
 	return db.View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
-			walkBucket(b)
-			return nil
+		if tx.Size() > st.Size() {
+			return fmt.Errorf("truncated: %d bytes, its pages need %d", st.Size(), tx.Size())
+		}
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			return walkBucket(name, b)
 		})
 	})
 }
 
-func walkBucket(b *bolt.Bucket) {
+func walkBucket(name []byte, b *bolt.Bucket) error {
 	c := b.Cursor()
+	var prev []byte
 	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if prev != nil && bytes.Compare(prev, k) >= 0 {
+			return fmt.Errorf("keys out of order in bucket %q", name)
+		}
+		prev = k
 		if v == nil {
 			if child := b.Bucket(k); child != nil {
-				walkBucket(child)
+				if err := walkBucket(k, child); err != nil {
+					return err
+				}
 			}
 		}
 	}
+	return nil
 }
 
 // corruptError says what is wrong with file and what to do.
