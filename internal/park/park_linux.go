@@ -338,9 +338,11 @@ func (c *conn) write() (bool, error) {
 	return false, nil
 }
 
-// advance drops n written bytes from the front of c.pending.
+// advance drops n written bytes from the front of c.pending, and the empty
+// buffers that then lead it (an empty chunk from the source would otherwise
+// stay in front of everything, never written).
 func (c *conn) advance(n int) {
-	for n > 0 && len(c.pending) > 0 {
+	for len(c.pending) > 0 && (n > 0 || len(c.pending[0]) == 0) {
 		if n >= len(c.pending[0]) {
 			n -= len(c.pending[0])
 			c.pending = c.pending[1:]

@@ -289,15 +289,21 @@ func TestExpiry(t *testing.T) {
 	waitFor(t, "the expired stream to be closed", func() bool { return src.closed.Load() == 1 })
 }
 
-func TestHTTP10IsNotChunked(t *testing.T) {
-	s := newServer(t, park.Options{})
+// http10 opens a parked stream with an HTTP/1.0 request (not chunked).
+func (s *server) http10(t *testing.T) (net.Conn, *source) {
+	t.Helper()
 	conn, err := net.Dial("tcp", s.srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
-	src := s.source(t)
+	return conn, s.source(t)
+}
+
+func TestHTTP10IsNotChunked(t *testing.T) {
+	s := newServer(t, park.Options{})
+	conn, src := s.http10(t)
 	src.push("one\n")
 	src.end(io.EOF)
 	all, err := io.ReadAll(conn)
@@ -306,6 +312,32 @@ func TestHTTP10IsNotChunked(t *testing.T) {
 	}
 	if !strings.HasSuffix(string(all), "\r\n\r\nhello\none\n") {
 		t.Fatalf("response %q", all)
+	}
+}
+
+// TestEmptyChunk: an empty chunk from the source is skipped, not written
+// for ever (HTTP/1.0 streams are not chunk-framed, so it reaches writev as
+// an empty buffer).
+func TestEmptyChunk(t *testing.T) {
+	s := newServer(t, park.Options{})
+	conn, src := s.http10(t)
+	src.pushAll([]string{"one\n", ""})
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(conn)
+	for { // the response header, then hello, then one
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == "one\n" {
+			break
+		}
+	}
+	src.push("two\n")
+	src.end(io.EOF)
+	rest, err := io.ReadAll(br)
+	if err != nil || string(rest) != "two\n" {
+		t.Fatalf("after the empty chunk: %q %v (want two and the end)", rest, err)
 	}
 }
 
