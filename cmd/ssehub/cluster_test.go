@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -32,11 +31,7 @@ func requireService(t *testing.T, name, addr string) {
 		c.Close()
 		return
 	}
-	msg := fmt.Sprintf("%s at %s is not reachable (%v)", name, addr, err)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	servicetest.Unavailable(t, fmt.Sprintf("%s at %s is not reachable (%v)", name, addr, err))
 }
 
 func uniqueName(t *testing.T) string {
@@ -302,34 +297,18 @@ func waitSubscribed(t *testing.T, c *cluster, n int) {
 // publishes fail with 503 meanwhile, subscribers stay connected, and once
 // Redis is back the nodes catch up with no gap.
 func TestClusterSurvivesRedisRestart(t *testing.T) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not installed")
+	redis := servicetest.StartServer(t, "redis-server", func(port int, dir string) []string {
+		return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--dir", dir, "--appendonly", "yes", "--appendfsync", "always", "--save", ""}
+	}, func(port int) error {
+		c, err := net.Dial("tcp", fmt.Sprint("127.0.0.1:", port))
+		if err == nil {
+			c.Close()
 		}
-		t.Skip("redis-server is not installed")
-	}
-	dir := t.TempDir()
-	port := freePort(t)
-	var redisProc *exec.Cmd
-	startRedis := func() {
-		redisProc = exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--dir", dir, "--appendonly", "yes", "--appendfsync", "always", "--save", "")
-		if err := redisProc.Start(); err != nil {
-			t.Fatal(err)
-		}
-		for range 200 {
-			if c, err := net.Dial("tcp", fmt.Sprint("127.0.0.1:", port)); err == nil {
-				c.Close()
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatal("redis-server did not start")
-	}
-	startRedis()
-	t.Cleanup(func() { redisProc.Process.Kill(); redisProc.Wait() })
+		return err
+	})
 
-	logFlags := []string{"--log", fmt.Sprintf("redis://127.0.0.1:%d/0", port), "--history", "memory"}
+	logFlags := []string{"--log", fmt.Sprintf("redis://127.0.0.1:%d/0", redis.Port), "--history", "memory"}
 	c := &cluster{dead: map[int]bool{}}
 	for range 2 {
 		c.procs = append(c.procs, startHub(t, t.TempDir(), logFlags...))
@@ -345,8 +324,7 @@ func TestClusterSurvivesRedisRestart(t *testing.T) {
 	var acked []string
 	for i := range 120 {
 		if i == 40 {
-			redisProc.Process.Kill()
-			redisProc.Wait()
+			redis.Kill()
 			// While the engine is away, a publish is refused, never acknowledged.
 			req, _ := http.NewRequest("POST", c.live()[0]+"/.well-known/mercure", strings.NewReader("topic=t&data=lost"))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -360,7 +338,7 @@ func TestClusterSurvivesRedisRestart(t *testing.T) {
 				t.Fatalf("publish with the engine down: %d, want 503", resp.StatusCode)
 			}
 			time.Sleep(300 * time.Millisecond)
-			startRedis()
+			redis.Start()
 		}
 		id, err := c.publishSomewhere(t, fmt.Sprint(i), deadline)
 		if err != nil {
@@ -378,14 +356,4 @@ func TestClusterSurvivesRedisRestart(t *testing.T) {
 			t.Errorf("subscriber %d reconnected %d times; an engine restart should not drop subscribers", i, s.reconnects)
 		}
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -13,13 +13,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -63,25 +63,8 @@ func publisherToken(t *testing.T) string {
 type hubProc struct {
 	cmd    *exec.Cmd
 	base   string // http://127.0.0.1:port
-	stderr *lockedBuffer
+	stderr *servicetest.LogBuffer
 	done   chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 var runningRe = regexp.MustCompile(`is running on (https?://\S+)`)
@@ -109,7 +92,7 @@ func launch(t *testing.T, env []string, args ...string) *hubProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &hubProc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &hubProc{cmd: cmd, stderr: &servicetest.LogBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

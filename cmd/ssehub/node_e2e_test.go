@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/servicetest"
 )
 
 // nodeDir is the npm project of the Node tests (package.json and
@@ -29,11 +31,7 @@ func requireNode(t *testing.T) string {
 	t.Helper()
 	missing := func(msg string, args ...any) {
 		t.Helper()
-		msg = fmt.Sprintf(msg, args...)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		servicetest.Unavailable(t, fmt.Sprintf(msg, args...))
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -79,7 +77,7 @@ type nodeClient struct {
 	mu      sync.Mutex
 	records []nodeRecord
 	changed chan struct{} // a record arrived
-	stderr  lockedBuffer
+	stderr  servicetest.LogBuffer
 }
 
 func startNodeClient(t *testing.T, node string, args ...string) *nodeClient {

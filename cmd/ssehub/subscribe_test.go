@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/servicetest"
 )
 
 // subServer is a real HTTP server for subscribe tests: respond gets the
@@ -275,7 +277,7 @@ func TestSubscribeInterrupted(t *testing.T) {
 		<-r.Context().Done()
 	})
 	ctx, cancel := context.WithCancel(t.Context())
-	var out syncBuffer
+	var out servicetest.LogBuffer
 	done := make(chan int)
 	go func() { done <- runSubscribe(ctx, []string{srv.URL}, &out, io.Discard) }()
 	for !strings.Contains(out.String(), "message") {
@@ -285,23 +287,6 @@ func TestSubscribeInterrupted(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d after interrupt, want 0", code)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestSubscribeRequest(t *testing.T) {

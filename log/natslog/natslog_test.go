@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/log/logtest"
 )
 
@@ -285,8 +286,8 @@ func TestPositionsAfterStreamLoss(t *testing.T) {
 // streams, for appends and for a running Tail.
 func TestStreamCreatedAgain(t *testing.T) {
 	url := sharedURL(t)
-	var logs logBuffer
-	a := open(t, url, Options{Logger: logs.logger()})
+	var logs servicetest.LogBuffer
+	a := open(t, url, Options{Logger: logs.Logger()})
 	batches := make(chan []*ssehub.Event, 100)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -334,7 +335,7 @@ func TestStreamCreatedAgain(t *testing.T) {
 func TestMaxAge(t *testing.T) {
 	l := open(t, sharedURL(t), Options{MaxAge: 200 * time.Millisecond})
 	e := appendN(t, l, "x", 1)[0]
-	waitFor(t, "the event to expire", func() bool {
+	servicetest.WaitFor(t, 15*time.Second, "the event to expire", func() bool {
 		first, last, err := l.Bounds(t.Context())
 		return err == nil && first == 0 && last == e.Pos
 	})
@@ -356,7 +357,7 @@ func TestOpenErrors(t *testing.T) {
 		{"dot in stream", url, Options{Stream: "a.b"}, ErrOptions},
 		{"wildcard subject", url, Options{Stream: "X", Subject: "a.*"}, ErrOptions},
 		{"empty subject token", url, Options{Stream: "X", Subject: "a..b"}, ErrOptions},
-		{"nothing listening", fmt.Sprintf("nats://127.0.0.1:%d", freePort(t)), Options{}, ssehub.ErrUnavailable},
+		{"nothing listening", fmt.Sprintf("nats://127.0.0.1:%d", servicetest.FreePort(t)), Options{}, ssehub.ErrUnavailable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -490,8 +491,8 @@ func TestUnavailable(t *testing.T) {
 	srv := startServer(t)
 	l := open(t, srv.url(), Options{Timeout: time.Second})
 	before := appendN(t, l, "before", 1)[0]
-	srv.kill()
-	waitFor(t, "the client to notice", func() bool { return !l.nc.IsConnected() })
+	srv.Kill()
+	servicetest.WaitFor(t, 15*time.Second, "the client to notice", func() bool { return !l.nc.IsConnected() })
 
 	calls := []struct {
 		name string
@@ -514,8 +515,8 @@ func TestUnavailable(t *testing.T) {
 		})
 	}
 
-	srv.start()
-	waitFor(t, "the client to reconnect", l.nc.IsConnected)
+	srv.Start()
+	servicetest.WaitFor(t, 15*time.Second, "the client to reconnect", l.nc.IsConnected)
 	after := event("a", "after")
 	if err := l.Append(t.Context(), after); err != nil {
 		t.Fatalf("Append after NATS came back: %v", err)
@@ -572,8 +573,8 @@ func TestUnansweredConnectTimesOut(t *testing.T) {
 // restart delivers what was appended, with no gap and no duplicate.
 func TestTailSurvivesOutage(t *testing.T) {
 	srv := startServer(t)
-	var logs logBuffer
-	tailer := open(t, srv.url(), Options{Timeout: time.Second, Logger: logs.logger()})
+	var logs servicetest.LogBuffer
+	tailer := open(t, srv.url(), Options{Timeout: time.Second, Logger: logs.Logger()})
 	appender := open(t, srv.url(), Options{Stream: tailer.name, Timeout: time.Second})
 
 	batches := make(chan []*ssehub.Event, 100)
@@ -611,8 +612,8 @@ func TestTailSurvivesOutage(t *testing.T) {
 
 	appendFrom(0, 5)
 	receive(5)
-	srv.kill()
-	waitFor(t, "the tail to report the outage", func() bool {
+	srv.Kill()
+	servicetest.WaitFor(t, 15*time.Second, "the tail to report the outage", func() bool {
 		return strings.Contains(logs.String(), "nats unreachable")
 	})
 	select {
@@ -620,11 +621,11 @@ func TestTailSurvivesOutage(t *testing.T) {
 		t.Fatalf("Tail returned %v during the outage; it must wait for NATS", err)
 	default:
 	}
-	srv.start()
-	waitFor(t, "the appender to reconnect", appender.nc.IsConnected)
+	srv.Start()
+	servicetest.WaitFor(t, 15*time.Second, "the appender to reconnect", appender.nc.IsConnected)
 	appendFrom(5, 5)
 	receive(10)
-	waitFor(t, "the tail to report recovery", func() bool {
+	servicetest.WaitFor(t, 15*time.Second, "the tail to report recovery", func() bool {
 		return strings.Contains(logs.String(), "reachable again")
 	})
 	appendFrom(10, 1)
@@ -653,15 +654,15 @@ func TestStalledServer(t *testing.T) {
 	srv := startServer(t)
 	l := open(t, srv.url(), Options{Timeout: 300 * time.Millisecond})
 	appendN(t, l, "before", 1)
-	srv.stop()
+	srv.Stop()
 	err := l.Append(t.Context(), event("a", "stalled"))
-	srv.cont()
+	srv.Cont()
 	if !errors.Is(err, ssehub.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer within 300ms") {
 		t.Fatalf("Append to a stalled NATS = %v, want ErrUnavailable saying it did not answer", err)
 	}
 	// The stalled event may still be stored once the server continues: it
 	// was never acknowledged, and it is not lost either.
-	waitFor(t, "an Append to succeed again", func() bool {
+	servicetest.WaitFor(t, 15*time.Second, "an Append to succeed again", func() bool {
 		return l.Append(t.Context(), event("a", "after")) == nil
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/log/logtest"
 )
 
@@ -284,7 +285,7 @@ func TestOpenErrors(t *testing.T) {
 		{"negative MaxAge", url, Options{MaxAge: -time.Second}, ErrOptions},
 		{"negative Timeout", url, Options{Timeout: -time.Second}, ErrOptions},
 		{"braces in prefix", url, Options{Prefix: "a{b}"}, ErrOptions},
-		{"nothing listening", fmt.Sprintf("redis://127.0.0.1:%d/0", freePort(t)), Options{}, ssehub.ErrUnavailable},
+		{"nothing listening", fmt.Sprintf("redis://127.0.0.1:%d/0", servicetest.FreePort(t)), Options{}, ssehub.ErrUnavailable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -360,9 +361,9 @@ func TestUnavailable(t *testing.T) {
 	if err := l.Append(t.Context(), before); err != nil {
 		t.Fatal(err)
 	}
-	srv.kill()
+	srv.Kill()
 
-	addr := fmt.Sprintf("127.0.0.1:%d", srv.port)
+	addr := fmt.Sprintf("127.0.0.1:%d", srv.Port)
 	calls := []struct {
 		name string
 		call func(ctx context.Context) error
@@ -384,7 +385,7 @@ func TestUnavailable(t *testing.T) {
 		})
 	}
 
-	srv.start()
+	srv.Start()
 	after := event("a", "after")
 	if err := l.Append(t.Context(), after); err != nil {
 		t.Fatalf("Append after Redis came back: %v", err)
@@ -443,8 +444,8 @@ func TestUnansweredRequestTimesOut(t *testing.T) {
 // restart delivers what was appended, with no gap and no duplicate.
 func TestTailSurvivesOutage(t *testing.T) {
 	srv := startServer(t)
-	var logs logBuffer
-	tailer := open(t, srv.url(), Options{Timeout: time.Second, Logger: logs.logger()})
+	var logs servicetest.LogBuffer
+	tailer := open(t, srv.url(), Options{Timeout: time.Second, Logger: logs.Logger()})
 	appender := open(t, srv.url(), Options{Prefix: tailer.opts.Prefix, Timeout: time.Second})
 
 	batches := make(chan []*ssehub.Event, 100)
@@ -482,8 +483,8 @@ func TestTailSurvivesOutage(t *testing.T) {
 
 	appendN(0, 5)
 	receive(5)
-	srv.kill()
-	waitFor(t, "the tail to report the outage", func() bool {
+	srv.Kill()
+	servicetest.WaitFor(t, 15*time.Second, "the tail to report the outage", func() bool {
 		return strings.Contains(logs.String(), "redis unreachable")
 	})
 	select {
@@ -491,10 +492,10 @@ func TestTailSurvivesOutage(t *testing.T) {
 		t.Fatalf("Tail returned %v during the outage; it must wait for Redis", err)
 	default:
 	}
-	srv.start()
+	srv.Start()
 	appendN(5, 5)
 	receive(10)
-	waitFor(t, "the tail to report recovery", func() bool {
+	servicetest.WaitFor(t, 15*time.Second, "the tail to report recovery", func() bool {
 		return strings.Contains(logs.String(), "reachable again")
 	})
 	appendN(10, 1)
@@ -516,18 +517,6 @@ func TestTailSurvivesOutage(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds, failing after 15 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestStalledServer stops the test's own redis-server (SIGSTOP) so that it
 // accepts nothing and answers nothing: Append gives up after
 // Options.Timeout with ErrUnavailable, and works again once it continues.
@@ -537,9 +526,9 @@ func TestStalledServer(t *testing.T) {
 	if err := l.Append(t.Context(), event("a", "before")); err != nil {
 		t.Fatal(err)
 	}
-	srv.stop()
+	srv.Stop()
 	err := l.Append(t.Context(), event("a", "stalled"))
-	srv.cont()
+	srv.Cont()
 	if !errors.Is(err, ssehub.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer within 300ms") {
 		t.Fatalf("Append to a stalled Redis = %v, want ErrUnavailable saying it did not answer", err)
 	}
