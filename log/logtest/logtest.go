@@ -487,19 +487,22 @@ func (s *suite) testBounds(t *testing.T) {
 	}
 }
 
-// tail runs l.Tail on a goroutine and hands the batches it gets to the test.
-type tail struct {
-	s       *suite
+// Tail runs a log's Tail on a goroutine and hands the batches it gets to
+// the test. Start one with StartTail.
+type Tail struct {
 	batches chan []*ssehub.Event
 	errc    chan error
 	cancel  context.CancelFunc
-	last    uint64 // last position received
+	timeout time.Duration // for each wait
+	last    uint64        // last position received
 }
 
-func (s *suite) startTail(t *testing.T, ctx context.Context, l ssehub.Log, after uint64) *tail {
+// StartTail runs l.Tail(after) until the test ends (or Cancel); Next and
+// Wait give up after timeout.
+func StartTail(t *testing.T, l ssehub.Log, after uint64, timeout time.Duration) *Tail {
 	t.Helper()
-	ctx, cancel := context.WithCancel(ctx)
-	tl := &tail{s: s, batches: make(chan []*ssehub.Event), errc: make(chan error, 1), cancel: cancel, last: after}
+	ctx, cancel := context.WithCancel(t.Context())
+	tl := &Tail{batches: make(chan []*ssehub.Event), errc: make(chan error, 1), cancel: cancel, timeout: timeout, last: after}
 	go func() {
 		tl.errc <- l.Tail(ctx, after, func(events []*ssehub.Event) error {
 			select {
@@ -517,13 +520,32 @@ func (s *suite) startTail(t *testing.T, ctx context.Context, l ssehub.Log, after
 	return tl
 }
 
-// next returns the next n events the tail delivers, checking that each
+func (s *suite) startTail(t *testing.T, l ssehub.Log, after uint64) *Tail {
+	t.Helper()
+	return StartTail(t, l, after, s.timeout)
+}
+
+// Cancel cancels the Tail's context; Wait then returns what it returned.
+func (tl *Tail) Cancel() { tl.cancel() }
+
+// Running fails the test if Tail has returned.
+func (tl *Tail) Running(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-tl.errc:
+		tl.errc <- err
+		t.Fatalf("Tail returned %v; it should still be running", err)
+	default:
+	}
+}
+
+// Next returns the next n events the tail delivers, checking that each
 // batch is non-empty and that positions only increase (so no event comes
 // twice).
-func (tl *tail) next(t *testing.T, n int) []*ssehub.Event {
+func (tl *Tail) Next(t *testing.T, n int) []*ssehub.Event {
 	t.Helper()
 	var got []*ssehub.Event
-	timer := time.NewTimer(tl.s.timeout)
+	timer := time.NewTimer(tl.timeout)
 	defer timer.Stop()
 	for len(got) < n {
 		select {
@@ -541,7 +563,7 @@ func (tl *tail) next(t *testing.T, n int) []*ssehub.Event {
 		case err := <-tl.errc:
 			t.Fatalf("Tail returned %v after delivering %d of %d events", err, len(got), n)
 		case <-timer.C:
-			t.Fatalf("Tail delivered %d of %d events within %v: %v", len(got), n, tl.s.timeout, positions(got))
+			t.Fatalf("Tail delivered %d of %d events within %v: %v", len(got), n, tl.timeout, positions(got))
 		}
 	}
 	if len(got) > n {
@@ -550,10 +572,10 @@ func (tl *tail) next(t *testing.T, n int) []*ssehub.Event {
 	return got
 }
 
-// wait returns what Tail returned.
-func (tl *tail) wait(t *testing.T) error {
+// Wait returns what Tail returned.
+func (tl *Tail) Wait(t *testing.T) error {
 	t.Helper()
-	timer := time.NewTimer(tl.s.timeout)
+	timer := time.NewTimer(tl.timeout)
 	defer timer.Stop()
 	for {
 		select {
@@ -563,20 +585,20 @@ func (tl *tail) wait(t *testing.T) error {
 		case batch := <-tl.batches:
 			t.Fatalf("Tail delivered unexpected events %v", positions(batch))
 		case <-timer.C:
-			t.Fatalf("Tail did not return within %v", tl.s.timeout)
+			t.Fatalf("Tail did not return within %v", tl.timeout)
 		}
 	}
 }
 
 // checkQuiet appends a marker event and checks it is the next thing tl
 // delivers: nothing was left over or duplicated before it.
-func (tl *tail) checkQuiet(t *testing.T, l ssehub.Log) {
+func (tl *Tail) checkQuiet(t *testing.T, l ssehub.Log) {
 	t.Helper()
 	marker := &ssehub.Event{Topics: []string{"marker"}, Data: "marker"}
 	if err := l.Append(t.Context(), marker); err != nil {
 		t.Fatalf("Append marker: %v", err)
 	}
-	got := tl.next(t, 1)
+	got := tl.Next(t, 1)
 	if got[0].Pos != marker.Pos || got[0].Data != "marker" {
 		t.Fatalf("Tail delivered %d (%q) where the marker %d was expected", got[0].Pos, got[0].Data, marker.Pos)
 	}
@@ -585,42 +607,42 @@ func (tl *tail) checkQuiet(t *testing.T, l ssehub.Log) {
 func (s *suite) testTailFromStart(t *testing.T) {
 	l := s.open(t)
 	existing := appendN(t, l, 0, 5)
-	tl := s.startTail(t, t.Context(), l, 0)
-	checkEqual(t, "Tail (existing events)", tl.next(t, 5), existing)
+	tl := s.startTail(t, l, 0)
+	checkEqual(t, "Tail (existing events)", tl.Next(t, 5), existing)
 	later := appendN(t, l, 5, 3)
 	batch := []*ssehub.Event{sample(8), sample(9)}
 	if err := l.Append(t.Context(), batch...); err != nil {
 		t.Fatalf("Append: %v", err)
 	}
 	later = append(later, clone(batch[0]), clone(batch[1]))
-	checkEqual(t, "Tail (later events)", tl.next(t, 5), later)
+	checkEqual(t, "Tail (later events)", tl.Next(t, 5), later)
 	tl.checkQuiet(t, l)
 }
 
 func (s *suite) testTailFromMiddle(t *testing.T) {
 	l := s.open(t)
 	existing := appendN(t, l, 0, 6)
-	tl := s.startTail(t, t.Context(), l, existing[2].Pos)
-	checkEqual(t, "Tail (existing events)", tl.next(t, 3), existing[3:])
+	tl := s.startTail(t, l, existing[2].Pos)
+	checkEqual(t, "Tail (existing events)", tl.Next(t, 3), existing[3:])
 	later := appendN(t, l, 6, 4)
-	checkEqual(t, "Tail (later events)", tl.next(t, 4), later)
+	checkEqual(t, "Tail (later events)", tl.Next(t, 4), later)
 	tl.checkQuiet(t, l)
 }
 
 func (s *suite) testTailFromLast(t *testing.T) {
 	l := s.open(t)
 	existing := appendN(t, l, 0, 3)
-	tl := s.startTail(t, t.Context(), l, existing[2].Pos)
+	tl := s.startTail(t, l, existing[2].Pos)
 	later := appendN(t, l, 3, 2)
-	checkEqual(t, "Tail", tl.next(t, 2), later)
+	checkEqual(t, "Tail", tl.Next(t, 2), later)
 	tl.checkQuiet(t, l)
 }
 
 func (s *suite) testTwoTails(t *testing.T) {
 	l := s.open(t)
 	existing := appendN(t, l, 0, 4)
-	a := s.startTail(t, t.Context(), l, 0)
-	b := s.startTail(t, t.Context(), l, 0)
+	a := s.startTail(t, l, 0)
+	b := s.startTail(t, l, 0)
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	for w := range 4 {
@@ -635,8 +657,8 @@ func (s *suite) testTwoTails(t *testing.T) {
 			}
 		})
 	}
-	gotA := a.next(t, 44)
-	gotB := b.next(t, 44)
+	gotA := a.Next(t, 44)
+	gotB := b.Next(t, 44)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -645,12 +667,12 @@ func (s *suite) testTwoTails(t *testing.T) {
 	checkEqual(t, "first events of tail A", gotA[:4], existing)
 	checkEqual(t, "tail B compared with tail A", gotB, gotA)
 	a.checkQuiet(t, l)
-	b.next(t, 1)
+	b.Next(t, 1)
 }
 
 func (s *suite) testTailConcurrentAppends(t *testing.T) {
 	l := s.open(t)
-	tl := s.startTail(t, t.Context(), l, 0)
+	tl := s.startTail(t, l, 0)
 	const writers, perWriter = 8, 50
 	var mu sync.Mutex
 	acked := map[uint64]*ssehub.Event{}
@@ -674,7 +696,7 @@ func (s *suite) testTailConcurrentAppends(t *testing.T) {
 	// The tail must see every event exactly once and in position order, even
 	// though appends commit concurrently: a later position must never become
 	// visible before an earlier one.
-	got := tl.next(t, writers*perWriter)
+	got := tl.Next(t, writers*perWriter)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -697,10 +719,10 @@ func (s *suite) testTailCancel(t *testing.T) {
 	t.Run("while waiting", func(t *testing.T) {
 		l := s.open(t)
 		appendN(t, l, 0, 2)
-		tl := s.startTail(t, t.Context(), l, 0)
-		tl.next(t, 2)
-		tl.cancel()
-		if err := tl.wait(t); !errors.Is(err, context.Canceled) {
+		tl := s.startTail(t, l, 0)
+		tl.Next(t, 2)
+		tl.Cancel()
+		if err := tl.Wait(t); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Tail after cancel returned %v, want context.Canceled", err)
 		}
 	})
@@ -725,12 +747,12 @@ func (s *suite) testTailCancel(t *testing.T) {
 func (s *suite) testTailClose(t *testing.T) {
 	l := s.open(t)
 	appendN(t, l, 0, 1)
-	tl := s.startTail(t, t.Context(), l, 0)
-	tl.next(t, 1) // the tail runs and waits
+	tl := s.startTail(t, l, 0)
+	tl.Next(t, 1) // the tail runs and waits
 	if err := l.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if err := tl.wait(t); !errors.Is(err, ssehub.ErrClosed) {
+	if err := tl.Wait(t); !errors.Is(err, ssehub.ErrClosed) {
 		t.Fatalf("Tail after Close returned %v, want ssehub.ErrClosed", err)
 	}
 	if err := l.Tail(t.Context(), 0, func([]*ssehub.Event) error { return nil }); !errors.Is(err, ssehub.ErrClosed) {
@@ -808,8 +830,8 @@ func (s *suite) testRetention(t *testing.T) {
 	}
 	checkEqual(t, "retained events", got, events[n-len(got):])
 	// A reader behind the retained range gets what is left, from first on.
-	tl := s.startTail(t, t.Context(), l, events[0].Pos)
-	checkEqual(t, "Tail from a trimmed position", tl.next(t, len(got)), got)
+	tl := s.startTail(t, l, events[0].Pos)
+	checkEqual(t, "Tail from a trimmed position", tl.Next(t, len(got)), got)
 	tl.checkQuiet(t, l)
 }
 
@@ -855,10 +877,10 @@ func (s *suite) testReopenTail(t *testing.T) {
 	l := s.open(t)
 	events := appendN(t, l, 0, 4)
 	l = s.reopen(t, l)
-	tl := s.startTail(t, t.Context(), l, events[1].Pos)
-	checkEqual(t, "Tail after Reopen (old events)", tl.next(t, 2), events[2:])
+	tl := s.startTail(t, l, events[1].Pos)
+	checkEqual(t, "Tail after Reopen (old events)", tl.Next(t, 2), events[2:])
 	later := appendN(t, l, 4, 3)
-	checkEqual(t, "Tail after Reopen (new events)", tl.next(t, 3), later)
+	checkEqual(t, "Tail after Reopen (new events)", tl.Next(t, 3), later)
 	tl.checkQuiet(t, l)
 }
 

@@ -288,30 +288,9 @@ func TestStreamCreatedAgain(t *testing.T) {
 	url := sharedURL(t)
 	var logs servicetest.LogBuffer
 	a := open(t, url, Options{Logger: logs.Logger()})
-	batches := make(chan []*ssehub.Event, 100)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- a.Tail(ctx, 0, func(events []*ssehub.Event) error { batches <- events; return nil })
-	}()
-	var got []*ssehub.Event
-	receive := func(n int) {
-		t.Helper()
-		timeout := time.After(15 * time.Second)
-		for len(got) < n {
-			select {
-			case b := <-batches:
-				got = append(got, b...)
-			case err := <-done:
-				t.Fatalf("Tail returned %v", err)
-			case <-timeout:
-				t.Fatalf("Tail delivered %d of %d events\nlog:\n%s", len(got), n, logs.String())
-			}
-		}
-	}
+	tl := logtest.StartTail(t, a, 0, 15*time.Second)
 	old := appendN(t, a, "old", 3)
-	receive(3)
+	tl.Next(t, 3)
 	if err := rawJS(t, url).DeleteStream(t.Context(), a.name); err != nil {
 		t.Fatal(err)
 	}
@@ -323,9 +302,8 @@ func TestStreamCreatedAgain(t *testing.T) {
 	if next.Pos <= old[2].Pos {
 		t.Fatalf("first position in the new stream %d, not after the old %d", next.Pos, old[2].Pos)
 	}
-	receive(4)
-	if got[3].Pos != next.Pos || got[3].Data != "new0" {
-		t.Fatalf("Tail delivered %d %q after the new stream was created, want %d new0", got[3].Pos, got[3].Data, next.Pos)
+	if got := tl.Next(t, 1)[0]; got.Pos != next.Pos || got.Data != "new0" {
+		t.Fatalf("Tail delivered %d %q after the new stream was created, want %d new0", got.Pos, got.Data, next.Pos)
 	}
 	if !strings.Contains(logs.String(), "created again") {
 		t.Fatalf("no warning about the stream created again in the log:\n%s", logs.String())
@@ -434,30 +412,9 @@ func TestCloseDeletesConsumers(t *testing.T) {
 func TestTailRecoversLostConsumer(t *testing.T) {
 	url := sharedURL(t)
 	l := open(t, url, Options{})
-	batches := make(chan []*ssehub.Event, 100)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- l.Tail(ctx, 0, func(events []*ssehub.Event) error { batches <- events; return nil })
-	}()
-	var got []*ssehub.Event
-	receive := func(n int) {
-		t.Helper()
-		timeout := time.After(15 * time.Second)
-		for len(got) < n {
-			select {
-			case b := <-batches:
-				got = append(got, b...)
-			case err := <-done:
-				t.Fatalf("Tail returned %v", err)
-			case <-timeout:
-				t.Fatalf("Tail delivered %d of %d events", len(got), n)
-			}
-		}
-	}
+	tl := logtest.StartTail(t, l, 0, 15*time.Second)
 	appendN(t, l, "a", 3)
-	receive(3)
+	got := tl.Next(t, 3)
 	js := rawJS(t, url)
 	for name := range l.liveConsumers() {
 		if err := js.DeleteConsumer(t.Context(), l.name, name); err != nil {
@@ -465,7 +422,7 @@ func TestTailRecoversLostConsumer(t *testing.T) {
 		}
 	}
 	appendN(t, l, "b", 3)
-	receive(6)
+	got = append(got, tl.Next(t, 3)...)
 	for i, e := range got {
 		want := fmt.Sprint([]string{"a", "b"}[i/3], i%3)
 		if e.Data != want {
@@ -569,82 +526,21 @@ func TestUnansweredConnectTimesOut(t *testing.T) {
 }
 
 // TestTailSurvivesOutage kills and restarts the test's own nats-server
-// while a Tail runs: Tail keeps running, logs the outage, and after the
-// restart delivers what was appended, with no gap and no duplicate.
+// while a Tail runs (logtest.TailOutage).
 func TestTailSurvivesOutage(t *testing.T) {
 	srv := startServer(t)
 	var logs servicetest.LogBuffer
 	tailer := open(t, srv.url(), Options{Timeout: time.Second, Logger: logs.Logger()})
 	appender := open(t, srv.url(), Options{Stream: tailer.name, Timeout: time.Second})
-
-	batches := make(chan []*ssehub.Event, 100)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		done <- tailer.Tail(ctx, 0, func(events []*ssehub.Event) error {
-			batches <- events
-			return nil
-		})
-	}()
-	var got []*ssehub.Event
-	receive := func(n int) {
-		t.Helper()
-		timeout := time.After(15 * time.Second)
-		for len(got) < n {
-			select {
-			case b := <-batches:
-				got = append(got, b...)
-			case err := <-done:
-				t.Fatalf("Tail returned %v", err)
-			case <-timeout:
-				t.Fatalf("Tail delivered %d of %d events\nlog:\n%s", len(got), n, logs.String())
-			}
-		}
-	}
-	appendFrom := func(from, n int) {
-		t.Helper()
-		for i := from; i < from+n; i++ {
-			if err := appender.Append(t.Context(), event("a", fmt.Sprint(i))); err != nil {
-				t.Fatalf("Append %d: %v", i, err)
-			}
-		}
-	}
-
-	appendFrom(0, 5)
-	receive(5)
-	srv.Kill()
-	servicetest.WaitFor(t, 15*time.Second, "the tail to report the outage", func() bool {
-		return strings.Contains(logs.String(), "nats unreachable")
+	logtest.TailOutage(t, logtest.Outage{
+		Tailer: tailer, Appender: appender, Logs: &logs,
+		Kill: srv.Kill,
+		Restart: func() {
+			srv.Start()
+			servicetest.WaitFor(t, 15*time.Second, "the appender to reconnect", appender.nc.IsConnected)
+		},
+		Down: "nats unreachable",
 	})
-	select {
-	case err := <-done:
-		t.Fatalf("Tail returned %v during the outage; it must wait for NATS", err)
-	default:
-	}
-	srv.Start()
-	servicetest.WaitFor(t, 15*time.Second, "the appender to reconnect", appender.nc.IsConnected)
-	appendFrom(5, 5)
-	receive(10)
-	servicetest.WaitFor(t, 15*time.Second, "the tail to report recovery", func() bool {
-		return strings.Contains(logs.String(), "reachable again")
-	})
-	appendFrom(10, 1)
-	receive(11)
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Tail returned %v", err)
-	}
-	if len(got) != 11 {
-		t.Fatalf("Tail delivered %d events, want 11", len(got))
-	}
-	for i, e := range got {
-		if e.Data != fmt.Sprint(i) {
-			t.Fatalf("event %d is %q: gap or duplicate around the outage", i, e.Data)
-		}
-		if i > 0 && e.Pos <= got[i-1].Pos {
-			t.Fatalf("position %d after %d", e.Pos, got[i-1].Pos)
-		}
-	}
 }
 
 // TestStalledServer stops the test's own nats-server (SIGSTOP) so that it

@@ -440,81 +440,17 @@ func TestUnansweredRequestTimesOut(t *testing.T) {
 }
 
 // TestTailSurvivesOutage kills and restarts the test's own redis-server
-// while a Tail runs: Tail keeps running, logs the outage, and after the
-// restart delivers what was appended, with no gap and no duplicate.
+// while a Tail runs (logtest.TailOutage).
 func TestTailSurvivesOutage(t *testing.T) {
 	srv := startServer(t)
 	var logs servicetest.LogBuffer
 	tailer := open(t, srv.url(), Options{Timeout: time.Second, Logger: logs.Logger()})
 	appender := open(t, srv.url(), Options{Prefix: tailer.opts.Prefix, Timeout: time.Second})
-
-	batches := make(chan []*ssehub.Event, 100)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		done <- tailer.Tail(ctx, 0, func(events []*ssehub.Event) error {
-			batches <- events
-			return nil
-		})
-	}()
-	var got []*ssehub.Event
-	receive := func(n int) {
-		t.Helper()
-		timeout := time.After(15 * time.Second)
-		for len(got) < n {
-			select {
-			case b := <-batches:
-				got = append(got, b...)
-			case err := <-done:
-				t.Fatalf("Tail returned %v", err)
-			case <-timeout:
-				t.Fatalf("Tail delivered %d of %d events\nlog:\n%s", len(got), n, logs.String())
-			}
-		}
-	}
-	appendN := func(from, n int) {
-		t.Helper()
-		for i := from; i < from+n; i++ {
-			if err := appender.Append(t.Context(), event("a", fmt.Sprint(i))); err != nil {
-				t.Fatalf("Append %d: %v", i, err)
-			}
-		}
-	}
-
-	appendN(0, 5)
-	receive(5)
-	srv.Kill()
-	servicetest.WaitFor(t, 15*time.Second, "the tail to report the outage", func() bool {
-		return strings.Contains(logs.String(), "redis unreachable")
+	logtest.TailOutage(t, logtest.Outage{
+		Tailer: tailer, Appender: appender, Logs: &logs,
+		Kill: srv.Kill, Restart: srv.Start,
+		Down: "redis unreachable",
 	})
-	select {
-	case err := <-done:
-		t.Fatalf("Tail returned %v during the outage; it must wait for Redis", err)
-	default:
-	}
-	srv.Start()
-	appendN(5, 5)
-	receive(10)
-	servicetest.WaitFor(t, 15*time.Second, "the tail to report recovery", func() bool {
-		return strings.Contains(logs.String(), "reachable again")
-	})
-	appendN(10, 1)
-	receive(11)
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Tail returned %v", err)
-	}
-	if len(got) != 11 {
-		t.Fatalf("Tail delivered %d events, want 11", len(got))
-	}
-	for i, e := range got {
-		if e.Data != fmt.Sprint(i) {
-			t.Fatalf("event %d is %q: gap or duplicate around the outage", i, e.Data)
-		}
-		if i > 0 && e.Pos <= got[i-1].Pos {
-			t.Fatalf("position %d after %d", e.Pos, got[i-1].Pos)
-		}
-	}
 }
 
 // TestStalledServer stops the test's own redis-server (SIGSTOP) so that it
