@@ -138,3 +138,52 @@ type IDIndex interface {
 	// found is false when there is none.
 	LookupID(ctx context.Context, id string) (pos uint64, found bool, err error)
 }
+
+// TopicQuery says which events TopicIndex.ReadTopics returns.
+type TopicQuery struct {
+	// Topics selects the events that have at least one of these topics
+	// (exact strings). Empty selects every event: a plain read of the log,
+	// bounded in bytes.
+	Topics []string
+	// After: only events with a greater position.
+	After uint64
+	// Until, when not zero: only events at or before this position.
+	Until uint64
+	// Limit is the most events returned; it must be positive.
+	Limit int
+	// MaxBytes, when positive, bounds the result in bytes: the read stops
+	// after the event that brings the Size of the returned events to
+	// MaxBytes or beyond (so one event larger than MaxBytes is still
+	// returned alone).
+	MaxBytes int
+}
+
+// TopicIndex is implemented by logs that keep an index by topic, so that a
+// reader of a few topics reads only their events: its cost follows what it
+// receives, not the size of the log. The index is maintained in the same
+// commit as the events, so it always describes exactly the retained events.
+// The hub replays exact-topic subscriptions through it, and uses it with
+// empty Topics for reads bounded in bytes.
+type TopicIndex interface {
+	// ReadTopics returns the retained events q selects, in log order,
+	// each once (also an event with several of q.Topics), and through:
+	// the position up to which the result is complete — every retained
+	// event q selects in (q.After, through] is in events. When the read
+	// stopped at q.Limit or q.MaxBytes, through is the last returned
+	// event's position; otherwise it is q.Until, or the newest position
+	// when the read ran if that is smaller (or q.Until is 0). through is
+	// never below q.After. It does not wait. Events removed by retention
+	// are silently absent: callers compare with Bounds after the read to
+	// detect gaps, as with Read. Safe for concurrent use.
+	ReadTopics(ctx context.Context, q TopicQuery) (events []*Event, through uint64, err error)
+}
+
+// Size is the event's size as TopicQuery.MaxBytes counts it: the bytes of
+// its id, type, data and topics.
+func (e *Event) Size() int {
+	n := len(e.ID) + len(e.Type) + len(e.Data)
+	for _, t := range e.Topics {
+		n += len(t)
+	}
+	return n
+}

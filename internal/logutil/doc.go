@@ -1,7 +1,8 @@
-// Package logutil holds what the in-process Log implementations (memlog and
-// boltlog) share: a Notifier that wakes tails after an append, a Ring of
-// recent events, and the Tail loop built on the two.
-//
-// It is internal: the engines that talk to a server (Redis, NATS) have their
-// own way to wait for new entries and do not need it.
+// Package logutil holds what the event-log implementations under log/
+// share ("log" as in ssehub.Log, the history of events, not logging): a
+// Notifier that wakes tails after an append, a Ring of recent events and
+// the Tail loop built on the two (memlog, boltlog), a never-backwards
+// Clock (the engine logs), and what every ssehub.TopicIndex needs: the
+// stable TopicHash its index is keyed by and a Collector that turns
+// candidate events into the answer to a TopicQuery.
 package logutil

@@ -83,6 +83,12 @@ func Run(t *testing.T, h Harness) {
 			tc.fn(t)
 		})
 	}
+	for _, tc := range topicTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(s, t)
+		})
+	}
 }
 
 type suite struct {

@@ -29,16 +29,18 @@ type Log struct {
 
 	mu       sync.Mutex // guards the fields below
 	events   logutil.Ring
-	next     uint64            // position of the next event
-	last     uint64            // newest position ever appended (0: none)
-	lastTime time.Time         // newest Time assigned by Append
-	ids      map[string]uint64 // publisher-supplied id -> position, for retained events
+	next     uint64                   // position of the next event
+	last     uint64                   // newest position ever appended (0: none)
+	lastTime time.Time                // newest Time assigned by Append
+	ids      map[string]uint64        // publisher-supplied id -> position, for retained events
+	topics   map[string]*logutil.Ring // topic -> its retained events, oldest first
 	closed   bool
 }
 
 var (
-	_ ssehub.Log     = (*Log)(nil)
-	_ ssehub.IDIndex = (*Log)(nil)
+	_ ssehub.Log        = (*Log)(nil)
+	_ ssehub.IDIndex    = (*Log)(nil)
+	_ ssehub.TopicIndex = (*Log)(nil)
 )
 
 // New returns an empty log whose first event will get the current Unix time
@@ -46,10 +48,11 @@ var (
 // options mean no limit.
 func New(opts Options) *Log {
 	return &Log{
-		opts: opts,
-		done: make(chan struct{}),
-		next: uint64(max(time.Now().UnixMicro(), 1)),
-		ids:  make(map[string]uint64),
+		opts:   opts,
+		done:   make(chan struct{}),
+		next:   uint64(max(time.Now().UnixMicro(), 1)),
+		ids:    make(map[string]uint64),
+		topics: make(map[string]*logutil.Ring),
 	}
 }
 
@@ -91,6 +94,14 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 			e.Time, l.lastTime = t, t
 		}
 		l.events.Push(e)
+		for _, t := range logutil.DistinctTopics(e) {
+			r := l.topics[t]
+			if r == nil {
+				r = new(logutil.Ring)
+				l.topics[t] = r
+			}
+			r.Push(e)
+		}
 	}
 	l.last = l.next - 1
 	l.trimLocked(now)
@@ -130,10 +141,21 @@ func (l *Log) trimLocked(now time.Time) {
 	}
 }
 
-// forget removes a dropped event from the id index.
+// forget removes a dropped event from the id and topic indexes.
 func (l *Log) forget(e *ssehub.Event) {
-	if e != nil && e.ID != "" && l.ids[e.ID] == e.Pos {
+	if e == nil {
+		return
+	}
+	if e.ID != "" && l.ids[e.ID] == e.Pos {
 		delete(l.ids, e.ID)
+	}
+	for _, t := range logutil.DistinctTopics(e) {
+		if r := l.topics[t]; r != nil && r.Front() == e {
+			r.PopFront()
+			if r.Len() == 0 {
+				delete(l.topics, t)
+			}
+		}
 	}
 }
 
@@ -170,6 +192,60 @@ func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Even
 	}
 	l.trimLocked(time.Now())
 	return l.events.AppendAfter(nil, after, limit), nil
+}
+
+// ReadTopics implements ssehub.TopicIndex: each topic's events are kept in
+// a ring of their own, so a read costs the events it returns (times the
+// number of topics asked for). Safe for concurrent use.
+func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) ([]*ssehub.Event, uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, 0, ssehub.ErrClosed
+	}
+	l.trimLocked(time.Now())
+	c := logutil.NewCollector(q)
+	if len(q.Topics) == 0 {
+		for i := l.events.Search(q.After); i < l.events.Len() && c.Offer(l.events.At(i)); i++ {
+		}
+		events, through := c.Result(l.last)
+		return events, through, nil
+	}
+	// Merge the topics' rings by position: a cursor per ring, always
+	// offering the smallest next event.
+	type cursor struct {
+		r *logutil.Ring
+		i int
+	}
+	cursors := make([]cursor, 0, len(q.Topics))
+	for _, t := range q.Topics {
+		if r := l.topics[t]; r != nil {
+			cursors = append(cursors, cursor{r, r.Search(q.After)})
+		}
+	}
+	for {
+		var next *ssehub.Event
+		for _, cur := range cursors {
+			if cur.i < cur.r.Len() {
+				if e := cur.r.At(cur.i); next == nil || e.Pos < next.Pos {
+					next = e
+				}
+			}
+		}
+		if next == nil || !c.Offer(next) {
+			break
+		}
+		for k := range cursors {
+			if cur := &cursors[k]; cur.i < cur.r.Len() && cur.r.At(cur.i) == next {
+				cur.i++
+			}
+		}
+	}
+	events, through := c.Result(l.last)
+	return events, through, nil
 }
 
 // Tail implements ssehub.Log. Any number of Tails may run at once; each
