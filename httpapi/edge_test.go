@@ -78,9 +78,13 @@ func TestHEADHasNoStream(t *testing.T) {
 	}
 }
 
-// slowLog is a memory log whose reads take a millisecond each, so that a
-// long replay outlasts a poll's timeout.
+// slowLog is a memory log whose reads take a millisecond each and that
+// has no topic index (so a replay walks the whole log, as replays of
+// wildcards do), so that a long replay outlasts a poll's timeout.
 type slowLog struct{ *memlog.Log }
+
+// ReadTopics hides memlog's ssehub.TopicIndex (another signature).
+func (slowLog) ReadTopics() {}
 
 func (l slowLog) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Event, error) {
 	time.Sleep(time.Millisecond)

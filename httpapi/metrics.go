@@ -32,6 +32,8 @@ const MetricsPath = "/metrics"
 //	ssehub_events_delivered_total                     counter    live events queued to subscribers (one per subscriber)
 //	ssehub_events_replayed_total                      counter    events sent from history on reconnect
 //	ssehub_replay_gaps_total                          counter    subscriptions that started with a gap event
+//	ssehub_replays_in_progress                        gauge      resuming subscribers still receiving history
+//	ssehub_replay_scans_total                         counter    history batches read by the shared replay scan
 //	ssehub_slow_subscriber_disconnects_total{reason}  counter    queue_full, write_timeout
 //	ssehub_auth_failures_total{reason}                counter    refused tokens, by auth.Reason
 //	ssehub_limit_rejections_total{limit}              counter    requests refused by a limit
@@ -189,13 +191,17 @@ var (
 	descLogErrors = prometheus.NewDesc("ssehub_log_errors_total",
 		"Log backend errors, by operation: append (a publish failed) or ping (a readiness probe failed).",
 		[]string{"operation"}, nil)
+	descReplaying = prometheus.NewDesc("ssehub_replays_in_progress",
+		"Subscribers that resumed with Last-Event-ID and are still receiving history.", nil, nil)
+	descScans = prometheus.NewDesc("ssehub_replay_scans_total",
+		"History batches read by the shared scan that serves resumes no topic index can (wildcards, templates, URL patterns).", nil, nil)
 	descPosition = prometheus.NewDesc("ssehub_log_position",
 		"Position in the log of the last event fanned out to subscribers.", nil, nil)
 )
 
 // Describe sends the descriptors of the collected metrics.
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSubscribers, descPublished, descDelivered, descReplayed, descGaps, descSlow, descLogErrors, descPosition} {
+	for _, d := range []*prometheus.Desc{descSubscribers, descPublished, descDelivered, descReplayed, descGaps, descReplaying, descScans, descSlow, descLogErrors, descPosition} {
 		ch <- d
 	}
 }
@@ -211,6 +217,8 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDelivered, st.Delivered)
 	counter(descReplayed, st.Replayed)
 	counter(descGaps, st.Gaps)
+	ch <- prometheus.MustNewConstMetric(descReplaying, prometheus.GaugeValue, float64(st.Replaying))
+	counter(descScans, st.ReplayScans)
 	counter(descSlow, st.Slow, "queue_full")
 	counter(descSlow, c.m.writeTimeouts.Load(), "write_timeout")
 	counter(descLogErrors, st.AppendErrors, "append")

@@ -15,6 +15,18 @@
 // older than what is retained, or unknown), the subscriber's first event is
 // a GapType event and Subscriber.Gap says why.
 //
-// Lock order: Hub.mu before Subscriber.mu. Nothing holds Subscriber.mu while
-// calling out.
+// Replay costs what the subscriber receives. A subscription of exact
+// topics on a log with an ssehub.TopicIndex reads only its topics' events,
+// at most Options.ReplayConcurrency such reads at once, so that a storm of
+// reconnects waits its turn instead of taking the CPU from live delivery.
+// Every other resume (wildcards, URI templates, URL patterns, or a log
+// without an index) is served by the hub's one scanner goroutine, which
+// reads each history batch once for every resuming subscriber whose
+// position it covers, as the dispatcher shares one tail. Each step of a
+// replay holds at most about Options.ReplayBytes of history, and a live
+// subscriber holds none.
+//
+// Lock order: Hub.mu before Subscriber.mu. The scanner's lock guards only
+// its queue of requests and is never held while calling out. Nothing holds
+// Subscriber.mu while calling out.
 package hub

@@ -77,9 +77,18 @@ type Options struct {
 	// events and 4 MiB.
 	QueueEvents int
 	QueueBytes  int
-	// ReplayBatch is how many events are read from the log per step of a
-	// replay. Default 512.
+	// ReplayBatch and ReplayBytes bound one step of a replay: at most
+	// this many events, and at most about this many bytes of events, are
+	// read from the log and held for one subscriber at a time. Defaults
+	// 512 events and 256 KiB.
 	ReplayBatch int
+	ReplayBytes int
+	// ReplayConcurrency is how many indexed replay reads (exact-topic
+	// subscriptions on a log with a topic index) run at once; the others
+	// wait their turn, so that a storm of reconnects leaves the CPU to
+	// live delivery. Replays that no index can serve share one scan of
+	// the log instead. Default 4.
+	ReplayConcurrency int
 	// ReplayLimit caps how many positions one reconnect replays; beyond it
 	// the oldest are skipped and the gap is signalled. 0: no cap.
 	ReplayLimit uint64
@@ -106,6 +115,12 @@ func (o *Options) setDefaults() {
 	if o.ReplayBatch <= 0 {
 		o.ReplayBatch = 512
 	}
+	if o.ReplayBytes <= 0 {
+		o.ReplayBytes = 256 << 10
+	}
+	if o.ReplayConcurrency <= 0 {
+		o.ReplayConcurrency = 4
+	}
 	if o.ShutdownRetry <= 0 {
 		o.ShutdownRetry = time.Second
 	}
@@ -121,8 +136,12 @@ func (o *Options) setDefaults() {
 // methods are safe for concurrent use.
 type Hub struct {
 	log    ssehub.Log
+	index  ssehub.TopicIndex // log's topic index, or nil
 	opts   Options
 	logger *slog.Logger
+
+	replaySlots chan struct{} // one token per indexed replay read under way
+	scan        *scanner      // the shared history reader of other replays
 
 	mu         sync.RWMutex                        // guards the maps and closed
 	exact      map[string]map[*Subscriber]struct{} // exact selector -> subscribers
@@ -140,8 +159,9 @@ type Hub struct {
 	done    sync.WaitGroup
 }
 
-// New starts a hub on l: one goroutine tails the log from its current end
-// and one sends heartbeats. Close stops both. The hub does not own l: close
+// New starts a hub on l: one goroutine tails the log from its current end,
+// one reads history for replays (see Subscribe) and one sends heartbeats.
+// Close stops them. The hub does not own l: close
 // the log after the hub.
 func New(l ssehub.Log, opts Options) (*Hub, error) {
 	opts.setDefaults()
@@ -160,9 +180,16 @@ func New(l ssehub.Log, opts Options) (*Hub, error) {
 		cancel:  cancel,
 		closing: make(chan struct{}),
 	}
+	h.index, _ = l.(ssehub.TopicIndex)
+	h.replaySlots = make(chan struct{}, opts.ReplayConcurrency)
+	h.scan = newScanner(h)
 	h.dispatched.Store(last)
-	h.done.Add(1)
+	h.done.Add(2)
 	go h.tail(ctx)
+	go func() {
+		defer h.done.Done()
+		h.scan.run(ctx)
+	}()
 	if opts.Heartbeat > 0 {
 		h.done.Add(1)
 		go h.heartbeat(ctx)

@@ -575,6 +575,13 @@ func TestReconnectSpreadsClients(t *testing.T) {
 // A retained Last-Event-ID whose history is trimmed before Next replays it:
 // the events in between vanish without a gap event.
 func TestReplayTrimmedMeanwhileIsAGap(t *testing.T) {
+	// "a" replays through the topic index, "*" through the shared scan.
+	for _, sel := range []string{"a", "*"} {
+		t.Run(sel, func(t *testing.T) { testReplayTrimmedMeanwhile(t, sel) })
+	}
+}
+
+func testReplayTrimmedMeanwhile(t *testing.T, sel string) {
 	h, l := newHub(t, hub.Options{}, memlog.Options{MaxEvents: 5})
 	var evs []*ssehub.Event
 	for i := range 10 {
@@ -587,7 +594,7 @@ func TestReplayTrimmedMeanwhileIsAGap(t *testing.T) {
 	if first > evs[5].Pos {
 		t.Fatalf("F already trimmed (first %d)", first)
 	}
-	s := subscribe(t, h, hub.Request{Selectors: sels(t, "a"), LastEventID: ssehub.FormatID(evs[5].Pos)})
+	s := subscribe(t, h, hub.Request{Selectors: sels(t, sel), LastEventID: ssehub.FormatID(evs[5].Pos)})
 	// before the subscriber's writer gets to replay, 10 more events trim history
 	for i := range 10 {
 		publish(t, h, &ssehub.Event{Topics: []string{"a"}, Data: string(rune('a' + i))})

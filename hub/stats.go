@@ -15,10 +15,13 @@ type Stats struct {
 	Gaps         uint64 // subscriptions that started with a gap event
 	Slow         uint64 // subscribers closed because their queue overflowed
 	AppendErrors uint64 // failed appends
+	ReplayScans  uint64 // history batches read by the shared replay scanner
+	Replaying    int64  // subscribers whose replay is not done yet
 }
 
 type counters struct {
-	published, delivered, replayed, gaps, slow, appendErrors atomic.Uint64
+	published, delivered, replayed, gaps, slow, appendErrors, scans atomic.Uint64
+	replaying                                                       atomic.Int64
 	// Observers for latency histograms; set by whoever exports metrics.
 	publishObserver atomic.Pointer[func(time.Duration)]
 	lagObserver     atomic.Pointer[func(time.Duration)]
@@ -33,6 +36,8 @@ func (c *counters) snapshot(subs int) Stats {
 		Gaps:         c.gaps.Load(),
 		Slow:         c.slow.Load(),
 		AppendErrors: c.appendErrors.Load(),
+		ReplayScans:  c.scans.Load(),
+		Replaying:    c.replaying.Load(),
 	}
 }
 

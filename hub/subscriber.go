@@ -58,9 +58,11 @@ type Subscriber struct {
 	// Owned by the goroutine calling Next.
 	out         [][]byte // returned by the previous Next; recycled by the next
 	head        []byte   // gap event, sent before the replay
-	replayAfter uint64
-	replayTo    uint64
-	buf         []byte
+	replayAfter uint64   // the replay has sent everything up to here
+	replayTo    uint64   // and goes on up to here, where live delivery started
+	indexed     bool     // the replay reads the log's topic index
+	buf         []byte   // the replay's chunk; nil once live
+	scanStep    *scanStep
 
 	hub       *Hub
 	filter    filter
@@ -70,8 +72,9 @@ type Subscriber struct {
 
 	wake chan struct{} // capacity 1: "the queue or err changed"
 
-	onClose func()      // set by OnClose before the subscriber is shared
-	closed  atomic.Bool // Close ran (onClose is called once)
+	onClose   func()      // set by OnClose before the subscriber is shared
+	closed    atomic.Bool // Close ran (onClose is called once)
+	replaying atomic.Bool // counted in the hub's replaying gauge
 }
 
 // Subscribe registers a subscriber and prepares the replay its LastEventID
@@ -116,6 +119,9 @@ func (h *Hub) Subscribe(ctx context.Context, req Request) (*Subscriber, error) {
 	}
 	if cursor < start {
 		s.replayAfter, s.replayTo = cursor, start
+		s.indexed = h.index != nil && len(s.filter.wild) == 0
+		s.replaying.Store(true)
+		h.stats.replaying.Add(1)
 	}
 	if s.gap.Reason != "" {
 		s.head = gapEvent(s.gap)
@@ -195,7 +201,7 @@ func (s *Subscriber) Next(ctx context.Context) ([][]byte, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err // a long replay of events the filter skips
 		}
-		chunk, err := s.replay(ctx)
+		chunk, err := s.replayStep(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -204,6 +210,8 @@ func (s *Subscriber) Next(ctx context.Context) ([][]byte, error) {
 			return s.out, nil
 		}
 	}
+	s.buf, s.scanStep = nil, nil // live: hold no replay memory
+	s.replayDone()
 	for {
 		if out, err := s.take(spare); out != nil || err != nil {
 			return out, err
@@ -273,60 +281,6 @@ func (s *Subscriber) OnWake(f func()) {
 	f()
 }
 
-// replay reads the next batch of history and returns the matching events
-// encoded, possibly none.
-func (s *Subscriber) replay(ctx context.Context) ([]byte, error) {
-	evs, err := s.hub.log.Read(ctx, s.replayAfter, s.hub.opts.ReplayBatch)
-	if err != nil {
-		return nil, fmt.Errorf("hub: replaying history: %w", err)
-	}
-	buf := s.buf[:0]
-	if len(evs) == 0 || evs[0].Pos > s.replayAfter+1 {
-		// Retention may have trimmed what the replay still had to send
-		// since Subscribe checked the bounds: say so, never skip silently.
-		first, _, err := s.hub.log.Bounds(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("hub: replaying history: %w", err)
-		}
-		if first == 0 || first > s.replayAfter+1 {
-			after := s.replayTo
-			if first > 0 {
-				after = min(first-1, s.replayTo)
-			}
-			g := Gap{Reason: GapExpired, Requested: s.requested, After: after}
-			buf = append(buf, gapEvent(g)...)
-			s.hub.stats.gaps.Add(1)
-			if s.gap.Reason == "" {
-				s.gap = g
-			}
-			s.replayAfter = after
-		}
-	}
-	if len(evs) == 0 {
-		s.replayAfter = s.replayTo
-		s.buf = buf
-		return buf, nil
-	}
-	var n uint64
-	for _, ev := range evs {
-		if ev.Pos > s.replayTo {
-			s.replayAfter = s.replayTo
-			break
-		}
-		s.replayAfter = ev.Pos
-		if !s.filter.match(ev) {
-			continue
-		}
-		if buf, err = appendEvent(buf, ev); err != nil {
-			return nil, fmt.Errorf("hub: encoding event %d: %w", ev.Pos, err)
-		}
-		n++
-	}
-	s.buf = buf
-	s.hub.stats.replayed.Add(n)
-	return buf, nil
-}
-
 // enqueue adds a live event's wire bytes; false if the subscriber is done
 // or already has the event. Called by the hub's dispatcher.
 func (s *Subscriber) enqueue(wire []byte, pos uint64) bool {
@@ -387,11 +341,19 @@ func (s *Subscriber) signal() {
 	}
 }
 
+// replayDone takes the subscriber out of the replaying gauge, once.
+func (s *Subscriber) replayDone() {
+	if s.replaying.CompareAndSwap(true, false) {
+		s.hub.stats.replaying.Add(-1)
+	}
+}
+
 // Close unregisters the subscriber; a Next in progress returns
 // ErrUnsubscribed once the queue is empty. Safe to call more than once and
 // from any goroutine.
 func (s *Subscriber) Close() {
 	s.hub.unregister(s)
+	s.replayDone()
 	s.finish(ErrUnsubscribed, nil)
 	if s.closed.CompareAndSwap(false, true) && s.onClose != nil {
 		s.onClose()
@@ -417,6 +379,24 @@ type filter struct {
 	exact   []string
 	wild    []topic.Selector
 	private func([]string) bool
+	sig     string // signature(), once computed
+}
+
+// signature returns a string that is the same for two filters exactly when
+// their selectors are (in the same order), for sharing match results. Only
+// the goroutine that owns the subscriber's replay may call it.
+func (f *filter) signature() string {
+	if f.sig == "" {
+		var b strings.Builder
+		for _, e := range f.exact {
+			b.WriteString("e:" + e + "\x00")
+		}
+		for _, w := range f.wild {
+			b.WriteString(w.Kind().String() + ":" + w.String() + "\x00")
+		}
+		f.sig = b.String()
+	}
+	return f.sig
 }
 
 func (f *filter) matchTopics(topics []string) bool {

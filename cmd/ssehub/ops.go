@@ -43,6 +43,8 @@ type opsConfig struct {
 	PublishRate         float64
 	PublishBurst        int
 	ReplayLimit         uint64
+	ReplayConcurrency   int
+	ReplayBytes         int
 
 	args   []string          // the command line, re-read on SIGHUP
 	values map[string]string // every flag's value at start, to tell what a reload changed
@@ -72,6 +74,8 @@ func opsFlags(fs *flag.FlagSet, c *opsConfig) {
 	fs.Float64Var(&c.PublishRate, "publish-rate", 0, "most publishes per second per publisher token (429 with Retry-After beyond; 0: no limit)")
 	fs.IntVar(&c.PublishBurst, "publish-burst", 0, "publishes a token may make at once after a quiet time (0: --publish-rate rounded up)")
 	fs.Uint64Var(&c.ReplayLimit, "replay-limit", 0, "most history positions replayed on one reconnect; beyond, the oldest are skipped and a replay_limit gap is signalled (0: no limit)")
+	fs.IntVar(&c.ReplayConcurrency, "replay-concurrency", 4, "most topic-index history reads for resuming subscribers at once; the others wait their turn, so a reconnect storm leaves the CPU to live delivery")
+	fs.IntVar(&c.ReplayBytes, "replay-bytes", 256<<10, "history read and held per step of one subscriber's replay, in bytes (at least one event)")
 }
 
 // start records the command line and the flags' values, for reloads.

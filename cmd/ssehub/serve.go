@@ -177,11 +177,13 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	defer l.Close()
 
 	h, err := hub.New(l, hub.Options{
-		Heartbeat:   c.Heartbeat,
-		QueueEvents: c.QueueEvents,
-		QueueBytes:  c.QueueBytes,
-		ReplayLimit: c.ReplayLimit,
-		Logger:      logger,
+		Heartbeat:         c.Heartbeat,
+		QueueEvents:       c.QueueEvents,
+		QueueBytes:        c.QueueBytes,
+		ReplayLimit:       c.ReplayLimit,
+		ReplayConcurrency: c.ReplayConcurrency,
+		ReplayBytes:       c.ReplayBytes,
+		Logger:            logger,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,290 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/log/memlog"
+)
+
+// countingLog is a memlog that counts the events its reads hand out (the
+// hub's tail reads through memlog itself and is not counted) and how many
+// topic reads run at once.
+type countingLog struct {
+	*memlog.Log
+	read         atomic.Int64 // events returned by Read and ReadTopics
+	topicReads   atomic.Int64 // ReadTopics calls with topics
+	running, top atomic.Int64 // ReadTopics under way now, and at most
+	delay        time.Duration
+}
+
+func (c *countingLog) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Event, error) {
+	evs, err := c.Log.Read(ctx, after, limit)
+	c.read.Add(int64(len(evs)))
+	return evs, err
+}
+
+func (c *countingLog) ReadTopics(ctx context.Context, q ssehub.TopicQuery) ([]*ssehub.Event, uint64, error) {
+	n := c.running.Add(1)
+	defer c.running.Add(-1)
+	for top := c.top.Load(); n > top && !c.top.CompareAndSwap(top, n); top = c.top.Load() {
+	}
+	if len(q.Topics) > 0 {
+		c.topicReads.Add(1)
+	}
+	time.Sleep(c.delay)
+	evs, through, err := c.Log.ReadTopics(ctx, q)
+	c.read.Add(int64(len(evs)))
+	return evs, through, err
+}
+
+// plainLog hides memlog's TopicIndex: a log without one.
+type plainLog struct{ *countingLog }
+
+func (p plainLog) ReadTopics() {} // not ssehub.TopicIndex's method
+
+func newCountingHub(t *testing.T, opts hub.Options, l ssehub.Log) *hub.Hub {
+	t.Helper()
+	opts.Heartbeat = -1
+	h, err := hub.New(l, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(); l.Close() })
+	return h
+}
+
+// fill publishes n events spread over 100 "other/…" topics, in batches.
+func fillOthers(t *testing.T, h *hub.Hub, n int) {
+	t.Helper()
+	for i := 0; i < n; i += 500 {
+		batch := make([]*ssehub.Event, 0, 500)
+		for j := i; j < min(n, i+500); j++ {
+			batch = append(batch, &ssehub.Event{Topics: []string{fmt.Sprintf("other/%d", j%100)}, Data: fmt.Sprint(j)})
+		}
+		publish(t, h, batch...)
+	}
+}
+
+// A resume of exact topics reads its topics' events, not the whole log
+// since the client's id: what a reconnect costs follows what it receives.
+func TestExactResumeReadsOnlyItsTopics(t *testing.T) {
+	for _, indexed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("indexed=%v", indexed), func(t *testing.T) {
+			cl := &countingLog{Log: memlog.New(memlog.Options{})}
+			var l ssehub.Log = cl
+			if !indexed {
+				l = plainLog{cl}
+			}
+			h := newCountingHub(t, hub.Options{}, l)
+			publish(t, h, &ssehub.Event{Topics: []string{"mine"}, Data: "before"})
+			ids := publishN(t, h, "mine", 0, 1) // the client has this one
+			fillOthers(t, h, 5000)
+			publishN(t, h, "mine", 1, 10)
+			publish(t, h, &ssehub.Event{Topics: []string{"mine", "other/1"}, Data: "both"})
+			waitDispatched(t, h)
+			cl.read.Store(0)
+			s := subscribe(t, h, hub.Request{Selectors: sels(t, "mine", "not-published"), LastEventID: ids[0]})
+			want := append(seq(1, 10), "both")
+			if got := datas(collect(t, s, len(want))); !slices.Equal(got, want) {
+				t.Fatalf("replayed %q, want %q", got, want)
+			}
+			expectNothing(t, h, s)
+			read := cl.read.Load()
+			if indexed && read > int64(len(want)) {
+				t.Fatalf("a resume of 10 events read %d events from the log: it walked other topics", read)
+			}
+			if !indexed && read < 5000 {
+				t.Fatalf("without a topic index the resume read %d events; the test does not measure what it should", read)
+			}
+		})
+	}
+}
+
+// Many subscribers that no index can serve (wildcards, templates) resuming
+// at once share one scan of the history instead of one each.
+func TestWildcardStormSharesOneScan(t *testing.T) {
+	const history, subscribers = 20000, 30
+	cl := &countingLog{Log: memlog.New(memlog.Options{})}
+	h := newCountingHub(t, hub.Options{ReplayBatch: 500}, cl)
+	start := &ssehub.Event{Topics: []string{"start"}}
+	publish(t, h, start)
+	fillOthers(t, h, history/2)
+	middle := &ssehub.Event{Topics: []string{"middle"}}
+	publish(t, h, middle)
+	fillOthers(t, h, history/2)
+	waitDispatched(t, h)
+	cl.read.Store(0)
+
+	type sub struct {
+		s    *hub.Subscriber
+		want int
+	}
+	var subs []sub
+	for i := range subscribers {
+		sel, from, want := "*", start, history+1 // "middle" too
+		switch i % 3 {
+		case 1:
+			sel = "other/{n}" // a URI template: every other/… topic
+			want = history
+		case 2:
+			from, want = middle, history/2
+		}
+		if sel == "*" && from == middle {
+			want = history / 2
+		}
+		s := subscribe(t, h, hub.Request{Selectors: sels(t, sel), LastEventID: from.WireID()})
+		subs = append(subs, sub{s, want})
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, subscribers)
+	for _, sb := range subs {
+		wg.Go(func() {
+			got := datasNoFail(sb.s, sb.want)
+			if len(got) != sb.want {
+				errs <- fmt.Errorf("a subscriber got %d events, want %d", len(got), sb.want)
+				return
+			}
+			prev := -1
+			for _, d := range got {
+				if d == "" { // "middle"
+					continue
+				}
+				var n int
+				fmt.Sscan(d, &n)
+				if n <= prev && !(prev >= history/2-1 && n == 0) {
+					errs <- fmt.Errorf("out of order or duplicated: %d after %d", n, prev)
+					return
+				}
+				prev = n
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	read := cl.read.Load()
+	t.Logf("%d subscribers replayed a history of %d events reading %d events (%d scans)", subscribers, history, read, h.Stats().ReplayScans)
+	if read > 2*history {
+		t.Fatalf("%d subscribers reading a history of %d events read %d events: they did not share the scan", subscribers, history, read)
+	}
+}
+
+// datasNoFail reads n events from s (for goroutines other than the test's)
+// and returns their data.
+func datasNoFail(s *hub.Subscriber, n int) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var pending string
+	var out []string
+	for len(out) < n {
+		chunks, err := s.Next(ctx)
+		if err != nil {
+			return out
+		}
+		for _, c := range chunks {
+			pending += string(c)
+		}
+		blocks := strings.Split(pending, "\n\n")
+		pending = blocks[len(blocks)-1]
+		for _, block := range blocks[:len(blocks)-1] {
+			if !strings.Contains(block, "id: ") {
+				continue
+			}
+			var data string
+			for _, line := range strings.Split(block, "\n") {
+				if d, ok := strings.CutPrefix(line, "data: "); ok {
+					data = d
+				}
+			}
+			out = append(out, data)
+		}
+	}
+	return out
+}
+
+// A storm of exact-topic resumes runs at most ReplayConcurrency index reads
+// at once: the rest wait instead of taking the CPU from live delivery.
+func TestReplayConcurrencyIsBounded(t *testing.T) {
+	cl := &countingLog{Log: memlog.New(memlog.Options{}), delay: 2 * time.Millisecond}
+	h := newCountingHub(t, hub.Options{ReplayConcurrency: 2, ReplayBatch: 2}, cl)
+	const clients = 20
+	var ids []string
+	for i := range clients {
+		ids = append(ids, publishN(t, h, fmt.Sprintf("user/%d", i), 0, 1)[0])
+	}
+	for i := range clients {
+		publishN(t, h, fmt.Sprintf("user/%d", i), 1, 6)
+	}
+	waitDispatched(t, h)
+	var subs []*hub.Subscriber
+	for i := range clients {
+		subs = append(subs, subscribe(t, h, hub.Request{Selectors: sels(t, fmt.Sprintf("user/%d", i)), LastEventID: ids[i]}))
+	}
+	var wg sync.WaitGroup
+	bad := make(chan string, clients)
+	for _, s := range subs {
+		wg.Go(func() {
+			if got := datasNoFail(s, 5); !slices.Equal(got, seq(1, 6)) {
+				bad <- fmt.Sprint(got)
+			}
+		})
+	}
+	wg.Wait()
+	close(bad)
+	for b := range bad {
+		t.Fatalf("a subscriber got %s, want %q", b, seq(1, 6))
+	}
+	if n := cl.topicReads.Load(); n < clients {
+		t.Fatalf("%d topic reads for %d exact-topic resumes: the index was not used", n, clients)
+	}
+	if top := cl.top.Load(); top > 2 {
+		t.Fatalf("%d index reads ran at once, ReplayConcurrency is 2", top)
+	}
+}
+
+// A replay holds at most about ReplayBytes of history per step, and none
+// once the subscriber is live.
+func TestReplayChunksAreBoundedInBytes(t *testing.T) {
+	const eventSize, replayBytes = 16 << 10, 64 << 10
+	for _, sel := range []string{"a", "*"} {
+		t.Run(sel, func(t *testing.T) {
+			h, _ := newHub(t, hub.Options{ReplayBytes: replayBytes}, memlog.Options{})
+			for i := range 60 {
+				publish(t, h, &ssehub.Event{Topics: []string{"a"}, Data: fmt.Sprintf("%03d", i) + strings.Repeat("x", eventSize)})
+			}
+			waitDispatched(t, h)
+			s := subscribe(t, h, hub.Request{Selectors: sels(t, sel), LastEventID: hub.LastEventIDEarliest})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			got := 0
+			for !s.Live() {
+				chunks, err := s.Next(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				size := 0
+				for _, c := range chunks {
+					size += len(c)
+					got += strings.Count(string(c), "\nid: ") + strings.Count(string(c[:min(len(c), 4)]), "id: ")
+				}
+				if size > replayBytes+eventSize+100 {
+					t.Fatalf("a replay step returned %d bytes; ReplayBytes is %d", size, replayBytes)
+				}
+			}
+			if got != 60 {
+				t.Fatalf("replayed %d events, want 60", got)
+			}
+		})
+	}
+}
