@@ -220,6 +220,11 @@ type scanBatch struct {
 	wires         batchCache
 }
 
+// maxGather is how long the scanner waits for the subscribers it just
+// served to come back before it reads the next batch for those already
+// waiting.
+const maxGather = 2 * time.Millisecond
+
 // recentBatches is how many batches the scanner keeps (each at most about
 // Options.ReplayBytes, plus its encoding).
 const recentBatches = 4
@@ -304,6 +309,7 @@ func (sc *scanner) withdraw(r *scanStep) bool {
 func (sc *scanner) run(ctx context.Context) {
 	defer close(sc.stopped)
 	var taken []*scanStep
+	gather := 0 // requests served by the last batch that will come back
 	idle := time.NewTimer(time.Hour)
 	defer idle.Stop()
 	for {
@@ -321,6 +327,24 @@ func (sc *scanner) run(ctx context.Context) {
 			}
 			idle.Stop()
 			sc.mu.Lock()
+		}
+		// The subscribers just served come back for their next step once
+		// they have written the last one: wait a moment for them, so the
+		// herd shares the next batch instead of reading it again.
+		if len(sc.waiting) < gather {
+			idle.Reset(maxGather)
+			for len(sc.waiting) < gather {
+				sc.mu.Unlock()
+				select {
+				case <-sc.kick:
+				case <-idle.C:
+					gather = 0
+				case <-ctx.Done():
+					return
+				}
+				sc.mu.Lock()
+			}
+			idle.Stop()
 		}
 		from, until := sc.next()
 		sc.mu.Unlock()
@@ -346,11 +370,15 @@ func (sc *scanner) run(ctx context.Context) {
 			return covered
 		})
 		sc.mu.Unlock()
+		gather = 0
 		for _, r := range taken {
 			if err != nil {
 				r.err = err
 			} else {
 				r.buf, r.err = r.s.fill(r.buf, b.evs, &b.wires, b.through, b.first)
+				if r.err == nil && r.s.replayAfter < r.s.replayTo {
+					gather++ // it will be back
+				}
 			}
 			r.done <- struct{}{}
 		}

@@ -175,7 +175,11 @@ func TestWildcardStormSharesOneScan(t *testing.T) {
 	}
 	read := cl.read.Load()
 	t.Logf("%d subscribers replayed a history of %d events reading %d events (%d scans)", subscribers, history, read, h.Stats().ReplayScans)
-	if read > 2*history {
+	// Without sharing it would be about 25 times the history (20 of the
+	// 30 replay it all, 10 half); stragglers of the herd and the fairness
+	// rule (a request waiting 8 batches goes first) cost a little more
+	// than one scan.
+	if read > 3*history {
 		t.Fatalf("%d subscribers reading a history of %d events read %d events: they did not share the scan", subscribers, history, read)
 	}
 }

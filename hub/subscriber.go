@@ -210,8 +210,7 @@ func (s *Subscriber) Next(ctx context.Context) ([][]byte, error) {
 			return s.out, nil
 		}
 	}
-	s.buf, s.scanStep = nil, nil // live: hold no replay memory
-	s.replayDone()
+	s.dropReplay()
 	for {
 		if out, err := s.take(spare); out != nil || err != nil {
 			return out, err
@@ -265,6 +264,7 @@ func (s *Subscriber) TryNext() ([][]byte, error) {
 	if !s.Live() {
 		return nil, errNotLive
 	}
+	s.dropReplay()
 	clear(s.out)
 	spare := s.out[:0]
 	s.out = nil
@@ -339,6 +339,15 @@ func (s *Subscriber) signal() {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// dropReplay releases the replay's memory once the subscriber is live (the
+// last replay chunk is no longer in use when Next or TryNext is called
+// again): an idle stream that replayed megabytes goes back to its small
+// size.
+func (s *Subscriber) dropReplay() {
+	s.buf, s.scanStep = nil, nil
+	s.replayDone()
 }
 
 // replayDone takes the subscriber out of the replaying gauge, once.

@@ -1,0 +1,72 @@
+package hub
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/log/memlog"
+	"github.com/ssehub/ssehub/topic"
+)
+
+// A subscriber that has caught up holds no replay memory: idle streams
+// that once replayed megabytes go back to their small size.
+func TestLiveSubscriberHoldsNoReplayBuffer(t *testing.T) {
+	for _, sel := range []string{"a", "*"} { // the index, the shared scan
+		t.Run(sel, func(t *testing.T) {
+			l := memlog.New(memlog.Options{})
+			h, err := New(l, Options{Heartbeat: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { h.Close(); l.Close() }()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			for range 40 {
+				if err := h.Publish(ctx, &ssehub.Event{Topics: []string{"a"}, Data: strings.Repeat("x", 16<<10)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for h.LastPos() == 0 || h.LastPos() < mustLast(t, l) {
+				time.Sleep(time.Millisecond)
+			}
+			s, err := h.Subscribe(ctx, Request{Selectors: []topic.Selector{topic.MustCompile(sel)}, LastEventID: LastEventIDEarliest})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			held := 0
+			for !s.Live() {
+				if _, err := s.Next(ctx); err != nil {
+					t.Fatal(err)
+				}
+				held = max(held, cap(s.buf))
+			}
+			if held < 16<<10 {
+				t.Fatalf("the replay used a buffer of %d bytes: the test did not replay", held)
+			}
+			// A parked stream calls TryNext once live: the last replay
+			// chunk has been written, and the replay's memory goes.
+			if _, err := s.TryNext(); err != nil {
+				t.Fatal(err)
+			}
+			if s.buf != nil || s.scanStep != nil {
+				t.Fatalf("a live subscriber still holds a replay buffer of %d bytes", cap(s.buf))
+			}
+			if n := h.Stats().Replaying; n != 0 {
+				t.Fatalf("replaying gauge = %d after the replay", n)
+			}
+		})
+	}
+}
+
+func mustLast(t *testing.T, l ssehub.Log) uint64 {
+	t.Helper()
+	_, last, err := l.Bounds(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return last
+}
