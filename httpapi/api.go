@@ -204,8 +204,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 		a.authError(w, r, errMissingPublisherToken)
 		return
 	}
-	if cred.source == auth.SourceCookie && a.cors.crossSite(r) {
-		httpError(w, http.StatusForbidden, "cross-site publish refused: the request carries a cookie token but its Origin is not in --cors-origins")
+	if a.refuseCrossSite(w, r, cred, "publish") {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)

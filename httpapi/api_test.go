@@ -552,6 +552,22 @@ func TestCORS(t *testing.T) {
 			t.Fatal("no Allow-Credentials")
 		}
 	})
+	t.Run("cookie reconnect request from a foreign origin is refused (CSRF)", func(t *testing.T) {
+		tok := token(t, pubKey, []string{"*"}, nil, time.Hour)
+		for _, tc := range []struct {
+			origin string
+			status int
+		}{{"https://evil.example", 403}, {"https://app.example.com", 200}, {"", 200}} {
+			req, _ := http.NewRequest("POST", e.srv.URL+httpapi.ReconnectPath+"?window=1h", nil)
+			req.AddCookie(&http.Cookie{Name: "mercureAuthorization", Value: tok})
+			if tc.origin != "" {
+				req.Header.Set("Origin", tc.origin)
+			}
+			if code, body := do(t, req); code != tc.status || (code == 403 && !strings.Contains(body, "--cors-origins")) {
+				t.Errorf("origin %q: %d %s, want %d", tc.origin, code, body, tc.status)
+			}
+		}
+	})
 	t.Run("cookie publish from a foreign origin is refused (CSRF)", func(t *testing.T) {
 		tok := token(t, pubKey, []string{"*"}, nil, time.Hour)
 		for _, tc := range []struct {

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/ssehub/ssehub/auth"
 )
 
 // corsPolicy answers cross-origin requests for an allowlist of origins.
@@ -67,6 +69,17 @@ func (a *API) preflight(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// refuseCrossSite answers 403 and returns true when r authenticates with a
+// cookie (which a browser sends by itself) from a page of an origin that
+// is not allowed: a forged cross-site request. what names the action.
+func (a *API) refuseCrossSite(w http.ResponseWriter, r *http.Request, cred credentials, what string) bool {
+	if cred.source != auth.SourceCookie || !a.cors.crossSite(r) {
+		return false
+	}
+	httpError(w, http.StatusForbidden, "cross-site "+what+" refused: the request carries a cookie token but its Origin is not in --cors-origins")
+	return true
 }
 
 // crossSite reports whether r comes from a page of another origin that is

@@ -195,6 +195,32 @@ func checkUpdate(ev *ssehub.Event) error {
 	return nil
 }
 
+// spellsReserved reports whether t, with its valid percent-escapes decoded
+// and in any case, contains one of the reserved paths.
+func spellsReserved(t string) bool {
+	var b strings.Builder
+	for i := 0; i < len(t); i++ {
+		if t[i] == '%' && i+2 < len(t) && ishex(t[i+1]) && ishex(t[i+2]) {
+			v, _ := strconv.ParseUint(t[i+1:i+3], 16, 8)
+			b.WriteByte(byte(v))
+			i += 2
+			continue
+		}
+		b.WriteByte(t[i])
+	}
+	lower := strings.ToLower(b.String())
+	for _, prefix := range reservedPrefixes {
+		if strings.Contains(lower, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
 // reservedBase resolves relative topics for isReservedTopic.
 var reservedBase = &url.URL{Scheme: "https", Host: "hub.invalid", Path: "/.well-known/mercure"}
 
@@ -207,7 +233,10 @@ func isReservedTopic(t string) bool {
 	}
 	u, err := url.Parse(t)
 	if err != nil {
-		return false
+		// Not a URL (a bad percent-escape, a bad host): it still must not
+		// reach the namespace by what it spells. Decode what escapes are
+		// valid, and refuse it if the hub's paths appear anywhere.
+		return spellsReserved(t)
 	}
 	p := reservedBase.ResolveReference(u).Path
 	for _, prefix := range reservedPrefixes {

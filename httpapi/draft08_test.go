@@ -125,6 +125,10 @@ func TestPublishDraft08Rules(t *testing.T) {
 		{"percent-encoded namespace", url.Values{"topic": {"/.well-known/%6Dercure/subscriptions/x/y"}}, 403, "reserved namespace"},
 		{"alternate topic in the namespace", url.Values{"topic": {"a", "/.well-known/mercure/x"}}, 403, "reserved namespace"},
 		{"hub heartbeat topic", url.Values{"topic": {"/.well-known/ssehub/nodes/x"}}, 403, "reserved namespace"},
+		{"subscription event topic with a bad escape", url.Values{"topic": {"/.well-known/mercure/subscriptions/%zz/x"}}, 403, "reserved namespace"},
+		{"heartbeat topic with a bad escape", url.Values{"topic": {"/.well-known/ssehub/nodes/%zz"}}, 403, "reserved namespace"},
+		{"escaped namespace with a bad escape", url.Values{"topic": {"https://h/%2Ewell-known/Mercure/x%"}}, 403, "reserved namespace"},
+		{"a bad escape elsewhere is fine", url.Values{"topic": {"50%off"}, "data": {"ok"}}, 200, ""},
 		{"a neighbour of the namespace is fine", url.Values{"topic": {"https://example.com/.well-known/mercure-docs"}, "data": {"ok"}}, 200, ""},
 		{"a relative word is fine", url.Values{"topic": {"chat-room"}, "data": {"ok"}}, 200, ""},
 	} {
@@ -135,8 +139,8 @@ func TestPublishDraft08Rules(t *testing.T) {
 			}
 		})
 	}
-	// Only the two valid updates were dispatched.
-	if got := watcher.datas(t, 2); !slices.Equal(got, []string{"ok", "ok"}) {
+	// Only the three valid updates were dispatched.
+	if got := watcher.datas(t, 3); !slices.Equal(got, []string{"ok", "ok", "ok"}) {
 		t.Fatalf("watcher got %q", got)
 	}
 	watcher.quiet(t, e)

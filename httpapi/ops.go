@@ -75,6 +75,9 @@ func (a *API) reconnect(w http.ResponseWriter, r *http.Request) {
 		a.authError(w, r, err)
 		return
 	}
+	if a.refuseCrossSite(w, r, cred, "reconnect request") {
+		return
+	}
 	window := 30 * time.Second
 	if v := r.URL.Query().Get("window"); v != "" {
 		d, perr := time.ParseDuration(v)
