@@ -49,6 +49,10 @@ type Config struct {
 	// WriteTimeout is the deadline for each write to a stream; a client that
 	// does not take the bytes in time is disconnected. Default 10s.
 	WriteTimeout time.Duration
+	// MaxStreamInput is how many bytes a subscriber may send on its
+	// HTTP/1.x stream after the request; one that sends more is
+	// disconnected. Default 4096.
+	MaxStreamInput int
 	// PollTimeout is the longest a long-poll request waits for an event
 	// (clients may ask for less with ?timeout=ms). Default 25s.
 	PollTimeout time.Duration
@@ -124,7 +128,13 @@ func New(cfg Config) (*API, error) {
 		logger: cfg.Logger,
 	}
 	if !cfg.NoPark && park.Supported {
-		p, err := park.New(park.Options{WriteTimeout: cfg.WriteTimeout, Logger: cfg.Logger, OnStall: a.parkedStall})
+		p, err := park.New(park.Options{
+			WriteTimeout:  cfg.WriteTimeout,
+			Logger:        cfg.Logger,
+			OnStall:       a.parkedStall,
+			MaxInput:      cfg.MaxStreamInput,
+			OnExcessInput: func() { a.ext.met.limited("stream_input") },
+		})
 		if err != nil {
 			return nil, fmt.Errorf("httpapi: %w", err)
 		}

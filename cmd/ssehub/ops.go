@@ -45,6 +45,7 @@ type opsConfig struct {
 	ReplayLimit         uint64
 	ReplayConcurrency   int
 	ReplayBytes         int
+	MaxStreamInput      int
 
 	args   []string          // the command line, re-read on SIGHUP
 	values map[string]string // every flag's value at start, to tell what a reload changed
@@ -69,6 +70,7 @@ func opsFlags(fs *flag.FlagSet, c *opsConfig) {
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block in bytes (431 beyond)")
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most subscriptions open at once (503 with Retry-After beyond; 0: no limit)")
 	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", 0, "most subscriptions open at once from one client address (429 with Retry-After beyond; 0: no limit)")
+	fs.IntVar(&c.MaxStreamInput, "max-stream-input", 4096, "bytes a subscriber may send on its HTTP/1.x stream after the request; beyond, it is disconnected")
 	fs.IntVar(&c.MaxTopics, "max-topics", 100, "most topic selectors in one subscription (400 beyond)")
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", 0, "largest event data in bytes (413 beyond; 0: only --max-body applies)")
 	fs.Float64Var(&c.PublishRate, "publish-rate", 0, "most publishes per second per publisher token (429 with Retry-After beyond; 0: no limit)")

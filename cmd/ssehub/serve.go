@@ -200,18 +200,19 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		return fmt.Errorf("--subscriber-jwt-key: %w", err)
 	}
 	api, err := httpapi.New(httpapi.Config{
-		Hub:          h,
-		Publishers:   pubV,
-		Subscribers:  subV,
-		Anonymous:    c.Anonymous,
-		CORSOrigins:  c.CORSOrigins,
-		Retry:        c.Retry,
-		MaxBodyBytes: c.MaxBody,
-		WriteTimeout: c.WriteTimeout,
-		MaxTopics:    c.MaxTopics,
-		Limits:       c.limits(),
-		Metrics:      metrics,
-		Logger:       logger,
+		Hub:            h,
+		Publishers:     pubV,
+		Subscribers:    subV,
+		Anonymous:      c.Anonymous,
+		CORSOrigins:    c.CORSOrigins,
+		Retry:          c.Retry,
+		MaxBodyBytes:   c.MaxBody,
+		WriteTimeout:   c.WriteTimeout,
+		MaxTopics:      c.MaxTopics,
+		MaxStreamInput: c.MaxStreamInput,
+		Limits:         c.limits(),
+		Metrics:        metrics,
+		Logger:         logger,
 
 		Subscriptions: c.Subscriptions,
 	})

@@ -26,6 +26,14 @@ type Options struct {
 	// OnStall, when set, is called for each stream closed because its
 	// writes were stuck longer than WriteTimeout (for metrics).
 	OnStall func()
+	// MaxInput is how many bytes a client may send on a parked stream
+	// after its request (an event stream's client has nothing to say);
+	// one that sends more is disconnected, so that a client cannot make
+	// the hub read without end. Default 4096.
+	MaxInput int
+	// OnExcessInput, when set, is called for each stream closed for
+	// sending more than MaxInput (for metrics).
+	OnExcessInput func()
 	// Logger receives errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -33,6 +41,9 @@ type Options struct {
 func (o *Options) setDefaults() {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
+	}
+	if o.MaxInput <= 0 {
+		o.MaxInput = 4096
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

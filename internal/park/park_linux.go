@@ -99,6 +99,7 @@ type conn struct {
 	raw     syscall.RawConn
 	gen     int32     // in every epoll event of this conn (the Pad field)
 	expires time.Time // zero: never
+	input   int       // bytes the client sent after its request; owned by poll
 }
 
 var crlf = []byte("\r\n")
@@ -406,7 +407,8 @@ func (c *conn) close() {
 }
 
 // readable handles input from a parked client: EOF means it left; a client
-// of an event stream has nothing else to say, so bytes are discarded.
+// of an event stream has nothing else to say, so bytes are discarded, and
+// one that goes on sending past Options.MaxInput is disconnected.
 func (c *conn) readable(buf []byte) {
 	var n int
 	var rerr error
@@ -415,6 +417,14 @@ func (c *conn) readable(buf []byte) {
 		return true
 	})
 	if err != nil || (rerr != nil && rerr != unix.EAGAIN && rerr != unix.EINTR) || (n == 0 && rerr == nil) {
+		c.close()
+		return
+	}
+	c.input += max(n, 0)
+	if c.input > c.p.opts.MaxInput {
+		if f := c.p.opts.OnExcessInput; f != nil {
+			f()
+		}
 		c.close()
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -274,6 +275,46 @@ func TestStalledClientIsClosed(t *testing.T) {
 	waitFor(t, "the stalled stream to be closed", func() bool { return src.closed.Load() == 1 })
 	if n := stalls.Load(); n != 1 {
 		t.Fatalf("OnStall called %d times, want 1", n)
+	}
+}
+
+// A client that keeps sending bytes after its request is disconnected
+// instead of making the hub read them for ever; a few bytes are fine.
+func TestClientInputIsBounded(t *testing.T) {
+	var excess atomic.Int32
+	s := newServer(t, park.Options{MaxInput: 1000, OnExcessInput: func() { excess.Add(1) }})
+	quiet, err := net.Dial("tcp", s.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quiet.Close()
+	fmt.Fprintf(quiet, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	quietSrc := s.source(t)
+	chatty, err := net.Dial("tcp", s.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chatty.Close()
+	fmt.Fprintf(chatty, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	src := s.source(t)
+	quiet.Write([]byte("a few bytes\n")) // within the allowance
+	junk := []byte(strings.Repeat("x", 4096))
+	deadline := time.Now().Add(10 * time.Second)
+	for src.closed.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a client that sent megabytes after its request is still connected")
+		}
+		chatty.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := chatty.Write(junk); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			break // the hub closed it
+		}
+	}
+	waitFor(t, "the chatty stream to be closed", func() bool { return src.closed.Load() == 1 })
+	if n := excess.Load(); n != 1 {
+		t.Fatalf("OnExcessInput called %d times, want 1", n)
+	}
+	if quietSrc.closed.Load() != 0 {
+		t.Fatal("a client that sent a few bytes was disconnected")
 	}
 }
 
