@@ -229,6 +229,9 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	ev, err := parseUpdate(r)
 	if err == nil {
+		err = a.checkPublishTopics(ev)
+	}
+	if err == nil {
 		err = a.checkEventSize(ev)
 	}
 	if err != nil {

@@ -282,6 +282,36 @@ func TestGapIsVisible(t *testing.T) {
 	}
 }
 
+// complexSelectors returns a subscribe query of n URI templates of 100
+// expressions each (a matching cost of about 2,500 each).
+func complexSelectors(n int) string {
+	v := url.Values{}
+	for i := range n {
+		v.Add("topic", fmt.Sprintf("https://example.com/%d/", i)+strings.Repeat("{v}/", 100))
+	}
+	return v.Encode()
+}
+
+// Limits that bound the matching work a subscriber or a publisher can
+// cause accept what realistic apps send.
+func TestMatchingLimitsAcceptRealisticUse(t *testing.T) {
+	e := newEnv(t, httpapi.Config{Anonymous: true}, hub.Options{})
+	v := url.Values{}
+	for i := range 90 {
+		v.Add("topic", fmt.Sprintf("https://example.com/users/%d/books/{id}{?page}", i))
+	}
+	s := e.open(t, v.Encode(), nil)
+	e.open(t, complexSelectors(2), nil) // two very complex templates
+	topics := make([]string, 100)
+	for i := range topics {
+		topics[i] = fmt.Sprintf("https://example.com/users/%d/books/7", i)
+	}
+	e.publish(t, url.Values{"topic": topics, "data": {"to a hundred topics"}})
+	if ev := s.next(t); ev.Data != "to a hundred topics" {
+		t.Fatalf("got %+v", ev)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	e := newEnv(t, httpapi.Config{MaxBodyBytes: 1000}, hub.Options{})
 	healthy := e.open(t, "topic=a&authorization="+token(t, subKey, nil, []string{"a"}, time.Hour), nil)
@@ -327,6 +357,8 @@ func TestBadInput(t *testing.T) {
 		{"anonymous subscriber refused", req{method: "GET", query: "topic=a", auth: "-"}, 401, "--anonymous"},
 		{"subscriber with a bad token", req{method: "GET", query: "topic=a", auth: "Bearer x.y.z"}, 401, "malformed"},
 		{"bad poll timeout", req{method: "GET", query: "topic=a&poll=1&timeout=soon"}, 400, "timeout"},
+		{"too many topics in one update", req{body: strings.Repeat("topic=a&", 101)}, 400, "--max-publish-topics"},
+		{"selectors too complex together", req{method: "GET", query: complexSelectors(3)}, 400, "--max-selector-cost"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.r

@@ -100,6 +100,9 @@ func (a *API) matchers(q url.Values) ([]matcher, error) {
 			}
 		}
 	}
+	if err := a.checkSelectorCost(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

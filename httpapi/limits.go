@@ -32,6 +32,17 @@ type Limits struct {
 	// MaxEventBytes bounds the data of one published event, in bytes;
 	// beyond it 413.
 	MaxEventBytes int
+	// MaxSelectorCost bounds the matching work of one subscription: the
+	// sum of its selectors' topic.Selector.Cost (exact topics and "*" cost
+	// nothing; a realistic URI template or URL pattern tens to a few
+	// hundred). Every published event is matched against every selector,
+	// so without it a few subscribers with many complex templates slow
+	// delivery for everyone. Beyond it 400. Default 5000; negative: none.
+	MaxSelectorCost int
+	// MaxPublishTopics bounds the topics of one published update (the
+	// dispatcher matches each against every template); beyond it 400.
+	// Default 100; negative: none.
+	MaxPublishTopics int
 	// PublishRate bounds the publish requests per second of one publisher
 	// token (a token bucket per token); beyond it 429 with Retry-After.
 	PublishRate float64
@@ -59,6 +70,12 @@ func (l *Limits) setDefaults() {
 	}
 	if l.PublishRateKeys <= 0 {
 		l.PublishRateKeys = 10000
+	}
+	if l.MaxSelectorCost == 0 {
+		l.MaxSelectorCost = 5000
+	}
+	if l.MaxPublishTopics == 0 {
+		l.MaxPublishTopics = 100
 	}
 	if l.ReadTimeout == 0 {
 		l.ReadTimeout = 30 * time.Second
@@ -164,6 +181,8 @@ const (
 	limitPublishRate      = "publish_rate"
 	limitEventSize        = "event_size"
 	limitReadTimeout      = "read_timeout"
+	limitSelectorCost     = "selector_cost"
+	limitPublishTopics    = "publish_topics"
 )
 
 // guardSubscribe wraps the subscribe handler with the connection limits,
@@ -249,6 +268,34 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		err = fmt.Errorf("%w: the body was not received within %s (--read-timeout); send it in one go", errBodyTimeout, b.timeout)
 	}
 	return n, err
+}
+
+// checkSelectorCost refuses a subscription whose selectors together cost
+// more matching work than Limits.MaxSelectorCost allows (400).
+func (a *API) checkSelectorCost(ms []matcher) error {
+	limit := a.ext.lim.MaxSelectorCost
+	if limit < 0 {
+		return nil
+	}
+	total := 0
+	for _, m := range ms {
+		total += m.sel.Cost()
+	}
+	if total <= limit {
+		return nil
+	}
+	a.ext.met.limited(limitSelectorCost)
+	return badRequest(fmt.Sprintf("the topic selectors are too complex together: matching them costs %d, at most %d per subscription (--max-selector-cost); use fewer or simpler URI templates or URL patterns, or exact topics (which cost nothing)", total, limit))
+}
+
+// checkPublishTopics refuses an update with more topics than
+// Limits.MaxPublishTopics (400).
+func (a *API) checkPublishTopics(ev *ssehub.Event) error {
+	if limit := a.ext.lim.MaxPublishTopics; limit >= 0 && len(ev.Topics) > limit {
+		a.ext.met.limited(limitPublishTopics)
+		return badRequest(fmt.Sprintf("the update has %d topics, at most %d are accepted (--max-publish-topics); publish it to fewer topics, or several updates", len(ev.Topics), limit))
+	}
+	return nil
 }
 
 // checkEventSize refuses an event whose data exceeds Limits.MaxEventBytes.

@@ -84,7 +84,7 @@ func NewMetrics(h *hub.Hub) *Metrics {
 	}, []string{"reason"})
 	m.limits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ssehub_limit_rejections_total",
-		Help: "Requests refused by a limit: connections, connections_per_ip, publish_rate, event_size, read_timeout, stream_input (a subscriber that kept sending bytes on its stream).",
+		Help: "Requests refused by a limit: connections, connections_per_ip, publish_rate, event_size, read_timeout, selector_cost, publish_topics, stream_input (a subscriber that kept sending bytes on its stream).",
 	}, []string{"limit"})
 	m.publishDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "ssehub_publish_duration_seconds",

@@ -124,6 +124,22 @@ func (s Selector) Match(topic string) bool {
 	return false
 }
 
+// Cost estimates the work of matching one topic byte against the selector,
+// in rough regexp instructions: 0 for an exact topic and for "*", the
+// size of the compiled pattern of a template or URL pattern (at most a few
+// thousand; realistic ones cost tens to a few hundred). A server bounds the
+// sum over a subscription's selectors, because every published event is
+// matched against them. Safe for concurrent use.
+func (s Selector) Cost() int {
+	switch s.kind {
+	case KindTemplate:
+		return s.tmpl.cost
+	case KindURLPattern:
+		return s.url.cost
+	}
+	return 0
+}
+
 // String returns the selector as it was written.
 func (s Selector) String() string { return s.src }
 

@@ -369,3 +369,25 @@ func TestSimpleTemplateFastPath(t *testing.T) {
 		})
 	}
 }
+
+// Cost is what a server bounds per subscription: nothing for exact topics
+// and "*", more for templates and patterns that do more work.
+func TestCost(t *testing.T) {
+	for _, s := range []string{"https://example.com/books/1", "*"} {
+		if c := MustCompile(s).Cost(); c != 0 {
+			t.Errorf("Cost(%q) = %d, want 0", s, c)
+		}
+	}
+	small := MustCompile("https://example.com/books/{id}").Cost()
+	big := MustCompile("https://example.com/" + strings.Repeat("{v}/", 50)).Cost()
+	if small <= 0 || big <= 10*small {
+		t.Errorf("Cost of one expression %d, of 50 expressions %d: want positive and growing with the work", small, big)
+	}
+	p, err := CompileURLPattern("https://example.com/books/:id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Cost(); c <= 0 {
+		t.Errorf("Cost of a URL pattern = %d, want positive", c)
+	}
+}

@@ -82,6 +82,7 @@ type template struct {
 	// inner holds the literals between their expressions.
 	simple bool
 	inner  []string
+	cost   int // estimated size of the pattern (see maxCost)
 }
 
 // match reports whether topic is an expansion of the template.
@@ -221,6 +222,7 @@ func compileTemplate(src string) (*template, error) {
 		}
 	}
 	t.prefix, t.suffix = src[:first], src[last:]
+	t.cost = cost
 	b.WriteString("$")
 	re, err := regexp.Compile(b.String())
 	if err != nil {

@@ -97,6 +97,7 @@ var componentNames = [numComponents]string{"protocol", "username", "password", "
 // urlPattern is a compiled URL pattern.
 type urlPattern struct {
 	comps [numComponents]compMatcher
+	cost  int // RE2 instructions of all components
 }
 
 // compMatcher matches one component: anything, one fixed string, or a
@@ -211,6 +212,7 @@ func compileURLPattern(src string) (*urlPattern, error) {
 		}
 		p.comps[c] = m
 	}
+	p.cost = maxPatternInsts - budget
 	return p, nil
 }
 

@@ -46,6 +46,8 @@ type opsConfig struct {
 	ReplayConcurrency   int
 	ReplayBytes         int
 	MaxStreamInput      int
+	MaxSelectorCost     int
+	MaxPublishTopics    int
 
 	args   []string          // the command line, re-read on SIGHUP
 	values map[string]string // every flag's value at start, to tell what a reload changed
@@ -71,6 +73,8 @@ func opsFlags(fs *flag.FlagSet, c *opsConfig) {
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most subscriptions open at once (503 with Retry-After beyond; 0: no limit)")
 	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", 0, "most subscriptions open at once from one client address (429 with Retry-After beyond; 0: no limit)")
 	fs.IntVar(&c.MaxStreamInput, "max-stream-input", 4096, "bytes a subscriber may send on its HTTP/1.x stream after the request; beyond, it is disconnected")
+	fs.IntVar(&c.MaxSelectorCost, "max-selector-cost", 5000, "most matching work of one subscription's selectors together (exact topics and * cost 0, a URI template or URL pattern tens to a few hundred; 400 beyond; -1: no limit)")
+	fs.IntVar(&c.MaxPublishTopics, "max-publish-topics", 100, "most topics of one published update (400 beyond; -1: no limit)")
 	fs.IntVar(&c.MaxTopics, "max-topics", 100, "most topic selectors in one subscription (400 beyond)")
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", 0, "largest event data in bytes (413 beyond; 0: only --max-body applies)")
 	fs.Float64Var(&c.PublishRate, "publish-rate", 0, "most publishes per second per publisher token (429 with Retry-After beyond; 0: no limit)")
@@ -103,6 +107,8 @@ func (c *opsConfig) limits() httpapi.Limits {
 		MaxConnections:      c.MaxConnections,
 		MaxConnectionsPerIP: c.MaxConnectionsPerIP,
 		MaxEventBytes:       c.MaxEventBytes,
+		MaxSelectorCost:     c.MaxSelectorCost,
+		MaxPublishTopics:    c.MaxPublishTopics,
 		PublishRate:         c.PublishRate,
 		PublishBurst:        c.PublishBurst,
 		ReadTimeout:         rt,
