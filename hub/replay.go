@@ -60,6 +60,11 @@ func (s *Subscriber) replayIndexed(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub: replaying history: %w", err)
 	}
+	if through <= s.replayAfter && len(evs) == 0 {
+		// The log's answer is complete through no further position than
+		// asked: it would be asked the same for ever.
+		return nil, fmt.Errorf("hub: replaying history: the log's topic read after %d did not advance (complete through %d)", s.replayAfter, through)
+	}
 	first, _, err := h.log.Bounds(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("hub: replaying history: %w", err)
@@ -201,9 +206,11 @@ type scanner struct {
 	kick    chan struct{} // capacity 1: a request was queued
 	stopped chan struct{} // closed when run returns
 
-	mu      sync.Mutex  // guards waiting and batches
-	waiting []*scanStep // requests not taken yet
-	batches uint64      // batches read so far
+	mu       sync.Mutex  // guards the fields below
+	waiting  []*scanStep // requests not taken yet
+	batches  uint64      // batches read so far
+	round    uint64      // rounds served so far (a batch read or kept)
+	returned int         // requests served in the last round that are back
 
 	recent []*scanBatch // the newest batches read, oldest first; owned by run
 }
@@ -250,6 +257,7 @@ type scanStep struct {
 	buf    []byte        // the step's chunk, on return
 	err    error         // set when the step failed
 	queued uint64        // scanner.batches when queued
+	served uint64        // scanner.round when last served
 	done   chan struct{} // capacity 1: the scanner served the request
 }
 
@@ -268,6 +276,9 @@ func (sc *scanner) step(ctx context.Context, s *Subscriber) ([]byte, error) {
 	r.buf, r.err = s.buf[:0], nil
 	sc.mu.Lock()
 	r.queued = sc.batches
+	if r.served == sc.round && r.served != 0 {
+		sc.returned++
+	}
 	sc.waiting = append(sc.waiting, r)
 	sc.mu.Unlock()
 	select {
@@ -331,9 +342,9 @@ func (sc *scanner) run(ctx context.Context) {
 		// The subscribers just served come back for their next step once
 		// they have written the last one: wait a moment for them, so the
 		// herd shares the next batch instead of reading it again.
-		if len(sc.waiting) < gather {
+		if sc.returned < gather {
 			idle.Reset(maxGather)
-			for len(sc.waiting) < gather {
+			for sc.returned < gather {
 				sc.mu.Unlock()
 				select {
 				case <-sc.kick:
@@ -361,10 +372,13 @@ func (sc *scanner) run(ctx context.Context) {
 		// asked for this position get the error.
 		sc.mu.Lock()
 		taken = taken[:0]
+		sc.round++
+		sc.returned = 0
 		sc.waiting = slices.DeleteFunc(sc.waiting, func(r *scanStep) bool {
 			a := r.s.replayAfter
 			covered := (err == nil && b.from <= a && a < b.through) || (err != nil && a == from)
 			if covered {
+				r.served = sc.round
 				taken = append(taken, r)
 			}
 			return covered
