@@ -5,13 +5,12 @@
 //
 // # Stream and positions
 //
-// A Log uses one stream (Options.Stream, default "SSEHUB") capturing one
-// subject (Options.Subject, default "ssehub.<stream>.events"), created or
+// A Log uses one stream (Options.Stream, default "SSEHUB"), created or
 // updated by Open with file storage, limits retention and discard-old. Each
 // message holds one event's binary encoding (ssehub.Event.AppendBinary,
 // stored with Pos 0). JetStream assigns stream sequences in the order it
 // stores messages: strictly increasing and the one total order of the
-// deployment however many nodes publish at once.
+// deployment however many nodes publish at once, whatever the subjects.
 //
 // An event's position is its message's stream sequence plus the stream's
 // creation time in microseconds (which JetStream keeps with the stream and
@@ -25,7 +24,35 @@
 // stream created again under it (an acknowledged sequence not above one it
 // has seen) and switches to the new creation time, with a warning.
 //
-// # Appending
+// # Subjects: the topic index
+//
+// The subject of an event's message is its index entry, written in the
+// same publish as the event, so it is exactly as durable: there is no
+// moment when an acknowledged event is stored but not indexed. With S the
+// base subject (Options.Subject, default "ssehub.<stream>.events"):
+//
+//   - S.t.<h>: events with one distinct topic, h being the 16 lowercase hex
+//     digits of logutil.TopicHash(topic) (an event with no topic uses the
+//     empty topic's hash; nobody reads it by topic);
+//   - S.m: events with several distinct topics;
+//   - S itself: events written by the previous version, which published
+//     every event there (see Upgrading).
+//
+// The stream captures these three: S, S.t.* and S.m. JetStream keeps, per
+// block of its store (8 MB for our limits stream on 2.9), the first and
+// last sequence of each subject: a get or a consumer filtered on a subject
+// skips the blocks without it and, inside a block, scans from the start
+// sequence (or the subject's first message) to the next match. A read of a
+// thin topic therefore costs the server a scan of the blocks the topic
+// appears in, and the hub one round trip per event; never the transfer and
+// decoding of everybody's events.
+//
+// An event with several topics is read by every reader of any topic (S.m
+// is part of every read by topic) and dropped by those it does not
+// concern: each multi-topic event costs every resuming subscriber a little.
+// Publish one event per topic when that matters. Two topics may share a
+// hash; readers check each event's topics, so a collision costs reads, not
+// wrong deliveries.
 //
 // Append publishes every event with PublishAsync and waits for the stream's
 // acknowledgements; the position is the acknowledged sequence. Concurrent
@@ -38,18 +65,54 @@
 //
 // # Reading and tailing
 //
-// Read first fetches the message at or after the wanted position with one
-// (direct) get, which answers "nothing new" in one round trip. Small reads
+// Reads go through a cursor on one subject filter (topics.go). It fetches
+// the message at or after the wanted position with one (direct) get with
+// next_by_subj, which answers "nothing new" in one round trip. Small reads
 // (up to 8 events) continue with gets; larger ones create an ephemeral
-// consumer starting at the next sequence, fetch the rest in one no-wait pull
-// and delete the consumer: a few round trips for any number of events
-// instead of one per event.
+// consumer filtered on the subject, starting at the next sequence, fetch the
+// rest with no-wait pulls and delete the consumer: a few round trips for any
+// number of events instead of one per event. A subject whose messages turn
+// out to be sparse (more than 256 sequences apart) stays with gets: a
+// filtered consumer makes the server scan once more to count what is
+// pending, which costs more than the round trips it saves. Read uses one
+// cursor on every subject (filter ">").
+//
+// ReadTopics (ssehub.TopicIndex) reads the stream's state first: its
+// newest sequence is what a complete answer claims to be complete through
+// (a message stored after that may be missed by the reads, so it is not
+// claimed). It then runs a cursor per distinct topic subject, one on S.m
+// and, when the read starts at or before the last event of the previous
+// version, one on S; it merges them by position into a logutil.Collector,
+// which checks topics, drops what lies beyond Until and stops at Limit or
+// MaxBytes. S.m and S hold other topics' events, so they are pulled in
+// chunks of about 1 MB. With no topics, ReadTopics is a plain read bounded
+// in bytes. Pulls ask for as many messages as MaxBytes leaves room for at
+// the average size seen so far, so a read holds about MaxBytes, or one
+// pull more when later events are larger.
 //
 // Tail runs one ephemeral, memory-backed pull consumer from the position
 // after the last one it delivered, and delivers what has arrived as one
 // batch. It checks the consumer sequence of every message: a message lost in
 // transit makes it recreate the consumer from its last position, as
 // JetStream's ordered consumers do, so fn never sees a gap or a duplicate.
+//
+// # Upgrading from the previous version
+//
+// The previous version published every event on S and its stream captured
+// only S. Open updates such a stream's subjects (a stream update: its
+// messages stay where they are) and looks up the last message on S. Its
+// events keep their positions and ids; reads by topic that start at or
+// before that message also scan S (filtered by topic, hence O(old events
+// read)), until readers have moved past it or retention removed it. New
+// events go to the indexed subjects.
+//
+// Upgrade every node together. A node of the previous version reads only
+// S, so it would not replay the new nodes' events, and one that restarts
+// sets the stream's subjects back to S alone, after which new nodes'
+// appends fail (loudly). If a previous-version node still publishes, the
+// tail notices its messages on S (and logs a warning once) so that reads
+// by topic include them; a read that runs before the tail saw such an
+// event may miss it.
 //
 // # Retention
 //

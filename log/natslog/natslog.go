@@ -28,8 +28,10 @@ type Options struct {
 	// Stream is the JetStream stream's name. Every node of one deployment
 	// must use the same stream. Default "SSEHUB".
 	Stream string
-	// Subject is the one subject the stream captures. Default
-	// "ssehub.<Stream>.events".
+	// Subject names the stream's subjects: events are published on
+	// <Subject>.t.<topic hash> and <Subject>.m, and the previous version
+	// published them on Subject itself (see the package documentation).
+	// Default "ssehub.<Stream>.events".
 	Subject string
 	// MaxEvents, when positive, is how many of the newest events the
 	// stream keeps (its MaxMsgs).
@@ -72,6 +74,12 @@ type Log struct {
 	// notice a stream that was deleted and created again.
 	offset atomic.Uint64
 	maxSeq atomic.Uint64
+
+	// legacyLast is the highest stream sequence known to hold an event on
+	// the literal subject (written by the previous version): reads by
+	// topic scan that subject when they start at or before it.
+	legacyLast   atomic.Uint64
+	legacyWarned atomic.Bool // a previous-version node was seen publishing
 
 	mu        sync.Mutex          // guards consumers
 	consumers map[string]struct{} // tail consumers to delete on Close; nil once closed
@@ -178,6 +186,9 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		err = l.ensureStream(ctx)
 	}
 	if err == nil {
+		err = l.learnLegacy(ctx)
+	}
+	if err == nil {
 		err = l.ensureIDStream(ctx)
 	}
 	if err != nil {
@@ -188,11 +199,13 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 }
 
 // ensureStream creates or updates the stream and learns its creation time.
+// Updating a stream of the previous version adds the indexed subjects and
+// keeps its messages.
 func (l *Log) ensureStream(ctx context.Context) error {
 	cfg := jetstream.StreamConfig{
 		Name:        l.name,
 		Description: "ssehub event log",
-		Subjects:    []string{l.subject},
+		Subjects:    l.streamSubjects(),
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
@@ -339,7 +352,7 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) (err error) {
 			c.Time = now
 		}
 		data, _ := c.MarshalBinary()
-		f, err := l.js.PublishMsgAsync(&nats.Msg{Subject: l.subject, Data: data})
+		f, err := l.js.PublishMsgAsync(&nats.Msg{Subject: l.eventSubject(ev), Data: data})
 		if err != nil {
 			return l.fail(ctx, "append", err)
 		}
@@ -399,79 +412,20 @@ func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Even
 	}
 	opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	defer cancel()
+	c := l.cursor(allSubjects, l.seqAfter(after)+1, 0, limit)
+	defer c.close()
 	var events []*ssehub.Event
-	next := l.seqAfter(after) + 1
-	for len(events) < limit && (len(events) == 0 || limit <= smallRead) {
-		msg, err := l.stream.GetMsg(opCtx, next, jetstream.WithGetMsgSubject(l.subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return events, nil
-		}
-		if err != nil {
+	for len(events) < limit && !c.done {
+		if err := c.fill(opCtx, limit-len(events)); err != nil {
 			return nil, l.fail(ctx, "read", err)
 		}
-		if ev := l.decode(msg.Data, msg.Sequence); ev != nil {
-			events = append(events, ev)
-		}
-		l.observe(msg.Sequence)
-		next = msg.Sequence + 1
+		events = append(events, c.buf...)
 	}
-	if len(events) == limit {
-		return events, nil
-	}
-	rest, err := l.fetch(opCtx, next, limit-len(events))
-	if err != nil {
-		return nil, l.fail(ctx, "read", err)
-	}
-	return append(events, rest...), nil
+	return events, nil
 }
 
 // errLost reports messages lost between JetStream and this client.
 var errLost = errors.New("natslog: messages lost in transit")
-
-// fetch reads up to n events from stream sequence start on with an
-// ephemeral consumer, which it deletes.
-func (l *Log) fetch(ctx context.Context, start uint64, n int) ([]*ssehub.Event, error) {
-	cons, err := l.js.CreateConsumer(ctx, l.name, jetstream.ConsumerConfig{
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       start,
-		AckPolicy:         jetstream.AckNonePolicy,
-		MemoryStorage:     true,
-		Replicas:          1,
-		InactiveThreshold: 10 * time.Second, // cleans up if the delete below fails
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
-		l.js.DeleteConsumer(dctx, l.name, cons.CachedInfo().Name)
-		cancel()
-	}()
-	batch, err := cons.FetchNoWait(n)
-	if err != nil {
-		return nil, err
-	}
-	events := make([]*ssehub.Event, 0, n)
-	var cseq uint64
-	for msg := range batch.Messages() {
-		meta, err := msg.Metadata()
-		if err != nil {
-			return nil, err
-		}
-		if meta.Sequence.Consumer != cseq+1 {
-			return nil, errLost
-		}
-		cseq = meta.Sequence.Consumer
-		if ev := l.decode(msg.Data(), meta.Sequence.Stream); ev != nil {
-			events = append(events, ev)
-		}
-		l.observe(meta.Sequence.Stream)
-	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-		return nil, err
-	}
-	return events, nil
-}
 
 // Bounds implements ssehub.Log from the stream's state: the positions of
 // its first sequence (0 when it holds no message) and of its last (0 when

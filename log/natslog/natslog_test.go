@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/logutil"
 	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/log/logtest"
 )
@@ -78,8 +79,20 @@ func TestStoredMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msg.Subject != "ssehub."+l.name+".events" {
-		t.Errorf("subject %q, want ssehub.%s.events", msg.Subject, l.name)
+	if want := "ssehub." + l.name + ".events.m"; msg.Subject != want {
+		t.Errorf("subject of an event with two topics %q, want %s", msg.Subject, want)
+	}
+	// One topic (named twice): the subject of its hash, 16 hex digits.
+	one := &ssehub.Event{Topics: []string{"https://example.com/books/1", "https://example.com/books/1"}, Data: "x"}
+	if err := l.Append(t.Context(), one); err != nil {
+		t.Fatal(err)
+	}
+	msg1, err := s.GetMsg(t.Context(), one.Pos-l.offset.Load())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("ssehub.%s.events.t.%016x", l.name, logutil.TopicHash(one.Topics[0])); msg1.Subject != want {
+		t.Errorf("subject of an event with one topic %q, want %s", msg1.Subject, want)
 	}
 	var got ssehub.Event
 	if err := got.UnmarshalBinary(msg.Data); err != nil {
@@ -154,8 +167,9 @@ func TestRead(t *testing.T) {
 }
 
 // TestNodesShareOnePositionSpace runs three Logs on one stream, as three
-// hub nodes would, appending concurrently: a Tail and every node's Read see
-// the same events in the same order, with unique positions.
+// hub nodes would, appending concurrently on several subjects: a Tail and
+// every node's Read see the same events in the same order, with unique
+// positions.
 func TestNodesShareOnePositionSpace(t *testing.T) {
 	url := sharedURL(t)
 	name := newStream(t, url)
@@ -196,7 +210,12 @@ func TestNodesShareOnePositionSpace(t *testing.T) {
 	for n, l := range nodes {
 		wg.Go(func() {
 			for i := range perNode {
-				e := event("t", fmt.Sprintf("node %d event %d", n, i))
+				// Several topics and multi-topic events: the tail reads
+				// every subject of the stream in one order.
+				e := event(fmt.Sprint("t", i%5), fmt.Sprintf("node %d event %d", n, i))
+				if i%7 == 3 {
+					e.Topics = append(e.Topics, "u")
+				}
 				if err := l.Append(t.Context(), e); err != nil {
 					t.Errorf("node %d: %v", n, err)
 					return

@@ -241,6 +241,9 @@ func (t *tailer) consume(ctx context.Context) error {
 			cseq = meta.Sequence.Consumer
 			seq := meta.Sequence.Stream
 			l.observe(seq)
+			if n.msg.Subject() == l.subject {
+				l.noteLegacy(seq, true)
+			}
 			if pos := l.pos(seq); pos > last {
 				if ev := l.decode(n.msg.Data(), seq); ev != nil {
 					batch = append(batch, ev)
