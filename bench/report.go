@@ -124,7 +124,8 @@ type HubReport struct {
 	RSSPerIdleConn float64 `json:"rss_per_idle_conn_bytes"`
 	// CPUPublishS is the hub's CPU time from the first publish to the end
 	// of the drain; CPUPerEventUS is that over Received, in µs. Both
-	// include the resume scenario's work when it ran.
+	// include the resume scenario's and the storm's work when they ran
+	// (not the storm's fill, which precedes the first publish).
 	CPUPublishS   float64 `json:"cpu_publish_s"`
 	CPUPerEventUS float64 `json:"cpu_per_event_us"`
 	Error         string  `json:"error,omitempty"`
@@ -203,8 +204,9 @@ type StormReport struct {
 	Gaps int64 `json:"gaps"`
 	// StartS is the storm's moment on the run's clock; CatchUp is the time
 	// from it until each subscriber received the last acknowledged event
-	// of its topic (CaughtUp of them did); StormS is the time from it until
-	// the last one did (or the storm timeout).
+	// of its topic (CaughtUp of them did, before the run closed them, so
+	// also after the storm timeout); StormS is the time from it until the
+	// last one did or the storm timeout.
 	StartS   float64      `json:"start_s"`
 	CaughtUp int64        `json:"caught_up"`
 	CatchUp  LatencyStats `json:"catch_up"`
@@ -339,8 +341,8 @@ func (st *StormReport) writeText(b *strings.Builder) {
 		st.Primed, st.Connected, st.PrimeS, st.BehindS, st.BehindPerSecond, st.MissedS, st.PublishAcked, st.PublishErrors)
 	writeErrs(b, "  storm connect error", st.ConnectErrors)
 	writeErrs(b, "  storm publish error", st.PublishErrorKinds)
-	fmt.Fprintf(b, "             at %.2fs: %d reconnected, %d failed; caught up %d in %.2fs: %s\n",
-		st.StartS, st.Reconnected, st.ReconnectFailed, st.CaughtUp, st.StormS, latText(st.CatchUp))
+	fmt.Fprintf(b, "             at %.2fs: %d reconnected, %d failed; storm %.2fs; caught up %d: %s\n",
+		st.StartS, st.Reconnected, st.ReconnectFailed, st.StormS, st.CaughtUp, latText(st.CatchUp))
 	writeErrs(b, "  storm reconnect error", st.ReconnectErrors)
 	fmt.Fprintf(b, "             expected %d, received %d, missing %d, duplicated %d, out of order %d",
 		st.Expected, st.Received, st.Missing, st.Duplicated, st.OutOfOrder)
