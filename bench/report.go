@@ -238,6 +238,9 @@ type ReconnectReport struct {
 	CaughtUp    int64        `json:"caught_up"`
 	NotCaughtUp int64        `json:"not_caught_up"`
 	CatchUp     LatencyStats `json:"catch_up"`
+	// OwnCatchUp is the time from each one's own (latest) reconnection,
+	// i.e. without its backoff wait: the hub's part.
+	OwnCatchUp LatencyStats `json:"catch_up_from_own_reconnect"`
 	// Gaps counts subscribers that were told of a gap.
 	Gaps int64 `json:"gaps"`
 }
@@ -321,7 +324,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		if rc.Gaps > 0 {
 			fmt.Fprintf(&b, "; %d told of a gap", rc.Gaps)
 		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, "\n             from each one's own reconnection %s\n", latText(rc.OwnCatchUp))
 		writeErrs(&b, "  reconnect error", rc.Errors)
 	}
 	ph := &r.Phases

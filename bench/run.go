@@ -403,6 +403,7 @@ func (r *runner) reconnect(ctx context.Context, s *subscriber, target string) ne
 		now := r.clock()
 		r.reAccepted.Add(1)
 		s.reconnects++
+		s.reconnectedAt = now
 		r.backAt.CompareAndSwap(0, int64(now))
 		if s.topic >= 0 {
 			s.catchUp(int(r.pub.last[s.topic].Load()))
@@ -442,7 +443,7 @@ func (r *runner) reconnectReport() *ReconnectReport {
 	rep := &ReconnectReport{Attempts: r.reAttempts.Load(), Reconnected: r.reAccepted.Load(), Errors: r.reErrs.list()}
 	back := time.Duration(r.backAt.Load())
 	rep.BackS = back.Seconds()
-	var catch Histogram
+	var catch, own Histogram
 	for i := range r.subs {
 		s := &r.subs[i]
 		if s.gap != "" {
@@ -458,9 +459,10 @@ func (r *runner) reconnectReport() *ReconnectReport {
 		}
 		rep.CaughtUp++
 		catch.Record(s.caughtAt - back)
+		own.Record(s.caughtAt - s.reconnectedAt)
 	}
 	rep.Ended += r.ended.Load() // ended and not back
-	rep.CatchUp = catch.Stats()
+	rep.CatchUp, rep.OwnCatchUp = catch.Stats(), own.Stats()
 	return rep
 }
 

@@ -172,7 +172,8 @@ func TestReconnectAcrossAnOutage(t *testing.T) {
 	if c.EndedEarly != 0 || c.Failed != 0 {
 		t.Errorf("connections = %+v", c)
 	}
-	if rc == nil || rc.Reconnected < 20 || rc.Ended < 20 || rc.CaughtUp != 20 || rc.NotCaughtUp != 0 || rc.BackS <= 0 || rc.CatchUp.Count != 20 {
+	if rc == nil || rc.Reconnected < 20 || rc.Ended < 20 || rc.CaughtUp != 20 || rc.NotCaughtUp != 0 || rc.BackS <= 0 || rc.CatchUp.Count != 20 ||
+		rc.OwnCatchUp.Count != 20 || rc.OwnCatchUp.Max > rc.CatchUp.Max {
 		t.Errorf("reconnect = %+v", rc)
 	}
 }

@@ -45,7 +45,8 @@ type subscriber struct {
 	n      int64         // unique deliveries
 	retry  time.Duration // the stream's "retry:" field, 0 when none
 
-	reconnects int // accepted reconnections (Config.Reconnect)
+	reconnects    int           // accepted reconnections (Config.Reconnect)
+	reconnectedAt time.Duration // run clock at the latest one's response header
 
 	// Catch-up (storm, reconnect): when catching, the delivery of an event
 	// with sequence number catchSeq or later (of its topic, in order) ends
