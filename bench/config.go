@@ -120,6 +120,37 @@ type Config struct {
 	ResumeMissed  int
 	ResumeTimeout time.Duration
 
+	// Storm, when positive, runs the reconnect storm with Storm extra
+	// subscribers over StormTopics exact topics (default Storm: one topic
+	// each), named TopicPrefix+"storm" followed by 0, 1, …. Each receives
+	// a marker event (its Last-Event-ID) and disconnects; then StormBehind
+	// events are published over StormBehindTopics other topics (default
+	// 1000, TopicPrefix+"behind"…, nobody subscribes to them) and after
+	// them StormMissed events (default 10) on every storm topic. One
+	// second into the publish phase (or half of it, when shorter) every
+	// storm subscriber reconnects at once with its own Last-Event-ID; the
+	// report says how long until each had caught up, what the hub's CPU
+	// did meanwhile, and how late the main subscribers (the control
+	// group) got the events published during the storm. StormTimeout
+	// bounds the wait for the markers and for the catch-up (default 60s).
+	Storm             int
+	StormTopics       int
+	StormMissed       int
+	StormBehind       int
+	StormBehindTopics int
+	StormTimeout      time.Duration
+
+	// Reconnect makes the main subscribers reconnect, with Last-Event-ID,
+	// when their stream ends, as a browser does: after the reconnection
+	// time (the stream's "retry:" field, 3s when it sent none), and after
+	// failed attempts after a wait that doubles up to ReconnectMaxBackoff
+	// (default 5s), drawn from its upper half. Publishes that fail
+	// meanwhile (the hub is down) count as publish errors, not as lost
+	// events: only acknowledged events are expected. With it the run
+	// tolerates a hub restart in the middle of the publish phase.
+	Reconnect           bool
+	ReconnectMaxBackoff time.Duration
+
 	// MaxTime bounds the whole run (default: the sum of the phases' bounds
 	// plus 30s). When it expires the run stops and reports what it has.
 	MaxTime time.Duration
@@ -187,6 +218,13 @@ func (c Config) withDefaults() (Config, error) {
 	setDef(&c.Settle, 2*time.Second)
 	setDef(&c.Drain, 5*time.Second)
 	setDef(&c.ResumeTimeout, 10*time.Second)
+	if c.Storm > 0 {
+		setDef(&c.StormTopics, c.Storm)
+		setDef(&c.StormMissed, 10)
+		setDef(&c.StormBehindTopics, 1000)
+	}
+	setDef(&c.StormTimeout, 60*time.Second)
+	setDef(&c.ReconnectMaxBackoff, 5*time.Second)
 	setDef(&c.ReadBuffer, 1024)
 	setDef(&c.MaxLine, 1<<20)
 	setDef(&c.ProgressInterval, time.Second)
@@ -199,12 +237,17 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("bench: rate must be a positive number of publishes per second")
 	case c.ConnectRate < 0 || math.IsNaN(c.ConnectRate) || math.IsInf(c.ConnectRate, 0):
 		return c, errors.New("bench: connect rate must be a positive number per second")
-	case c.Duration < 0, c.Settle < 0, c.Drain < 0, c.ConnectTimeout < 0, c.PublishTimeout < 0, c.ResumeTimeout < 0, c.MaxTime < 0:
+	case c.Duration < 0, c.Settle < 0, c.Drain < 0, c.ConnectTimeout < 0, c.PublishTimeout < 0, c.ResumeTimeout < 0,
+		c.StormTimeout < 0, c.ReconnectMaxBackoff < 0, c.MaxTime < 0:
 		return c, errors.New("bench: durations must not be negative")
-	case c.Payload < 0, c.Concurrency < 0, c.ResumeMissed < 0, c.ReadBuffer < 0, c.MaxLine < 0:
+	case c.Payload < 0, c.Concurrency < 0, c.ResumeMissed < 0, c.ReadBuffer < 0, c.MaxLine < 0,
+		c.Storm < 0, c.StormTopics < 0, c.StormMissed < 0, c.StormBehind < 0, c.StormBehindTopics < 0:
 		return c, errors.New("bench: sizes and counts must not be negative")
 	case c.Payload > 16<<20:
 		return c, errors.New("bench: payload larger than 16 MiB")
+	}
+	if err := c.checkStorm(); err != nil {
+		return c, err
 	}
 	if c.MaxTime == 0 {
 		connect := time.Duration(float64(c.Subscribers+1) / c.ConnectRate * float64(time.Second))
@@ -212,8 +255,35 @@ func (c Config) withDefaults() (Config, error) {
 		if c.ResumeMissed > 0 {
 			c.MaxTime += 4 * c.ResumeTimeout
 		}
+		if c.Storm > 0 {
+			// Markers and catch-up, the storm's connections, and the fill
+			// at no less than 1,000 publishes/s.
+			fill := c.StormBehind + c.StormTopics*(c.StormMissed+1)
+			c.MaxTime += 2*c.StormTimeout + c.ConnectTimeout +
+				time.Duration(float64(c.Storm)/c.ConnectRate*float64(time.Second)) +
+				time.Duration(fill)*time.Millisecond
+		}
 	}
 	return c, nil
+}
+
+// checkStorm checks the storm's fields, once defaults are filled in.
+func (c *Config) checkStorm() error {
+	if c.Storm == 0 {
+		if c.StormTopics+c.StormMissed+c.StormBehind+c.StormBehindTopics > 0 {
+			return errors.New("bench: the storm's topics, missed and behind counts need a storm: set the number of storm subscribers (--storm)")
+		}
+		return nil
+	}
+	switch {
+	case c.StormTopics > c.Storm:
+		return fmt.Errorf("bench: %d storm topics for %d storm subscribers leaves topics without a subscriber: use at most %d", c.StormTopics, c.Storm, c.Storm)
+	case c.SubscribeAll:
+		return errors.New("bench: a storm needs subscribers on exact topics: drop --all (the control group would receive the storm's events)")
+	case c.ResumeMissed > 0:
+		return errors.New("bench: run the resume scenario (--resume-missed) or the storm (--storm), not both")
+	}
+	return nil
 }
 
 func setDef[T int | time.Duration](v *T, def T) {
@@ -229,6 +299,12 @@ func (c *Config) topicName(i int) string {
 	}
 	return c.TopicPrefix + strconv.Itoa(i)
 }
+
+// stormTopic and behindTopic return the names of the storm's topic i and
+// of its fill's topic i: letters and digits after the prefix, so that they
+// fit plain servers' channel names (nchan's \w+).
+func (c *Config) stormTopic(i int) string  { return c.TopicPrefix + "storm" + strconv.Itoa(i) }
+func (c *Config) behindTopic(i int) string { return c.TopicPrefix + "behind" + strconv.Itoa(i) }
 
 // subscribeURL returns the subscribe URL for a topic name ("*" for all).
 func (c *Config) subscribeURL(topic string) (*url.URL, error) {

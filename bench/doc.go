@@ -64,6 +64,36 @@
 // on), reconnects with Last-Event-ID, and the report says how long it took
 // to receive them all.
 //
+// # Reconnect storm
+//
+// With Config.Storm, that many extra subscribers, on exact topics of their
+// own (TopicPrefix+"storm0", …), each receive a marker event, which gives
+// them a Last-Event-ID, and disconnect. Then Config.StormBehind events are
+// published on topics nobody subscribes to and, behind them in the
+// history, Config.StormMissed events on every storm topic, up to
+// Config.Concurrency at once (a topic's one after the other). One second
+// into the publish phase every storm subscriber reconnects at once with its
+// own Last-Event-ID. A subscriber has caught up when it received the last
+// acknowledged event of its topic; the report gives the times from the
+// storm's moment until each caught up (p50, p99, max), the hub's CPU time
+// until the last one did, the missing, duplicated and out-of-order missed
+// events, and the delivery latency of the events published during the storm
+// to the main subscribers, which stayed connected on other topics: the
+// control group.
+//
+// # Hub restarts
+//
+// With Config.Reconnect a subscriber whose stream ends reconnects with its
+// Last-Event-ID the way a browser does: after the stream's "retry:" time,
+// then, while attempts fail, after waits that double with jitter up to
+// Config.ReconnectMaxBackoff. The run then survives a restart of the hub
+// (a script kills and restarts it while bench runs): publishes refused
+// during the outage are publish errors, and only acknowledged events are
+// expected, so every one must arrive once and in order across the restart.
+// The report says when the first reconnection was accepted (the hub's
+// return) and how long after it each subscriber caught up to the last event
+// of its topic acknowledged when it reconnected.
+//
 // Only http:// URLs are supported: the subscribers speak HTTP/1.1 on plain
 // TCP. Run stops by itself: every phase is bounded, and Config.MaxTime bounds
 // the whole run.

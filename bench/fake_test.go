@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeHub is a small SSE hub for the tests: it fans published events out
@@ -36,6 +37,14 @@ type fakeHub struct {
 	// publishHook, if set, runs before a publish is handled; returning
 	// false answers 503.
 	publishHook func(r *http.Request) bool
+	// replayFault returns what to do with the k-th event (from 0) of a
+	// reconnection's replay on topic: like fault.
+	replayFault func(topic string, k int) string
+	// reconnectDelay holds a reconnection's response header back.
+	reconnectDelay time.Duration
+	// retry is the reconnection time sent at the start of each stream
+	// (default 1s).
+	retry time.Duration
 }
 
 type fakeEvent struct {
@@ -108,11 +117,21 @@ func (h *fakeHub) subscribe(w http.ResponseWriter, r *http.Request, topics []str
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	h.remotes[host]++
 	var replay [][]byte
+	var held []byte
+	nth := map[string]int{}
 	for _, e := range h.history {
-		if last >= 0 && e.id > last && s.matches(e.topic) {
-			replay = append(replay, e.wire)
+		if last < 0 || e.id <= last || !s.matches(e.topic) {
+			continue
 		}
+		k := nth[e.topic]
+		nth[e.topic]++
+		action := ""
+		if h.replayFault != nil {
+			action = h.replayFault(e.topic, k)
+		}
+		replay = append(replay, applyFault(action, e.wire, &held)...)
 	}
+	delay, retry := h.reconnectDelay, h.retry
 	h.subs = append(h.subs, s)
 	h.mu.Unlock()
 	defer func() {
@@ -127,8 +146,14 @@ func (h *fakeHub) subscribe(w http.ResponseWriter, r *http.Request, topics []str
 	}()
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
+	if last >= 0 {
+		time.Sleep(delay)
+	}
+	if retry == 0 {
+		retry = time.Second
+	}
 	w.WriteHeader(200)
-	io.WriteString(w, ": hello\nretry: 1000\n\n")
+	fmt.Fprintf(w, ": hello\nretry: %d\n\n", retry.Milliseconds())
 	for _, b := range replay {
 		w.Write(b)
 	}
@@ -178,21 +203,31 @@ func (h *fakeHub) publish(w http.ResponseWriter, r *http.Request, topic, data st
 		if h.fault != nil {
 			action = h.fault(s.idx, k)
 		}
-		switch action {
-		case "drop":
-		case "dup":
-			s.ch <- wire
-			s.ch <- wire
-		case "hold":
-			s.held = wire
-		default:
-			s.ch <- wire
-			if s.held != nil {
-				s.ch <- s.held
-				s.held = nil
-			}
+		for _, b := range applyFault(action, wire, &s.held) {
+			s.ch <- b
 		}
 	}
 	h.mu.Unlock()
 	fmt.Fprint(w, id)
+}
+
+// applyFault returns what to send for an event given a fault action:
+// nothing ("drop"), it twice ("dup"), nothing now but it after the next
+// one ("hold", kept in *held), or it (and what was held).
+func applyFault(action string, wire []byte, held *[]byte) [][]byte {
+	switch action {
+	case "drop":
+		return nil
+	case "dup":
+		return [][]byte{wire, wire}
+	case "hold":
+		*held = wire
+		return nil
+	}
+	out := [][]byte{wire}
+	if *held != nil {
+		out = append(out, *held)
+		*held = nil
+	}
+	return out
 }

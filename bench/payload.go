@@ -9,13 +9,15 @@ import (
 const (
 	phaseMain   = 'm' // the publish phase, counted in the report's delivery
 	phaseResume = 'r' // the resume scenario's topic
+	phaseStorm  = 's' // the storm's topics (topic is the storm topic's index)
+	phaseBehind = 'b' // the storm's fill, on topics nobody subscribes to
 )
 
 // payload is what an event's data carries:
 //
 //	<phase> <topic> <seq> <sent> <padding>
 //
-// phase is 'm' or 'r'; topic is the topic's index; seq the event's
+// phase is one of the phase constants; topic is the topic's index; seq the event's
 // sequence number on its topic, from 0; sent the publisher's clock when it
 // sent the request, in nanoseconds since the run started (one process,
 // monotonic clock); padding is "x" repeated to the configured size.
@@ -45,7 +47,7 @@ func appendPayload(b []byte, p payload, size int) []byte {
 // parsePayload parses an event's data; ok is false when it is not one of
 // ours.
 func parsePayload(b []byte) (p payload, ok bool) {
-	if len(b) < 2 || b[1] != ' ' || (b[0] != phaseMain && b[0] != phaseResume) {
+	if len(b) < 2 || b[1] != ' ' || !isPhase(b[0]) {
 		return p, false
 	}
 	p.phase = b[0]
@@ -61,6 +63,10 @@ func parsePayload(b []byte) (p payload, ok bool) {
 	}
 	p.topic, p.seq, p.sent = int(n[0]), int(n[1]), time.Duration(n[2])
 	return p, true
+}
+
+func isPhase(c byte) bool {
+	return c == phaseMain || c == phaseResume || c == phaseStorm || c == phaseBehind
 }
 
 // parseUint parses decimal digits ending at a space or the end of b.

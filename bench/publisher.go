@@ -22,9 +22,13 @@ type publisher struct {
 	// acked[t] holds the sequence numbers acknowledged on topic t; written
 	// only by the worker that owns t, read once the workers are done.
 	acked []seqSet
+	// last[t] is the highest sequence number acknowledged on topic t (-1
+	// before the first); safe for concurrent use.
+	last []atomic.Int64
 
 	main   pubStats // the publish phase
 	resume pubStats // the resume scenario
+	storm  pubStats // the storm's markers, behind and missed events
 }
 
 // pubStats counts the publishes of one phase. Safe for concurrent use.
@@ -54,12 +58,17 @@ func newPublisher(r *runner) *publisher {
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
 	}
-	return &publisher{
+	p := &publisher{
 		r:      r,
 		tr:     tr,
 		client: &http.Client{Transport: tr, Timeout: c.PublishTimeout},
 		acked:  make([]seqSet, c.Topics),
+		last:   make([]atomic.Int64, c.Topics),
 	}
+	for t := range p.last {
+		p.last[t].Store(-1)
+	}
+	return p
 }
 
 // close releases the idle connections.
@@ -136,6 +145,7 @@ func (p *publisher) runMain(ctx context.Context) {
 				buf, ok = p.publish(phaseCtx, &p.main, payload{phase: phaseMain, topic: j.topic, seq: j.seq}, c.topicName(j.topic), buf)
 				if ok {
 					p.acked[j.topic].add(j.seq)
+					p.last[j.topic].Store(int64(j.seq))
 				}
 			}
 		}(chans[w])

@@ -18,10 +18,12 @@ type Report struct {
 	Publish     PublishReport  `json:"publish"`
 	Delivery    DeliveryReport `json:"delivery"`
 	// Hub is present when the hub's pid was given.
-	Hub       *HubReport    `json:"hub,omitempty"`
-	Generator ProcReport    `json:"generator"`
-	Resume    *ResumeReport `json:"resume,omitempty"`
-	Phases    Phases        `json:"phases"`
+	Hub       *HubReport       `json:"hub,omitempty"`
+	Generator ProcReport       `json:"generator"`
+	Resume    *ResumeReport    `json:"resume,omitempty"`
+	Storm     *StormReport     `json:"storm,omitempty"`
+	Reconnect *ReconnectReport `json:"reconnect,omitempty"`
+	Phases    Phases           `json:"phases"`
 	// Error says why the run stopped before its end (deadline, interrupt),
 	// empty after a complete run.
 	Error string `json:"error,omitempty"`
@@ -122,7 +124,8 @@ type HubReport struct {
 	RSSPerIdleConn float64 `json:"rss_per_idle_conn_bytes"`
 	// CPUPublishS is the hub's CPU time from the first publish to the end
 	// of the drain; CPUPerEventUS is that over Received, in µs. Both
-	// include the resume scenario's work when it ran.
+	// include the resume scenario's and the storm's work when they ran
+	// (not the storm's fill, which precedes the first publish).
 	CPUPublishS   float64 `json:"cpu_publish_s"`
 	CPUPerEventUS float64 `json:"cpu_per_event_us"`
 	Error         string  `json:"error,omitempty"`
@@ -156,6 +159,90 @@ type ResumeReport struct {
 	// Gap is the Ssehub-Gap header or "event" when the hub signalled a gap.
 	Gap   string `json:"gap,omitempty"`
 	Error string `json:"error,omitempty"`
+}
+
+// StormReport is the result of the reconnect storm (Config.Storm). Its
+// delivery counts cover the missed events (not the markers) of the
+// subscribers that took part in the storm.
+type StormReport struct {
+	Subscribers  int `json:"subscribers"`
+	Topics       int `json:"topics"`
+	Missed       int `json:"missed_per_topic"`
+	Behind       int `json:"behind"`
+	BehindTopics int `json:"behind_topics"`
+	// PrimeS is the time to connect the storm's subscribers and give each
+	// its marker; BehindS the time to publish the behind events
+	// (BehindPerSecond of them per second), MissedS the missed ones.
+	PrimeS            float64      `json:"prime_s"`
+	BehindS           float64      `json:"behind_s"`
+	BehindPerSecond   float64      `json:"behind_per_second"`
+	MissedS           float64      `json:"missed_s"`
+	PublishAcked      int64        `json:"publish_acked"`
+	PublishErrors     int64        `json:"publish_errors"`
+	PublishErrorKinds []ErrorCount `json:"publish_error_kinds,omitempty"`
+	// Connected counts the first connections, Primed the subscribers that
+	// received their marker (and so have a Last-Event-ID and take part in
+	// the storm); Reconnected and ReconnectFailed their reconnections.
+	Connected       int64        `json:"connected"`
+	ConnectErrors   []ErrorCount `json:"connect_errors,omitempty"`
+	Primed          int64        `json:"primed"`
+	Reconnected     int64        `json:"reconnected"`
+	ReconnectFailed int64        `json:"reconnect_failed"`
+	ReconnectErrors []ErrorCount `json:"reconnect_errors,omitempty"`
+	// Expected is, summed over the storm's subscribers, the acknowledged
+	// missed events of their topics; Received the ones they got, Missing
+	// the ones they did not. Duplicated and OutOfOrder count deliveries as
+	// in DeliveryReport (markers included).
+	Expected   int64 `json:"expected"`
+	Received   int64 `json:"received"`
+	Missing    int64 `json:"missing"`
+	Duplicated int64 `json:"duplicated"`
+	OutOfOrder int64 `json:"out_of_order"`
+	Foreign    int64 `json:"foreign"`
+	Other      int64 `json:"other"`
+	// Gaps counts subscribers that were told of a gap.
+	Gaps int64 `json:"gaps"`
+	// StartS is the storm's moment on the run's clock; CatchUp is the time
+	// from it until each subscriber received the last acknowledged event
+	// of its topic (CaughtUp of them did, before the run closed them, so
+	// also after the storm timeout); StormS is the time from it until the
+	// last one did or the storm timeout.
+	StartS   float64      `json:"start_s"`
+	CaughtUp int64        `json:"caught_up"`
+	CatchUp  LatencyStats `json:"catch_up"`
+	StormS   float64      `json:"storm_s"`
+	// HubCPUS is the hub's CPU time during StormS (with the hub's pid).
+	HubCPUS  float64 `json:"hub_cpu_s"`
+	HubError string  `json:"hub_error,omitempty"`
+	// Control is the delivery latency, to the main subscribers (the
+	// control group), of the events published during the storm.
+	Control LatencyStats `json:"control"`
+	Error   string       `json:"error,omitempty"`
+}
+
+// ReconnectReport is what the main subscribers did when their streams
+// ended (Config.Reconnect), e.g. across a hub restart.
+type ReconnectReport struct {
+	// Ended counts streams that ended before the run closed them,
+	// Reconnected the reconnections accepted, Attempts the attempts
+	// (refused ones too).
+	Ended       int64        `json:"ended"`
+	Attempts    int64        `json:"attempts"`
+	Reconnected int64        `json:"reconnected"`
+	Errors      []ErrorCount `json:"errors,omitempty"`
+	// BackS is the run clock at the first accepted reconnection (the hub's
+	// return). CatchUp is the time from it until each reconnected
+	// subscriber received the last event of its topic acknowledged when it
+	// reconnected (CaughtUp of them did, NotCaughtUp did not).
+	BackS       float64      `json:"back_s"`
+	CaughtUp    int64        `json:"caught_up"`
+	NotCaughtUp int64        `json:"not_caught_up"`
+	CatchUp     LatencyStats `json:"catch_up"`
+	// OwnCatchUp is the time from each one's own (latest) reconnection,
+	// i.e. without its backoff wait: the hub's part.
+	OwnCatchUp LatencyStats `json:"catch_up_from_own_reconnect"`
+	// Gaps counts subscribers that were told of a gap.
+	Gaps int64 `json:"gaps"`
 }
 
 // Phases are the lengths of the run's phases, in seconds.
@@ -228,6 +315,18 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
+	if st := r.Storm; st != nil {
+		st.writeText(&b)
+	}
+	if rc := r.Reconnect; rc != nil {
+		fmt.Fprintf(&b, "reconnect    %d streams ended, %d reconnected (%d attempts); back at %.2fs, caught up %d (not %d) %s",
+			rc.Ended, rc.Reconnected, rc.Attempts, rc.BackS, rc.CaughtUp, rc.NotCaughtUp, latText(rc.CatchUp))
+		if rc.Gaps > 0 {
+			fmt.Fprintf(&b, "; %d told of a gap", rc.Gaps)
+		}
+		fmt.Fprintf(&b, "\n             from each one's own reconnection %s\n", latText(rc.OwnCatchUp))
+		writeErrs(&b, "  reconnect error", rc.Errors)
+	}
 	ph := &r.Phases
 	fmt.Fprintf(&b, "phases       connect %.2fs, settle %.2fs, publish %.2fs, drain %.2fs, total %.2fs\n",
 		ph.ConnectS, ph.SettleS, ph.PublishS, ph.DrainS, ph.TotalS)
@@ -236,6 +335,33 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func (st *StormReport) writeText(b *strings.Builder) {
+	fmt.Fprintf(b, "storm        %d subscribers over %d topics, %d missed each behind %d events on %d topics\n",
+		st.Subscribers, st.Topics, st.Missed, st.Behind, st.BehindTopics)
+	fmt.Fprintf(b, "             primed %d of %d connected in %.2fs; behind published in %.2fs (%.0f/s), missed in %.2fs; %d acked, %d errors\n",
+		st.Primed, st.Connected, st.PrimeS, st.BehindS, st.BehindPerSecond, st.MissedS, st.PublishAcked, st.PublishErrors)
+	writeErrs(b, "  storm connect error", st.ConnectErrors)
+	writeErrs(b, "  storm publish error", st.PublishErrorKinds)
+	fmt.Fprintf(b, "             at %.2fs: %d reconnected, %d failed; storm %.2fs; caught up %d: %s\n",
+		st.StartS, st.Reconnected, st.ReconnectFailed, st.StormS, st.CaughtUp, latText(st.CatchUp))
+	writeErrs(b, "  storm reconnect error", st.ReconnectErrors)
+	fmt.Fprintf(b, "             expected %d, received %d, missing %d, duplicated %d, out of order %d",
+		st.Expected, st.Received, st.Missing, st.Duplicated, st.OutOfOrder)
+	if st.Foreign+st.Other+st.Gaps > 0 {
+		fmt.Fprintf(b, ", foreign %d, other %d, told of a gap %d", st.Foreign, st.Other, st.Gaps)
+	}
+	b.WriteString("\n")
+	if st.HubError != "" {
+		fmt.Fprintf(b, "             hub: %s\n", st.HubError)
+	} else {
+		fmt.Fprintf(b, "             hub CPU %.2fs during the storm\n", st.HubCPUS)
+	}
+	fmt.Fprintf(b, "             control group latency during the storm %s\n", latText(st.Control))
+	if st.Error != "" {
+		fmt.Fprintf(b, "             %s\n", st.Error)
+	}
 }
 
 func writeErrs(b *strings.Builder, label string, l []ErrorCount) {

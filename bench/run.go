@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -35,6 +36,12 @@ type runner struct {
 	endErrs    errCounter
 	cnt        deliveries
 	pub        *publisher
+	storm      *storm // nil without a storm
+
+	// Reconnections of main subscribers (Config.Reconnect).
+	reAttempts, reAccepted atomic.Int64
+	reErrs                 errCounter
+	backAt                 atomic.Int64 // run clock at the first accepted reconnection
 
 	phase atomic.Pointer[string] // for the progress line
 }
@@ -86,7 +93,7 @@ func (r *runner) prepare(ctx context.Context) error {
 		return err
 	}
 	r.addr = net.JoinHostPort(ip.String(), port)
-	if r.sources, err = c.sourceAddrs(ip, c.Subscribers+1); err != nil {
+	if r.sources, err = c.sourceAddrs(ip, c.Subscribers+c.Storm+1); err != nil {
 		return err
 	}
 	if len(r.sources) == 0 {
@@ -99,8 +106,8 @@ func (r *runner) prepare(ctx context.Context) error {
 			Control:   bindNoPort,
 		})
 	}
-	if lim := fileLimit(); lim > 0 && uint64(c.Subscribers+c.Concurrency+64) > lim {
-		return fmt.Errorf("bench: %d subscribers need more open files than the limit of %d (raise it with ulimit -n)", c.Subscribers, lim)
+	if lim := fileLimit(); lim > 0 && uint64(c.Subscribers+c.Storm+c.Concurrency+64) > lim {
+		return fmt.Errorf("bench: %d subscribers need more open files than the limit of %d (raise it with ulimit -n)", c.Subscribers+c.Storm, lim)
 	}
 	r.targets = make([]string, c.Topics)
 	for t := range r.targets {
@@ -120,6 +127,8 @@ func (r *runner) prepare(ctx context.Context) error {
 	for i := range r.subs {
 		s := &r.subs[i]
 		s.r, s.idx, s.phase, s.cnt = r, i, phaseMain, &r.cnt
+		s.control = c.Storm > 0
+		s.keepID = c.Reconnect
 		if c.SubscribeAll {
 			s.topic = -1
 			s.trk = make([]topicTrack, c.Topics)
@@ -129,6 +138,11 @@ func (r *runner) prepare(ctx context.Context) error {
 		}
 	}
 	r.pub = newPublisher(r)
+	if c.Storm > 0 {
+		if r.storm, err = newStorm(r); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -196,6 +210,20 @@ func (r *runner) run(ctx context.Context) *Report {
 	rep.Phases.SettleS = (t2 - t1).Seconds()
 	sampleHub(&hub1) // the idle RSS, and the CPU time before publishing
 
+	// The storm's subscribers get their Last-Event-ID, then miss the fill;
+	// the hub's CPU time for publishing counts from its end.
+	if st := r.storm; st != nil && ctx.Err() == nil {
+		r.setPhase("prime")
+		st.prime(ctx)
+		if st.err == nil {
+			r.setPhase("fill")
+			st.fillHistory(ctx)
+		}
+		var h ProcSample
+		sampleHub(&h)
+		hub1.CPU = h.CPU
+	}
+
 	// Publish, with the resume scenario alongside.
 	r.setPhase("publish")
 	pubStart := r.clock()
@@ -207,6 +235,15 @@ func (r *runner) run(ctx context.Context) *Report {
 		}()
 	} else {
 		close(rsDone)
+	}
+	stormDone := make(chan struct{})
+	if st := r.storm; st != nil && ctx.Err() == nil {
+		go func() {
+			defer close(stormDone)
+			st.run(ctx, subsCtx, min(time.Second, c.Duration/2))
+		}()
+	} else {
+		close(stormDone)
 	}
 	if ctx.Err() == nil {
 		r.pub.runMain(ctx)
@@ -230,6 +267,7 @@ func (r *runner) run(ctx context.Context) *Report {
 		sleep(ctx, 5*time.Millisecond)
 	}
 	<-rsDone
+	<-stormDone
 	t4 := r.clock()
 	rep.Phases.DrainS = (t4 - t3).Seconds()
 	sampleHub(&hub2)
@@ -266,6 +304,12 @@ func (r *runner) run(ctx context.Context) *Report {
 	}
 	if rs != nil {
 		rep.Resume = rs.report()
+	}
+	if r.storm != nil {
+		rep.Storm = r.storm.report()
+	}
+	if c.Reconnect {
+		rep.Reconnect = r.reconnectReport()
 	}
 	if g, err := ReadProc(0); err == nil {
 		rep.Generator = ProcReport{RSS: g.RSS, PeakRSS: g.PeakRSS, CPUS: g.CPU.Seconds()}
@@ -321,11 +365,105 @@ func (r *runner) runSubscriber(ctx context.Context, s *subscriber) {
 		r.estOnTopic[s.topic].Add(1)
 	}
 	r.est.Add(1)
-	s.stream(ctx, conn)
-	if s.ended {
+	for {
+		s.stream(ctx, conn)
+		if !s.ended {
+			return
+		}
 		r.ended.Add(1)
 		r.endErrs.add(s.endErr)
+		if !r.cfg.Reconnect {
+			return
+		}
+		if conn = r.reconnect(ctx, s, target); conn == nil {
+			return
+		}
+		r.ended.Add(-1) // back
+		s.ended, s.endErr = false, nil
 	}
+}
+
+// reconnect reconnects s with its Last-Event-ID as a browser does, until
+// it is accepted or ctx is done (then it returns nil): after the
+// reconnection time, then after waits that double (see backoff).
+func (r *runner) reconnect(ctx context.Context, s *subscriber, target string) net.Conn {
+	for failures := 1; ; failures++ {
+		if !sleep(ctx, backoff(s.retry, r.cfg.ReconnectMaxBackoff, failures)) {
+			return nil
+		}
+		r.reAttempts.Add(1)
+		conn, err := s.dial(ctx, target, string(s.lastID))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			r.reErrs.add(err)
+			continue
+		}
+		now := r.clock()
+		r.reAccepted.Add(1)
+		s.reconnects++
+		s.reconnectedAt = now
+		r.backAt.CompareAndSwap(0, int64(now))
+		if s.topic >= 0 {
+			s.catchUp(int(r.pub.last[s.topic].Load()))
+		}
+		return conn
+	}
+}
+
+// backoff returns the wait before a reconnection attempt after failures
+// consecutive failures (1: the stream just ended), as package client
+// waits: the reconnection time retry (3s when 0) after a stream's end, then
+// from max(retry, 250ms) doubling per failure up to max(ceiling, retry),
+// drawn from the upper half of that range but never below retry.
+func backoff(retry, ceiling time.Duration, failures int) time.Duration {
+	if retry <= 0 {
+		retry = 3 * time.Second
+	}
+	if failures <= 1 {
+		return retry
+	}
+	ceiling = max(ceiling, retry)
+	d := max(retry, 250*time.Millisecond)
+	for i := 1; i < failures && d < ceiling; i++ {
+		d *= 2
+	}
+	d = min(d, ceiling)
+	lo := max(retry, d/2)
+	if d <= lo {
+		return lo
+	}
+	return lo + rand.N(d-lo+1)
+}
+
+// reconnectReport returns what the main subscribers' reconnections did;
+// their goroutines have ended.
+func (r *runner) reconnectReport() *ReconnectReport {
+	rep := &ReconnectReport{Attempts: r.reAttempts.Load(), Reconnected: r.reAccepted.Load(), Errors: r.reErrs.list()}
+	back := time.Duration(r.backAt.Load())
+	rep.BackS = back.Seconds()
+	var catch, own Histogram
+	for i := range r.subs {
+		s := &r.subs[i]
+		if s.gap != "" {
+			rep.Gaps++
+		}
+		if s.reconnects == 0 {
+			continue
+		}
+		rep.Ended += int64(s.reconnects)
+		if s.catching || s.topic < 0 {
+			rep.NotCaughtUp += int64(b2i(s.catching))
+			continue
+		}
+		rep.CaughtUp++
+		catch.Record(s.caughtAt - back)
+		own.Record(s.caughtAt - s.reconnectedAt)
+	}
+	rep.Ended += r.ended.Load() // ended and not back
+	rep.CatchUp, rep.OwnCatchUp = catch.Stats(), own.Stats()
+	return rep
 }
 
 // sleep waits for d or until ctx is done; it reports whether d passed.
@@ -383,6 +521,15 @@ func (r *runner) progressLine(w io.Writer) {
 		r.clock().Seconds(), phase, r.est.Load(), r.cfg.Subscribers, r.failed.Load(), r.ended.Load(),
 		r.pub.main.ok.Load()+r.pub.resume.ok.Load(), r.pub.main.failed.Load()+r.pub.resume.failed.Load(),
 		r.cnt.unique.Load(), r.cnt.dup.Load())
+	if st := r.storm; st != nil {
+		line += fmt.Sprintf("  storm published %d (errors %d)", r.pub.storm.ok.Load(), r.pub.storm.failed.Load())
+		if g := st.group.Load(); g != nil {
+			line += fmt.Sprintf(", %d not caught up", g.left.Load())
+		}
+	}
+	if r.cfg.Reconnect {
+		line += fmt.Sprintf("  reconnected %d", r.reAccepted.Load())
+	}
 	if pid := r.cfg.HubPID; pid != 0 {
 		if s, err := ReadProc(pid); err == nil {
 			line += fmt.Sprintf("  hub RSS %s CPU %.1fs", size(s.RSS), s.CPU.Seconds())
@@ -578,7 +725,7 @@ func (rs *resumer) run(ctx, subsCtx context.Context) {
 	want := int64(1 + rs.acked.len())
 	s.ended, s.endErr, s.firstAt = false, nil, 0
 	s.want, s.done = want, make(chan struct{})
-	if s.cnt.unique.Load() >= want {
+	if s.n >= want {
 		s.doneAt = rs.r.clock()
 		close(s.done)
 	}
@@ -600,16 +747,7 @@ func (rs *resumer) run(ctx, subsCtx context.Context) {
 
 // wait waits for done, the resume timeout or ctx.
 func (rs *resumer) wait(ctx context.Context, done <-chan struct{}) bool {
-	t := time.NewTimer(rs.r.cfg.ResumeTimeout)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	case <-ctx.Done():
-		return false
-	}
+	return waitDone(ctx, done, rs.r.cfg.ResumeTimeout)
 }
 
 // report returns the scenario's result; the goroutines have ended.

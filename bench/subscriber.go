@@ -34,14 +34,29 @@ type subscriber struct {
 	cnt   *deliveries
 	trk   []topicTrack // one per topic it is on (all: indexed by topic)
 
+	control     bool // a main subscriber while a storm runs: its latencies count
 	established bool
 	estAt       time.Duration // run clock when established
 	ended       bool          // the stream ended before the run closed it
 	endErr      error         // why
 
+	keepID bool          // keep the last event id (resume, storm, reconnect)
+	lastID []byte        // the last event id received
+	n      int64         // unique deliveries
+	retry  time.Duration // the stream's "retry:" field, 0 when none
+
+	reconnects    int           // accepted reconnections (Config.Reconnect)
+	reconnectedAt time.Duration // run clock at the latest one's response header
+
+	// Catch-up (storm, reconnect): when catching, the delivery of an event
+	// with sequence number catchSeq or later (of its topic, in order) ends
+	// the catch-up at caughtAt and tells group.
+	catching bool
+	catchSeq int
+	caughtAt time.Duration // run clock; 0 before the first catch-up
+	group    *catchGroup
+
 	// Resume scenario only.
-	keepID  bool
-	lastID  []byte
 	want    int64         // close done after this many unique deliveries
 	done    chan struct{} // closed at the want-th unique delivery
 	doneAt  time.Duration // run clock when done was closed
@@ -185,6 +200,10 @@ func (s *subscriber) line(line []byte) {
 	case "event":
 		s.otherTyp = len(value) > 0 && string(value) != "message"
 		s.gapTyp = string(value) == "ssehub.gap"
+	case "retry":
+		if ms, ok := digits(value); ok {
+			s.retry = time.Duration(ms) * time.Millisecond
+		}
 	case "id":
 		if s.keepID && bytes.IndexByte(value, 0) < 0 {
 			s.id = append(s.id[:0], value...)
@@ -232,15 +251,77 @@ func (s *subscriber) dispatch() {
 		s.cnt.outOfOrder.Add(1)
 	}
 	s.cnt.latency.Record(now - s.p.sent)
+	if s.control {
+		s.r.storm.control(s.p.sent, now)
+	}
 	s.cnt.last.Store(int64(now))
-	n := s.cnt.unique.Add(1)
+	s.cnt.unique.Add(1)
+	s.n++
+	if s.catching && s.p.seq >= s.catchSeq {
+		s.caughtUp(now)
+	}
 	if s.done != nil {
 		if s.firstAt == 0 {
 			s.firstAt = now
 		}
-		if n == s.want {
+		if s.n == s.want {
 			s.doneAt = now
 			close(s.done)
 		}
 	}
+}
+
+// catchUp starts a catch-up to sequence number seq of the subscriber's
+// topic (none when seq < 0: it has caught up at once).
+func (s *subscriber) catchUp(seq int) {
+	s.catching, s.catchSeq = true, seq
+	if seq < 0 || s.trk[0].got.has(seq) {
+		s.caughtUp(s.r.clock())
+	}
+}
+
+func (s *subscriber) caughtUp(now time.Duration) {
+	s.catching = false
+	s.caughtAt = now
+	if s.group != nil {
+		s.group.one()
+	}
+}
+
+// catchGroup is closed when its last member caught up. Safe for concurrent
+// use.
+type catchGroup struct {
+	left atomic.Int64
+	done chan struct{}
+}
+
+func newCatchGroup(n int) *catchGroup {
+	g := &catchGroup{done: make(chan struct{})}
+	g.left.Store(int64(n))
+	if n == 0 {
+		close(g.done)
+	}
+	return g
+}
+
+func (g *catchGroup) one() {
+	if g.left.Add(-1) == 0 {
+		close(g.done)
+	}
+}
+
+// digits parses a field value made of ASCII digits only (as the "retry"
+// field must be).
+func digits(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 12 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
 }

@@ -4,7 +4,16 @@
 # generator, pinning and flags as scripts/bench-floors.sh: one nginx worker
 # on CPU 0, `ssehub bench --mode plain` on CPU 1, loopback only.
 #
-#   scripts/nchan-compare.sh [S1|S2|S3 ...]     (results in ${OUT:-/tmp/nchan-bench})
+#   scripts/nchan-compare.sh [S1|S2|S3|STORM1|STORM1K ...]     (results in ${OUT:-/tmp/nchan-bench})
+#
+# The reconnect storms run as in bench-floors.sh: nchan's eventsource
+# subscriber resumes from the Last-Event-ID header (nchan's own message ids,
+# which bench sends back as it got them), each channel keeping its last 1000
+# messages in shared memory (the behind events are 200 per channel, so
+# nothing the storm needs is evicted). RESTART has no nchan counterpart:
+# nchan keeps messages in shared memory, lost with the process on kill -9
+# (only its Redis mode keeps them), so a client resuming after the restart
+# cannot get what it missed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/nchan-bench}
@@ -23,6 +32,8 @@ error_log $OUT/error.log warn;
 events { worker_connections 20000; }
 http {
   access_log off;
+  nchan_shared_memory_size 512m; # room for the storms' 200,000 behind events
+
   server {
     listen 127.0.0.1:$PORT;
     location ~ ^/sub/(\w+)\$ { nchan_subscriber eventsource; nchan_channel_id \$1; }
@@ -56,8 +67,16 @@ run() {
   S1) start_nginx; bench S1 --subscribers 15000 --connect-rate 2000 --rate 1 --duration 5s --settle 5s; stop_nginx ;;
   S2) start_nginx; bench S2 --subscribers 10000 --connect-rate 2000 --rate 10 --duration 30s; stop_nginx ;;
   S3) start_nginx; bench S3 --subscribers 10000 --topics 1000 --connect-rate 2000 --rate 500 --concurrency 64 --duration 30s; stop_nginx ;;
+  STORM1) start_nginx
+    bench STORM1 --subscribers 100 --topics 10 --rate 10 --duration 20s --concurrency 64 \
+      --storm 1 --storm-missed 10 --storm-behind 200000 --storm-behind-topics 1000 --max-time 300s --fail-on-loss
+    stop_nginx ;;
+  STORM1K) start_nginx
+    bench STORM1K --subscribers 1000 --topics 100 --rate 50 --duration 60s --concurrency 64 \
+      --storm 1000 --storm-missed 10 --storm-behind 200000 --storm-behind-topics 1000 --storm-timeout 120s --max-time 400s --fail-on-loss
+    stop_nginx ;;
   *) echo "unknown scenario $1"; exit 2 ;;
   esac
 }
-if [ $# -eq 0 ]; then set -- S1 S2 S3; fi
+if [ $# -eq 0 ]; then set -- S1 S2 S3 STORM1 STORM1K; fi
 for s in "$@"; do run "$s"; done

@@ -34,6 +34,17 @@ Examples:
   ssehub bench --mode plain --url 'http://127.0.0.1/sub/{topic}' \
       --publish-url 'http://127.0.0.1/pub?id={topic}' --topic-prefix bench- --subscribers 1000
 
+Reconnect storm (--storm): 1,000 clients, each on its own topic, miss 10
+events that sit behind 200,000 others and come back at once, while 1,000
+control subscribers get 50 events/s; the report gives the catch-up times
+from the reconnect moment, the hub's CPU meanwhile and the control group's
+latency:
+  ssehub bench --key SECRET --subscribers 1000 --topics 100 --rate 50 --duration 60s \
+      --storm 1000 --storm-missed 10 --storm-behind 200000 --concurrency 64 --fail-on-loss
+
+Hub restart (--reconnect): subscribers come back with Last-Event-ID after
+their stream ends; publishes refused meanwhile are errors, not losses.
+
 Flags:
 `)
 		fs.PrintDefaults()
@@ -64,11 +75,19 @@ Flags:
 	subKey := fs.String("sub-key", "", "subscriber JWT key: sign an HS256 token with {\"mercure\":{\"subscribe\":[\"*\"]}} (instead of --sub-token)")
 	fs.IntVar(&c.ResumeMissed, "resume-missed", 0, "resume scenario: one extra subscriber misses this many events and reconnects with Last-Event-ID (0: off)")
 	fs.DurationVar(&c.ResumeTimeout, "resume-timeout", 10*time.Second, "bound of each wait of the resume scenario")
+	fs.IntVar(&c.Storm, "storm", 0, "reconnect storm: this many extra subscribers get a Last-Event-ID, miss the fill, and reconnect all at once one second into the publish phase (0: off)")
+	fs.IntVar(&c.StormTopics, "storm-topics", 0, "exact topics of the storm's subscribers (default: one each)")
+	fs.IntVar(&c.StormMissed, "storm-missed", 0, "events each storm topic gets while its subscribers are away (default 10)")
+	fs.IntVar(&c.StormBehind, "storm-behind", 0, "events published on other topics before the missed ones, so that the missed ones sit behind them in the history")
+	fs.IntVar(&c.StormBehindTopics, "storm-behind-topics", 0, "topics of the --storm-behind events, which nobody subscribes to (default 1000)")
+	fs.DurationVar(&c.StormTimeout, "storm-timeout", 60*time.Second, "bound of the wait for the storm's markers, and for every storm subscriber to catch up")
+	fs.BoolVar(&c.Reconnect, "reconnect", false, "subscribers whose stream ends reconnect with Last-Event-ID like a browser (retry: field, then backoff with jitter): the run survives a hub restart")
+	fs.DurationVar(&c.ReconnectMaxBackoff, "reconnect-max-backoff", 5*time.Second, "with --reconnect: longest wait between failed reconnection attempts")
 	fs.DurationVar(&c.MaxTime, "max-time", 0, "bound of the whole run (default: the sum of the phases' bounds plus 30s)")
 	progress := fs.Duration("progress", time.Second, "interval of the progress lines on stderr (0: none)")
 	jsonOnly := fs.Bool("json", false, "print only the JSON report on stdout")
 	jsonOut := fs.String("json-out", "", "also write the JSON report to this file")
-	failOnLoss := fs.Bool("fail-on-loss", false, "exit 3 when an event was missing, duplicated or out of order, or a connection failed")
+	failOnLoss := fs.Bool("fail-on-loss", false, "exit 3 when an event was missing, duplicated or out of order, a connection failed or ended, or a storm subscriber did not catch up")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -151,6 +170,13 @@ Flags:
 	if *failOnLoss {
 		d, cn := rep.Delivery, rep.Connections
 		if d.Missing+d.Duplicated+d.OutOfOrder+cn.Failed+cn.EndedEarly > 0 {
+			return 3
+		}
+		if st := rep.Storm; st != nil && (st.Missing+st.Duplicated+st.OutOfOrder > 0 || st.Error != "" ||
+			st.Primed < int64(st.Subscribers) || st.CaughtUp < st.Primed) {
+			return 3
+		}
+		if rc := rep.Reconnect; rc != nil && rc.NotCaughtUp > 0 {
 			return 3
 		}
 	}
