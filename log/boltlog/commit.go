@@ -258,9 +258,10 @@ func (l *Log) dropCachedLocked() {
 }
 
 // trim deletes events beyond MaxEvents and older than MaxAge from the
-// oldest end of b, at most maxTrimPerTx of them, and returns the new oldest
-// position and its time (0 when the log is empty) and whether more are due.
-// It costs nothing when the oldest event is within both limits.
+// oldest end of b, with their id and topic index entries, at most
+// maxTrimPerTx of them, and returns the new oldest position and its time
+// (0 when the log is empty) and whether more are due. It costs nothing
+// when the oldest event is within both limits.
 func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint64, now time.Time) (uint64, time.Time, bool, error) {
 	if first == 0 {
 		return 0, time.Time{}, false, nil
@@ -285,14 +286,11 @@ func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint6
 			return 0, time.Time{}, false, nil
 		}
 		pos := binary.BigEndian.Uint64(k)
-		var t time.Time
-		if l.opts.MaxAge > 0 {
-			var e ssehub.Event
-			if err := l.decodeInto(&e, k, v); err != nil {
-				return 0, time.Time{}, false, err
-			}
-			t = e.Time
+		var e ssehub.Event // decoded for its time and its topics' index keys
+		if err := l.decodeInto(&e, k, v); err != nil {
+			return 0, time.Time{}, false, err
 		}
+		t := e.Time
 		if pos >= keepFrom && !expired(t) {
 			return pos, t, false, nil
 		}
@@ -302,8 +300,7 @@ func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint6
 		if err := l.forgetID(ids, k, v); err != nil {
 			return 0, time.Time{}, false, err
 		}
-		var err error
-		if l.c.tbuf, err = l.forgetTopics(topics, k, v, l.c.tbuf); err != nil {
+		if err := l.forgetTopics(topics, &e); err != nil {
 			return 0, time.Time{}, false, err
 		}
 		if err := cur.Delete(); err != nil {

@@ -74,20 +74,16 @@ func putTopicKeys(topics *bolt.Bucket, keys []byte) error {
 	return nil
 }
 
-// forgetTopics deletes the index keys of the event stored under key with
-// the encoding v, before retention deletes the event.
-func (l *Log) forgetTopics(topics *bolt.Bucket, key, v, buf []byte) ([]byte, error) {
-	var e ssehub.Event
-	if err := l.decodeInto(&e, key, v); err != nil {
-		return buf, err
-	}
-	buf = appendTopicKeys(buf[:0], &e, e.Pos)
-	for k := 0; k < len(buf); k += topicKeyLen {
-		if err := topics.Delete(buf[k : k+topicKeyLen]); err != nil {
-			return buf, err
+// forgetTopics deletes the index keys of e, before retention deletes it.
+// Called by the committer only.
+func (l *Log) forgetTopics(topics *bolt.Bucket, e *ssehub.Event) error {
+	l.c.tbuf = appendTopicKeys(l.c.tbuf[:0], e, e.Pos)
+	for k := 0; k < len(l.c.tbuf); k += topicKeyLen {
+		if err := topics.Delete(l.c.tbuf[k : k+topicKeyLen]); err != nil {
+			return err
 		}
 	}
-	return buf, nil
+	return nil
 }
 
 // indexTopics completes the topic index at Open: it indexes the events
@@ -255,7 +251,10 @@ func (l *Log) readTopicsDisk(q ssehub.TopicQuery, c *logutil.Collector) (err err
 				return err
 			}
 		}
-		return m.err
+		if m.err != nil {
+			return corruptError(l.file, m.err)
+		}
+		return nil
 	})
 	switch {
 	case errors.Is(err, bolt.ErrDatabaseNotOpen):
