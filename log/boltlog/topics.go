@@ -42,6 +42,10 @@ var indexChunk = 50_000 // a variable for tests
 // the indexing at Open; an error stops Open as a crash would. For tests.
 var afterIndexChunk func(through uint64) error
 
+// maxCacheFilter is the most cached events ReadTopics filters for topics
+// rather than reading the index (BenchmarkReadTopics/recent).
+var maxCacheFilter = 1000
+
 // topicKeyLen is the length of a key of the topic index.
 const topicKeyLen = 16
 
@@ -187,9 +191,13 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) (events []*ss
 	if q.Until == 0 || q.Until > newest {
 		q.Until = newest
 	}
-	if len(q.Topics) == 0 {
-		if f := l.cache.Front(); f != nil && q.After >= f.Pos-1 {
-			for i := l.cache.Search(q.After); i < l.cache.Len() && c.Offer(l.cache.At(i)); i++ {
+	if f := l.cache.Front(); f != nil && q.After >= f.Pos-1 {
+		// The cache holds every event after f.Pos-1. With topics, it
+		// serves only a short range: filtering many events costs more
+		// than reading the few the index names.
+		i := l.cache.Search(q.After)
+		if len(q.Topics) == 0 || l.cache.Len()-i <= maxCacheFilter {
+			for ; i < l.cache.Len() && c.Offer(l.cache.At(i)); i++ {
 			}
 			l.mu.RUnlock()
 			events, through := c.Result(newest)
