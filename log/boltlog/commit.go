@@ -286,11 +286,14 @@ func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint6
 			return 0, time.Time{}, false, nil
 		}
 		pos := binary.BigEndian.Uint64(k)
-		var e ssehub.Event // decoded for its time and its topics' index keys
-		if err := l.decodeInto(&e, k, v); err != nil {
-			return 0, time.Time{}, false, err
+		var t time.Time
+		if l.opts.MaxAge > 0 {
+			var e ssehub.Event
+			if err := l.decodeInto(&e, k, v); err != nil {
+				return 0, time.Time{}, false, err
+			}
+			t = e.Time
 		}
-		t := e.Time
 		if pos >= keepFrom && !expired(t) {
 			return pos, t, false, nil
 		}
@@ -300,7 +303,7 @@ func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint6
 		if err := l.forgetID(ids, k, v); err != nil {
 			return 0, time.Time{}, false, err
 		}
-		if err := l.forgetTopics(topics, &e); err != nil {
+		if err := l.forgetTopics(topics, k, v); err != nil {
 			return 0, time.Time{}, false, err
 		}
 		if err := cur.Delete(); err != nil {

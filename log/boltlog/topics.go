@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -54,14 +55,50 @@ const topicKeyLen = 16
 func appendTopicKeys(dst []byte, e *ssehub.Event, pos uint64) []byte {
 	start := len(dst)
 	for _, t := range e.Topics {
-		dst = binary.BigEndian.AppendUint64(dst, logutil.TopicHash(t))
-		dst = binary.BigEndian.AppendUint64(dst, pos)
-		key := dst[len(dst)-topicKeyLen:]
-		for k := start; k < len(dst)-topicKeyLen; k += topicKeyLen {
-			if bytes.Equal(dst[k:k+topicKeyLen], key) { // a topic named twice
-				dst = dst[:len(dst)-topicKeyLen]
-				break
-			}
+		dst = appendTopicKey(dst, start, t, pos)
+	}
+	return dst
+}
+
+// appendEncodedTopicKeys is appendTopicKeys for the encoding v of an event
+// (Event.AppendBinary), without decoding it: retention and the indexing
+// at Open need only the topics.
+func appendEncodedTopicKeys(dst, v []byte, pos uint64) ([]byte, error) {
+	b, err := skipHeader(v)
+	for range 2 { // id, type
+		if err == nil {
+			_, b, err = peekString(b)
+		}
+	}
+	if err != nil {
+		return dst, err
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return dst, errShort
+	}
+	b = b[k:]
+	start := len(dst)
+	for range n {
+		var t []byte
+		if t, b, err = peekString(b); err != nil {
+			return dst[:start], err
+		}
+		// TopicHash keeps nothing of its argument.
+		dst = appendTopicKey(dst, start, unsafe.String(unsafe.SliceData(t), len(t)), pos)
+	}
+	return dst, nil
+}
+
+// appendTopicKey appends the key of topic at pos to dst unless dst[start:]
+// holds it already (an event that names a topic twice).
+func appendTopicKey(dst []byte, start int, topic string, pos uint64) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, logutil.TopicHash(topic))
+	dst = binary.BigEndian.AppendUint64(dst, pos)
+	key := dst[len(dst)-topicKeyLen:]
+	for k := start; k < len(dst)-topicKeyLen; k += topicKeyLen {
+		if bytes.Equal(dst[k:k+topicKeyLen], key) {
+			return dst[:len(dst)-topicKeyLen]
 		}
 	}
 	return dst
@@ -78,10 +115,14 @@ func putTopicKeys(topics *bolt.Bucket, keys []byte) error {
 	return nil
 }
 
-// forgetTopics deletes the index keys of e, before retention deletes it.
-// Called by the committer only.
-func (l *Log) forgetTopics(topics *bolt.Bucket, e *ssehub.Event) error {
-	l.c.tbuf = appendTopicKeys(l.c.tbuf[:0], e, e.Pos)
+// forgetTopics deletes the index keys of the event stored under key with
+// the encoding v, before retention deletes it. Called by the committer.
+func (l *Log) forgetTopics(topics *bolt.Bucket, key, v []byte) error {
+	var err error
+	l.c.tbuf, err = appendEncodedTopicKeys(l.c.tbuf[:0], v, binary.BigEndian.Uint64(key))
+	if err != nil {
+		return corruptError(l.file, fmt.Errorf("damaged: event %x: %w", key, err))
+	}
 	for k := 0; k < len(l.c.tbuf); k += topicKeyLen {
 		if err := topics.Delete(l.c.tbuf[k : k+topicKeyLen]); err != nil {
 			return err
@@ -111,20 +152,24 @@ func (l *Log) indexTopics() (err error) {
 				return nil
 			}
 			var buf []byte // the keys of this chunk: bbolt holds them until the commit
-			var e ssehub.Event
 			c := b.Cursor()
 			var seek [8]byte
 			binary.BigEndian.PutUint64(seek[:], from+1)
 			through, n := b.Sequence(), 0
+			var prev uint64
 			for k, v := c.Seek(seek[:]); k != nil; k, v = c.Next() {
 				if n == indexChunk {
-					through = e.Pos
+					through = prev
 					break
 				}
-				if err := l.decodeInto(&e, k, v); err != nil {
-					return err
+				if len(k) != 8 {
+					return corruptError(l.file, fmt.Errorf("damaged: key %x is not a position", k))
 				}
-				buf = appendTopicKeys(buf, &e, e.Pos)
+				prev = binary.BigEndian.Uint64(k)
+				var err error
+				if buf, err = appendEncodedTopicKeys(buf, v, prev); err != nil {
+					return corruptError(l.file, fmt.Errorf("damaged: event %d: %w", prev, err))
+				}
 				n++
 			}
 			// Sorted keys fill bbolt's pages in one pass.
