@@ -224,7 +224,6 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) (events []*ss
 		return nil, 0, ssehub.ErrClosed
 	default:
 	}
-	c := logutil.NewCollector(q)
 	// The newest position is read before the transaction starts: every
 	// event up to it is committed, so the transaction sees all of them and
 	// through never claims more than was read.
@@ -232,14 +231,15 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) (events []*ss
 	newest, first := l.last, l.first
 	if first == 0 || q.After >= newest {
 		l.mu.RUnlock()
-		events, through := c.Result(newest)
+		events, through := logutil.NewCollector(q).Result(newest)
 		return events, through, nil
 	}
 	// Events committed after newest may be visible to the transaction:
-	// they are left for the next read.
+	// they are left for the next read (the Collector stops at Until).
 	if q.Until == 0 || q.Until > newest {
 		q.Until = newest
 	}
+	c := logutil.NewCollector(q)
 	if f := l.cache.Front(); f != nil && q.After >= f.Pos-1 {
 		// The cache holds every event after f.Pos-1. With topics, it
 		// serves only a short range: filtering many events costs more

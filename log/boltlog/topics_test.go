@@ -389,3 +389,49 @@ func updateTopicIndex(t *testing.T, dir string, fn func(*bolt.Bucket) error) {
 		t.Fatal(err)
 	}
 }
+
+// Events committed while a read runs are left for the next read: every
+// event returned is within through, also when a commit lands between the
+// read's look at the newest position and its transaction.
+func TestTopicReadDuringAppends(t *testing.T) {
+	for _, topics := range [][]string{{"a"}, nil} {
+		t.Run(fmt.Sprintf("topics %q", topics), func(t *testing.T) {
+			l := open(t, t.TempDir(), boltlog.Options{NoSync: true, CacheEvents: -1})
+			defer l.Close()
+			if err := l.Append(t.Context(), &ssehub.Event{Topics: []string{"a"}}); err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if err := l.Append(t.Context(), &ssehub.Event{Topics: []string{"a"}}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+			defer func() { close(stop); <-done }()
+			for range 2000 {
+				_, last, err := l.Bounds(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				q := ssehub.TopicQuery{Topics: topics, After: last - min(last, 20), Limit: 1 << 20} // the newest few
+				events, through, err := l.ReadTopics(t.Context(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := len(events); n > 0 && events[n-1].Pos > through {
+					t.Fatalf("ReadTopics returned event %d beyond through %d", events[n-1].Pos, through)
+				}
+			}
+		})
+	}
+}
