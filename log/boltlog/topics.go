@@ -274,7 +274,7 @@ func (l *Log) readTopicsDisk(q ssehub.TopicQuery, c *logutil.Collector) (err err
 		var slab []ssehub.Event // events allocated together
 		offer := func(k, v []byte) (bool, error) {
 			if len(slab) == 0 {
-				slab = make([]ssehub.Event, 64)
+				slab = make([]ssehub.Event, 16) // a resume often wants a few
 			}
 			e := &slab[0]
 			if err := l.decodeInto(e, k, v); err != nil {
