@@ -212,9 +212,11 @@ func (l *Log) indexTopics() (err error) {
 
 // ReadTopics implements ssehub.TopicIndex. With topics, it walks each
 // topic's keys in the index from q.After, merged in position order, and
-// reads only the events they name, from disk, in one read transaction.
-// With no topics it reads like Read (from memory when the cache covers
-// q.After), bounded by q.MaxBytes. Safe for concurrent use.
+// reads only the events they name, from disk, in one read transaction —
+// unless the cache holds q.After and at most maxCacheFilter events after
+// it, which are then filtered in memory. With no topics it reads like Read
+// (from memory when the cache covers q.After), bounded by q.MaxBytes. Safe
+// for concurrent use.
 func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) (events []*ssehub.Event, through uint64, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
