@@ -174,3 +174,82 @@ func BenchmarkOpen(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadTopics reads the 10 events of one topic published among
+// 200,000 events on 1,000 other topics, after a position before all of
+// them, as a subscriber of that topic resuming after a long absence does:
+// through the topic index, and (for comparison) by reading every event and
+// filtering, as a resume did before the index.
+func BenchmarkReadTopics(b *testing.B) {
+	const others, hot = 200_000, 10
+	l := open(b, b.TempDir(), boltlog.Options{NoSync: true})
+	defer l.Close()
+	ctx := context.Background()
+	batch := make([]*ssehub.Event, 0, 1000)
+	for i := range others {
+		topic := fmt.Sprintf("https://example.com/books/%d", i%1000)
+		if i%(others/hot) == others/hot/2 {
+			topic = "https://example.com/hot"
+		}
+		e := &ssehub.Event{Topics: []string{topic}, Data: benchData}
+		if i >= others-1000 && i%100 == 0 {
+			e.Topics = append(e.Topics, "https://example.com/recent")
+		}
+		batch = append(batch, e)
+		if len(batch) == cap(batch) {
+			if err := l.Append(ctx, batch...); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	first, _, err := l.Bounds(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := ssehub.TopicQuery{Topics: []string{"https://example.com/hot"}, After: first - 1, Limit: 1000, MaxBytes: 1 << 20}
+	b.Run("index", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			events, _, err := l.ReadTopics(ctx, q)
+			if err != nil || len(events) != hot {
+				b.Fatalf("ReadTopics: %d events, %v", len(events), err)
+			}
+		}
+	})
+	// 10 events among the newest 1,000, which the cache holds.
+	recent := ssehub.TopicQuery{Topics: []string{"https://example.com/recent"}, After: first + others - 1001, Limit: 1000, MaxBytes: 1 << 20}
+	b.Run("recent", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			events, _, err := l.ReadTopics(ctx, recent)
+			if err != nil || len(events) != 10 {
+				b.Fatalf("ReadTopics: %d events, %v", len(events), err)
+			}
+		}
+	})
+	b.Run("scan", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			n := 0
+			for after := q.After; ; {
+				page, err := l.Read(ctx, after, 1000)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(page) == 0 {
+					break
+				}
+				for _, e := range page {
+					if slices.Contains(e.Topics, q.Topics[0]) {
+						n++
+					}
+				}
+				after = page[len(page)-1].Pos
+			}
+			if n != hot {
+				b.Fatalf("scan found %d events", n)
+			}
+		}
+	})
+}

@@ -164,6 +164,10 @@ func Open(dir string, opts Options) (*Log, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := l.indexTopics(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	l.logger.Debug("boltlog: history opened", "path", l.file, "first", l.first, "last", l.last)
 	go l.run()
 	return l, nil
@@ -280,8 +284,8 @@ func corruptError(file string, cause error) error {
 }
 
 // load creates the buckets if needed (indexing the ids of a history made
-// before the id index existed) and reads the bounds and the times the
-// committer needs.
+// before the id index existed; its topics are indexed afterwards, by
+// indexTopics) and reads the bounds and the times the committer needs.
 func (l *Log) load() (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -301,8 +305,17 @@ func (l *Log) load() (err error) {
 				return err
 			}
 			b.FillPercent = 1
-			_, err = tx.CreateBucket(idsBucketName)
+			if _, err := tx.CreateBucket(idsBucketName); err != nil {
+				return err
+			}
+			_, err = tx.CreateBucket(topicsBucketName)
 			return err
+		}
+		if tx.Bucket(topicsBucketName) == nil {
+			// Indexed after this transaction, by indexTopics.
+			if _, err := tx.CreateBucket(topicsBucketName); err != nil {
+				return err
+			}
 		}
 		if tx.Bucket(idsBucketName) == nil {
 			ids, err := tx.CreateBucket(idsBucketName)

@@ -19,6 +19,8 @@ type committer struct {
 
 	batch   []*request
 	keys    []byte // arena for the keys of one transaction
+	tkeys   []byte // arena for the topic index keys of one transaction
+	tbuf    []byte // the topic index keys of an event retention deletes
 	vals    []byte // arena for the values of one transaction
 	setTime []bool // which events of the batch got their Time from us
 }
@@ -121,7 +123,7 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	if cap(c.keys) < 8*n {
 		c.keys = make([]byte, 0, 8*n)
 	}
-	c.keys, c.vals = c.keys[:0], c.vals[:0]
+	c.keys, c.vals, c.tkeys = c.keys[:0], c.vals[:0], c.tkeys[:0]
 	c.setTime = c.setTime[:0]
 	lastTime := c.lastTime
 	var seq, first uint64
@@ -151,7 +153,7 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	err = l.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketName)
 		b.FillPercent = 1 // keys only ever grow: pack pages full
-		ids := tx.Bucket(idsBucketName)
+		ids, topics := tx.Bucket(idsBucketName), tx.Bucket(topicsBucketName)
 		seq0 := b.Sequence()
 		seq = seq0
 		if seq == 0 {
@@ -196,6 +198,11 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 						return err
 					}
 				}
+				start = len(c.tkeys)
+				c.tkeys = appendTopicKeys(c.tkeys, e, seq)
+				if err := putTopicKeys(topics, c.tkeys[start:]); err != nil {
+					return err
+				}
 			}
 		}
 		if written == 0 { // every request was refused: nothing to write
@@ -203,6 +210,9 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 			return nil
 		}
 		if err := b.SetSequence(seq); err != nil {
+			return err
+		}
+		if err := topics.SetSequence(seq); err != nil { // indexed through seq
 			return err
 		}
 		var err error
@@ -214,6 +224,9 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	}
 	if cap(c.vals) > maxArena {
 		c.vals = nil
+	}
+	if cap(c.tkeys) > maxArena {
+		c.tkeys = nil
 	}
 	c.firstTime, c.lastTime = firstTime, lastTime
 	l.mu.Lock()
@@ -245,9 +258,10 @@ func (l *Log) dropCachedLocked() {
 }
 
 // trim deletes events beyond MaxEvents and older than MaxAge from the
-// oldest end of b, at most maxTrimPerTx of them, and returns the new oldest
-// position and its time (0 when the log is empty) and whether more are due.
-// It costs nothing when the oldest event is within both limits.
+// oldest end of b, with their id and topic index entries, at most
+// maxTrimPerTx of them, and returns the new oldest position and its time
+// (0 when the log is empty) and whether more are due. It costs nothing
+// when the oldest event is within both limits.
 func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint64, now time.Time) (uint64, time.Time, bool, error) {
 	if first == 0 {
 		return 0, time.Time{}, false, nil
@@ -264,7 +278,7 @@ func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint6
 	if first >= keepFrom && !expired(firstTime) {
 		return first, firstTime, false, nil
 	}
-	ids := b.Tx().Bucket(idsBucketName)
+	ids, topics := b.Tx().Bucket(idsBucketName), b.Tx().Bucket(topicsBucketName)
 	cur := b.Cursor()
 	deleted := 0
 	for k, v := cur.First(); ; k, v = cur.First() {
@@ -287,6 +301,9 @@ func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint6
 			return pos, t, true, nil
 		}
 		if err := l.forgetID(ids, k, v); err != nil {
+			return 0, time.Time{}, false, err
+		}
+		if err := l.forgetTopics(topics, k, v); err != nil {
 			return 0, time.Time{}, false, err
 		}
 		if err := cur.Delete(); err != nil {

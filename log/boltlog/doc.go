@@ -13,6 +13,30 @@
 // earlier history (a deleted directory, a switch from memory) cannot name
 // events of the new one; see package memlog for the reasoning.
 //
+// Two more buckets index the events, written by the committer in the
+// transaction of the events they describe, and deleted by retention with
+// them, so they always describe exactly the retained events:
+//
+//   - ssehub.ids maps each publisher-supplied id to its event's position
+//     (ssehub.IDIndex).
+//   - ssehub.topics holds, for each distinct topic of each event, the key
+//     logutil.TopicHash(topic) ‖ position (8 big-endian bytes each) with an
+//     empty value (ssehub.TopicIndex). A topic's keys are adjacent and in
+//     log order, so ReadTopics seeks to hash ‖ after+1 and reads only the
+//     events named there; it checks their topics, so two topics sharing a
+//     hash cost a read, never a wrong delivery. The bucket's sequence is the
+//     position through which the index is complete.
+//
+// # Upgrades
+//
+// A history written before an index existed gets it at Open. The id index
+// is built in one transaction. The topic index is built from the position
+// it is complete through (0 for a history without it) to the newest, in
+// transactions of 50,000 events, each advancing that position: memory stays
+// bounded, and an Open interrupted while indexing (a crash, a kill) resumes
+// where it stopped. Open logs at Info how many events it indexed and how
+// long that took; the history is served once Open returns.
+//
 // # Group commit
 //
 // Append hands its events to a single committer goroutine and waits. The
@@ -31,7 +55,10 @@
 //
 // The newest events (Options.CacheEvents) stay in memory, so Tail and reads
 // of recent history — a client resuming after a short disconnect — never
-// touch the disk; older positions are read from bbolt. Tail sleeps until the
+// touch the disk; older positions are read from bbolt. ReadTopics filters
+// the cache when it holds the range asked for and that range is short (at
+// most 1,000 events); otherwise it reads through the topic index, at a cost
+// that follows the events returned, not the events published meanwhile. Tail sleeps until the
 // committer announces a commit: no polling.
 //
 // # Crashes

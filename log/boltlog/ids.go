@@ -91,6 +91,17 @@ func (l *Log) forgetID(ids *bolt.Bucket, key, v []byte) error {
 // peekID returns the ID of an event encoded by Event.AppendBinary without
 // decoding the rest: version, flags, position, time, retry, then the ID.
 func peekID(v []byte) ([]byte, error) {
+	b, err := skipHeader(v)
+	if err != nil {
+		return nil, err
+	}
+	id, _, err := peekString(b)
+	return id, err
+}
+
+// skipHeader returns the encoding v of an event without the fields before
+// its ID: version, flags, position, time and retry.
+func skipHeader(v []byte) ([]byte, error) {
 	if len(v) < 2 {
 		return nil, errShort
 	}
@@ -102,11 +113,17 @@ func peekID(v []byte) ([]byte, error) {
 		}
 		b = b[n:]
 	}
+	return b, nil
+}
+
+// peekString returns the string b starts with (its length as a uvarint,
+// then its bytes) and the rest of b.
+func peekString(b []byte) (s, rest []byte, err error) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(b)-k) {
-		return nil, errShort
+		return nil, nil, errShort
 	}
-	return b[k : k+int(n)], nil
+	return b[k : k+int(n)], b[k+int(n):], nil
 }
 
 var errShort = errors.New("truncated event encoding")
