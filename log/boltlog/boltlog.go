@@ -26,6 +26,9 @@ const FileName = "events.db"
 // Options.CacheEvents is zero.
 const DefaultCacheEvents = 16384
 
+// DefaultIndexEvery is Options.IndexEvery when zero.
+const DefaultIndexEvery = 8192
+
 // DefaultLockTimeout is how long Open waits for another process to release
 // the data file when Options.LockTimeout is zero.
 const DefaultLockTimeout = time.Second
@@ -56,6 +59,14 @@ type Options struct {
 	// serve Tail and short reads without touching the disk. Zero means
 	// DefaultCacheEvents; negative means none (every read goes to disk).
 	CacheEvents int
+	// IndexEvery is how many committed events the topic index gathers in
+	// memory before their keys are written to the file, in one of the
+	// committer's transactions (no fsync of their own): sorted, many keys
+	// share a page, where writing each event's keys in its own commit
+	// dirtied a page of the index per topic per commit. Zero means
+	// DefaultIndexEvery; 1 writes them in every commit. Events not yet
+	// written are indexed again at Open after a crash.
+	IndexEvery int
 	// LockTimeout is how long Open waits for the data file's lock before it
 	// reports ErrLocked. Zero means DefaultLockTimeout.
 	LockTimeout time.Duration
@@ -84,6 +95,8 @@ type Log struct {
 	logger *slog.Logger
 	cacheN int // capacity of cache; 0 disables it
 
+	indexEvery int // Options.IndexEvery, defaulted
+
 	reqs    chan *request
 	closing chan struct{} // closed first by Close: appends and tails stop
 	stop    chan struct{} // closed once no Append can send: the committer drains and exits
@@ -104,10 +117,12 @@ type Log struct {
 	// mu guards the cache and the bounds as readers see them; only the
 	// committer changes them, after a commit. Lock order: sendMu, then mu
 	// (never both held by one goroutine in practice).
-	mu    sync.RWMutex
-	cache logutil.Ring // a suffix of the log: the newest events
-	first uint64       // oldest retained position, 0 when none
-	last  uint64       // newest position ever, 0 when none
+	mu      sync.RWMutex
+	cache   logutil.Ring // a suffix of the log: the newest events
+	first   uint64       // oldest retained position, 0 when none
+	last    uint64       // newest position ever, 0 when none
+	indexed uint64       // the topic index in the file is complete through here
+	pending pendingIndex // the topic index of the events after indexed
 
 	c committer // owned by the committer goroutine
 }
@@ -152,8 +167,15 @@ func Open(dir string, opts Options) (*Log, error) {
 	case opts.CacheEvents > 0:
 		l.cacheN = opts.CacheEvents
 	}
+	l.indexEvery = opts.IndexEvery
+	if l.indexEvery <= 0 {
+		l.indexEvery = DefaultIndexEvery
+	}
 	if opts.MaxEvents > 0 && l.cacheN > opts.MaxEvents {
 		l.cacheN = opts.MaxEvents
+	}
+	if opts.MaxEvents > 0 && l.indexEvery > opts.MaxEvents {
+		l.indexEvery = opts.MaxEvents // retention would drop them before
 	}
 	db, err := openDB(l.dir, l.file, opts)
 	if err != nil {
@@ -168,6 +190,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		db.Close()
 		return nil, err
 	}
+	l.indexed = l.last
 	l.logger.Debug("boltlog: history opened", "path", l.file, "first", l.first, "last", l.last)
 	go l.run()
 	return l, nil

@@ -40,15 +40,18 @@ func open(t testing.TB, dir string, opts boltlog.Options) *boltlog.Log {
 
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		cache int
+		name       string
+		cache      int
+		indexEvery int
 	}{
-		{"default cache", 0},
-		{"small cache", 3}, // reads mix disk and memory
-		{"no cache", -1},   // every read goes to disk
+		{"default cache", 0, 0},
+		{"small cache", 3, 0},                   // reads mix disk and memory
+		{"no cache", -1, 0},                     // every read goes to disk
+		{"index written every 7 events", -1, 7}, // topic reads mix the file's index and the pending one
+		{"index written at every commit", -1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := boltlog.Options{NoSync: true, CacheEvents: tc.cache}
+			opts := boltlog.Options{NoSync: true, CacheEvents: tc.cache, IndexEvery: tc.indexEvery}
 			logtest.Run(t, logtest.Harness{
 				Open: func(t *testing.T) ssehub.Log { return open(t, t.TempDir(), opts) },
 				OpenRetained: func(t *testing.T, maxEvents int) ssehub.Log {
@@ -401,6 +404,29 @@ func TestKillDurability(t *testing.T) {
 		got, err := l.Read(t.Context(), pos-1, 1)
 		if err != nil || len(got) != 1 || got[0].Pos != pos || got[0].Data != data {
 			t.Fatalf("acknowledged event %d (%s) after kill: got %v, %v", pos, data, got, err)
+		}
+	}
+	// The topic index of the events whose keys were still in memory is
+	// rebuilt by Open: a topic read finds every acknowledged event.
+	var indexed []*ssehub.Event
+	for q := (ssehub.TopicQuery{Topics: []string{"kill"}, Limit: 1000}); ; {
+		page, through, err := l.ReadTopics(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		indexed = append(indexed, page...)
+		if _, last, _ := l.Bounds(t.Context()); through >= last {
+			break
+		}
+		q.After = through
+	}
+	found := make(map[uint64]bool, len(indexed))
+	for _, e := range indexed {
+		found[e.Pos] = true
+	}
+	for pos := range acked {
+		if !found[pos] {
+			t.Fatalf("acknowledged event %d is missing from the topic index after kill", pos)
 		}
 	}
 	first, last, _ := l.Bounds(t.Context())

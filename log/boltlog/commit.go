@@ -19,7 +19,9 @@ type committer struct {
 
 	batch   []*request
 	keys    []byte // arena for the keys of one transaction
-	tkeys   []byte // arena for the topic index keys of one transaction
+	tkeys   []byte // topic index keys of the events not yet in the index (pending)
+	tevents int    // how many events tkeys holds the keys of
+	tbytes  int    // and their size
 	tbuf    []byte // the topic index keys of an event retention deletes
 	vals    []byte // arena for the values of one transaction
 	setTime []bool // which events of the batch got their Time from us
@@ -123,17 +125,20 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	if cap(c.keys) < 8*n {
 		c.keys = make([]byte, 0, 8*n)
 	}
-	c.keys, c.vals, c.tkeys = c.keys[:0], c.vals[:0], c.tkeys[:0]
+	c.keys, c.vals = c.keys[:0], c.vals[:0]
+	tkeys0, tevents0, tbytes0 := len(c.tkeys), c.tevents, c.tbytes // to undo on error
 	c.setTime = c.setTime[:0]
 	lastTime := c.lastTime
 	var seq, first uint64
 	var firstTime time.Time
 	written := 0
+	flush := false
 	defer func() {
 		if p := recover(); p != nil {
 			err = corruptError(l.file, fmt.Errorf("damaged: bbolt panicked while writing: %v", p))
 		}
 		if err != nil {
+			c.tkeys, c.tevents, c.tbytes = c.tkeys[:tkeys0], tevents0, tbytes0
 			i := 0
 			for _, r := range batch {
 				for _, e := range r.events {
@@ -198,11 +203,9 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 						return err
 					}
 				}
-				start = len(c.tkeys)
 				c.tkeys = appendTopicKeys(c.tkeys, e, seq)
-				if err := putTopicKeys(topics, c.tkeys[start:]); err != nil {
-					return err
-				}
+				c.tevents++
+				c.tbytes += e.Size()
 			}
 		}
 		if written == 0 { // every request was refused: nothing to write
@@ -212,8 +215,13 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 		if err := b.SetSequence(seq); err != nil {
 			return err
 		}
-		if err := topics.SetSequence(seq); err != nil { // indexed through seq
-			return err
+		if flush = c.tevents >= l.indexEvery || c.tbytes >= maxPendingBytes; flush {
+			if err := writeTopicKeys(topics, c.tkeys, first); err != nil {
+				return err
+			}
+			if err := topics.SetSequence(seq); err != nil { // indexed through seq
+				return err
+			}
 		}
 		var err error
 		first, firstTime, c.trimMore, err = l.trim(b, first, firstTime, seq, now)
@@ -225,11 +233,24 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	if cap(c.vals) > maxArena {
 		c.vals = nil
 	}
-	if cap(c.tkeys) > maxArena {
-		c.tkeys = nil
+	if flush {
+		c.tkeys, c.tevents, c.tbytes = c.tkeys[:0], 0, 0
+		if cap(c.tkeys) > maxArena {
+			c.tkeys = nil
+		}
 	}
 	c.firstTime, c.lastTime = firstTime, lastTime
 	l.mu.Lock()
+	if flush {
+		l.pending.clear()
+		l.indexed = seq
+	} else {
+		for _, r := range batch {
+			if r.err == nil {
+				l.pending.add(r.events)
+			}
+		}
+	}
 	if l.cacheN > 0 {
 		for _, r := range batch {
 			if r.err != nil {

@@ -13,19 +13,25 @@
 // earlier history (a deleted directory, a switch from memory) cannot name
 // events of the new one; see package memlog for the reasoning.
 //
-// Two more buckets index the events, written by the committer in the
-// transaction of the events they describe, and deleted by retention with
-// them, so they always describe exactly the retained events:
+// Two more buckets index the events, written by the committer and
+// deleted by retention with the events they describe:
 //
 //   - ssehub.ids maps each publisher-supplied id to its event's position
-//     (ssehub.IDIndex).
+//     (ssehub.IDIndex), written in the transaction of its event.
 //   - ssehub.topics holds, for each distinct topic of each event, the key
 //     logutil.TopicHash(topic) ‖ position (8 big-endian bytes each) with an
 //     empty value (ssehub.TopicIndex). A topic's keys are adjacent and in
 //     log order, so ReadTopics seeks to hash ‖ after+1 and reads only the
 //     events named there; it checks their topics, so two topics sharing a
 //     hash cost a read, never a wrong delivery. The bucket's sequence is the
-//     position through which the index is complete.
+//     position through which the index is complete. The keys are not
+//     written in the transaction of their events but gathered in memory
+//     and written, sorted, in the committer's transaction that completes
+//     Options.IndexEvery events (8,192 by default): written one commit at a
+//     time, each topic of each commit dirtied a page of the index. Until
+//     then ReadTopics finds those events in an index in memory; after a
+//     crash Open indexes them again from the events, which are durable —
+//     the index needs no fsync of its own.
 //
 // # Upgrades
 //

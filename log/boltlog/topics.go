@@ -104,15 +104,80 @@ func appendTopicKey(dst []byte, start int, topic string, pos uint64) []byte {
 	return dst
 }
 
-// putTopicKeys stores the keys made by appendTopicKeys. bbolt keeps the
-// slices until the commit: keys must not be overwritten before then.
-func putTopicKeys(topics *bolt.Bucket, keys []byte) error {
+// maxPendingBytes bounds the size of the events whose index keys wait in
+// memory: past it they are written at the next commit.
+const maxPendingBytes = 16 << 20
+
+// writeTopicKeys stores the keys made by appendTopicKeys, sorted so that
+// the keys of a topic fill its pages in one pass, except those of events
+// before first (retention deleted them while their keys waited). bbolt
+// keeps the slices until the commit: keys must not be overwritten before
+// then.
+func writeTopicKeys(topics *bolt.Bucket, keys []byte, first uint64) error {
+	sorted := make([][]byte, 0, len(keys)/topicKeyLen)
 	for k := 0; k < len(keys); k += topicKeyLen {
-		if err := topics.Put(keys[k:k+topicKeyLen:k+topicKeyLen], []byte{}); err != nil {
+		if key := keys[k : k+topicKeyLen : k+topicKeyLen]; binary.BigEndian.Uint64(key[8:]) >= first {
+			sorted = append(sorted, key)
+		}
+	}
+	slices.SortFunc(sorted, bytes.Compare)
+	for _, k := range sorted {
+		if err := topics.Put(k, []byte{}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// pendingIndex is the topic index of the committed events whose keys are
+// not in the file yet (Options.IndexEvery): their events by topic, in log
+// order. Guarded by Log.mu; the committer adds and clears.
+type pendingIndex struct {
+	topics map[string][]*ssehub.Event
+}
+
+func (p *pendingIndex) add(events []*ssehub.Event) {
+	if p.topics == nil {
+		p.topics = make(map[string][]*ssehub.Event)
+	}
+	for _, e := range events {
+		for _, t := range logutil.DistinctTopics(e) {
+			p.topics[t] = append(p.topics[t], e)
+		}
+	}
+}
+
+func (p *pendingIndex) clear() { p.topics = nil }
+
+// collect returns the events with one of topics in (after, until], at or
+// after first, in log order, each once.
+func (p *pendingIndex) collect(topics []string, after, until, first uint64) []*ssehub.Event {
+	var out []*ssehub.Event
+	if first > 0 {
+		after = max(after, first-1) // retention deleted those
+	}
+	for i, t := range topics {
+		if slices.Contains(topics[:i], t) {
+			continue
+		}
+		evs := p.topics[t]
+		j, _ := slices.BinarySearchFunc(evs, after+1, func(e *ssehub.Event, pos uint64) int { return cmpPos(e.Pos, pos) })
+		for ; j < len(evs) && evs[j].Pos <= until; j++ {
+			out = append(out, evs[j])
+		}
+	}
+	slices.SortFunc(out, func(a, b *ssehub.Event) int { return cmpPos(a.Pos, b.Pos) })
+	return slices.CompactFunc(out, func(a, b *ssehub.Event) bool { return a == b })
+}
+
+func cmpPos(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // forgetTopics deletes the index keys of the event stored under key with
@@ -230,7 +295,7 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) (events []*ss
 	// event up to it is committed, so the transaction sees all of them and
 	// through never claims more than was read.
 	l.mu.RLock()
-	newest, first := l.last, l.first
+	newest, first, indexed := l.last, l.first, l.indexed
 	if first == 0 || q.After >= newest {
 		l.mu.RUnlock()
 		events, through := logutil.NewCollector(q).Result(newest)
@@ -255,17 +320,32 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) (events []*ss
 			return events, through, nil
 		}
 	}
+	// With topics, the file's index serves up to indexed and the pending
+	// index the rest (taken now, under the lock that keeps them apart).
+	diskUntil := q.Until
+	var recent []*ssehub.Event
+	if len(q.Topics) > 0 && q.Until > indexed {
+		diskUntil = indexed
+		recent = l.pending.collect(q.Topics, q.After, q.Until, first)
+	}
 	l.mu.RUnlock()
-	if err := l.readTopicsDisk(q, c); err != nil {
-		return nil, 0, err
+	if q.After < diskUntil {
+		if err := l.readTopicsDisk(q, diskUntil, c); err != nil {
+			return nil, 0, err
+		}
+	}
+	for _, e := range recent {
+		if !c.Offer(e) {
+			break
+		}
 	}
 	events, through = c.Result(newest)
 	return events, through, nil
 }
 
-// readTopicsDisk offers c the events q selects, from disk, in one read
-// transaction. q.Until is not zero.
-func (l *Log) readTopicsDisk(q ssehub.TopicQuery, c *logutil.Collector) (err error) {
+// readTopicsDisk offers c the events q selects up to until, from disk, in
+// one read transaction.
+func (l *Log) readTopicsDisk(q ssehub.TopicQuery, until uint64, c *logutil.Collector) (err error) {
 	defer func() {
 		if p := recover(); p != nil { // a damaged page; bbolt rolled back
 			err = corruptError(l.file, fmt.Errorf("damaged: bbolt panicked while reading topics after %d: %v", q.After, p))
@@ -300,7 +380,7 @@ func (l *Log) readTopicsDisk(q ssehub.TopicQuery, c *logutil.Collector) (err err
 		if err != nil {
 			return corruptError(l.file, err)
 		}
-		for pos := m.next(); pos != 0 && !c.Beyond(pos); pos = m.next() {
+		for pos := m.next(); pos != 0 && pos <= until; pos = m.next() {
 			binary.BigEndian.PutUint64(key[:], pos)
 			v := b.Get(key[:])
 			if v == nil {

@@ -172,7 +172,7 @@ func checkTopicKeys(t *testing.T, l *boltlog.Log, want int) {
 func TestTopicIndexBuiltForAnOldHistory(t *testing.T) {
 	dir := fixtureDir(t)
 	logger, logged := infoLog()
-	l := open(t, dir, boltlog.Options{NoSync: true, CacheEvents: 100, Logger: logger})
+	l := open(t, dir, boltlog.Options{NoSync: true, CacheEvents: 100, IndexEvery: 1, Logger: logger})
 	defer func() { l.Close() }()
 	if !strings.Contains(logged.String(), "indexed the topics") || !strings.Contains(logged.String(), fmt.Sprintf("events=%d", fixtureEvents)) {
 		t.Fatalf("Open did not log the indexing of %d events: %q", fixtureEvents, logged)
@@ -272,7 +272,7 @@ func TestTopicIndexBuildInterrupted(t *testing.T) {
 func TestTopicIndexTrimmedByAge(t *testing.T) {
 	dir := t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
-		l := open(t, dir, boltlog.Options{NoSync: true, MaxAge: time.Minute})
+		l := open(t, dir, boltlog.Options{NoSync: true, MaxAge: time.Minute, IndexEvery: 1})
 		defer l.Close()
 		add := func(n int) {
 			for i := range n {
@@ -309,7 +309,7 @@ func TestTopicIndexTrimmedByAge(t *testing.T) {
 func TestTopicIndexTrimmedByCount(t *testing.T) {
 	defer boltlog.SetMaxTrimPerTx(300)()
 	dir := t.TempDir()
-	l := open(t, dir, boltlog.Options{NoSync: true})
+	l := open(t, dir, boltlog.Options{NoSync: true, IndexEvery: 1})
 	events := make([]*ssehub.Event, 1000)
 	for i := range events {
 		events[i] = &ssehub.Event{Topics: []string{fmt.Sprintf("t/%d", i%10), "all"}}
@@ -320,7 +320,7 @@ func TestTopicIndexTrimmedByCount(t *testing.T) {
 	checkTopicKeys(t, l, 2000)
 	l.Close()
 	synctest.Test(t, func(t *testing.T) {
-		l := open(t, dir, boltlog.Options{NoSync: true, MaxEvents: 10})
+		l := open(t, dir, boltlog.Options{NoSync: true, MaxEvents: 10, IndexEvery: 1})
 		defer l.Close()
 		synctest.Wait() // the committer trims while idle
 		checkTopicKeys(t, l, 20)
@@ -433,5 +433,47 @@ func TestTopicReadDuringAppends(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The keys of committed events are written to the file every IndexEvery
+// events; meanwhile reads find those events in memory, and after a restart
+// (Close writes nothing more, as a crash) Open indexes them again.
+func TestTopicIndexWrittenInBatches(t *testing.T) {
+	dir := t.TempDir()
+	for _, cache := range []int{0, -1} {
+		l := open(t, dir, boltlog.Options{NoSync: true, IndexEvery: 100, CacheEvents: cache, MaxEvents: 1000})
+		var keys int
+		for i := range 250 {
+			topics := []string{fmt.Sprintf("t/%d", i%7)}
+			if i%5 == 0 {
+				topics = append(topics, "five")
+			}
+			if err := l.Append(t.Context(), &ssehub.Event{Topics: topics, Data: fmt.Sprint(i)}); err != nil {
+				t.Fatal(err)
+			}
+			if i < 200 {
+				keys += len(topics)
+			}
+		}
+		all := readEverything(t, l)
+		n, through, err := boltlog.TopicKeys(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < keys || through < all[199].Pos || through >= all[len(all)-1].Pos {
+			t.Fatalf("cache %d: the file's index holds %d keys through %d after %d events; want the keys of whole batches of 100 (at least %d keys), not the last 50", cache, n, through, len(all), keys)
+		}
+		checkTopicReads(t, l, all, [][]string{{"t/3"}, {"five"}, {"five", "t/0"}})
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		l = open(t, dir, boltlog.Options{NoSync: true, IndexEvery: 100, CacheEvents: cache, MaxEvents: 1000})
+		checkTopicReads(t, l, all, [][]string{{"t/3"}, {"five"}, {"five", "t/0"}})
+		_, last, _ := l.Bounds(t.Context())
+		if _, through, _ := boltlog.TopicKeys(l); through != last {
+			t.Fatalf("after Open the file's index is complete through %d, want %d", through, last)
+		}
+		l.Close()
 	}
 }
