@@ -199,7 +199,9 @@ func New(l ssehub.Log, opts Options) (*Hub, error) {
 
 // OnEvent makes the hub call fn with every event it fans out, in log
 // order, once each, before the event is queued to subscribers; nil stops
-// it. It is how a component builds state from the log (the subscriptions
+// it. The hub has one such slot: a second call replaces the first fn (the
+// subscriptions API is its one user; combine functions in the caller to
+// have several). It is how a component builds state from the log (the subscriptions
 // API does). fn runs on the hub's dispatcher goroutine: it must be quick,
 // must not block and must not call the Hub's methods. The events are
 // shared: fn must not modify them. Safe for concurrent use.

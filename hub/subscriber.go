@@ -274,8 +274,12 @@ func (s *Subscriber) TryNext() ([][]byte, error) {
 // OnWake makes the subscriber call f, instead of waking a waiting Next,
 // whenever it may have something new for TryNext: an event, a heartbeat or
 // its end. f runs on the hub's goroutines (the dispatcher among them), so
-// it must be quick and must not block; it is called without locks held.
-// Set it before relying on TryNext; a pending wake is delivered to f.
+// it must be quick and must not block. It is called without the
+// subscriber's lock, but the dispatcher and the heartbeat call it while
+// they hold Hub.mu for reading: f must not call the Hub's or the
+// Subscriber's methods that take Hub.mu (Subscribe, Close, Stats, …), or
+// it deadlocks with a waiting writer. Set it before relying on TryNext; a
+// pending wake is delivered to f.
 func (s *Subscriber) OnWake(f func()) {
 	s.onWake.Store(&f)
 	f()
