@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/sse"
 	"github.com/ssehub/ssehub/topic"
 )
 
@@ -445,25 +446,25 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-var heartbeatLine = []byte(":\n\n")
+// heartbeatLine is the shortest comment block: what an idle stream gets.
+var heartbeatLine = sse.AppendComment(nil, "")
 
 // reconnectEvent is the "come back in d" instruction: a ReconnectType event
 // for clients that look at it, then a retry field for every EventSource.
 func reconnectEvent(d time.Duration) []byte {
 	ms := strconv.FormatInt(d.Milliseconds(), 10)
-	return []byte("event: " + ReconnectType + "\ndata: {\"retry_ms\":" + ms + "}\n\nretry: " + ms + "\n\n")
+	b, _ := sse.AppendEvent(nil, sse.Event{Type: ReconnectType, Data: `{"retry_ms":` + ms + `}`})
+	return sse.AppendRetry(b, d.Truncate(time.Millisecond))
 }
 
+// gapEvent is the GapType event that tells a client what history could not
+// fill; its id is where the replay resumed.
 func gapEvent(g Gap) []byte {
-	after := ssehub.FormatID(g.After)
 	data, _ := json.Marshal(struct {
 		Reason       string `json:"reason"`
 		Requested    string `json:"requested"`
 		ResumedAfter string `json:"resumed_after"`
-	}{g.Reason, g.Requested, after})
-	var b strings.Builder
-	b.WriteString("event: " + GapType + "\nid: " + after + "\ndata: ")
-	b.Write(data)
-	b.WriteString("\n\n")
-	return []byte(b.String())
+	}{g.Reason, g.Requested, ssehub.FormatID(g.After)})
+	b, _ := sse.AppendEvent(nil, sse.Event{ID: ssehub.FormatID(g.After), Type: GapType, Data: string(data)})
+	return b
 }
