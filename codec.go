@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -141,32 +140,3 @@ func (d *decoder) string() string {
 	d.b = d.b[n:]
 	return s
 }
-
-// Validate reports whether the event can be published: at least one topic,
-// no control characters in topics, and no CR, LF or NUL in the id or type
-// (they would inject SSE fields). Errors wrap ErrInvalid and say what to fix.
-func (e *Event) Validate() error {
-	if len(e.Topics) == 0 {
-		return fmt.Errorf("%w: topic is required", ErrInvalid)
-	}
-	for _, t := range e.Topics {
-		if t == "" {
-			return fmt.Errorf("%w: topic must not be empty", ErrInvalid)
-		}
-		if i := strings.IndexFunc(t, isControl); i >= 0 {
-			return fmt.Errorf("%w: topic %q contains a control character at byte %d", ErrInvalid, t, i)
-		}
-	}
-	if strings.ContainsAny(e.ID, "\r\n\x00") {
-		return fmt.Errorf("%w: id must not contain CR, LF or NUL", ErrInvalid)
-	}
-	if strings.ContainsAny(e.Type, "\r\n\x00") {
-		return fmt.Errorf("%w: type must not contain CR, LF or NUL", ErrInvalid)
-	}
-	if e.Retry < 0 {
-		return fmt.Errorf("%w: retry must not be negative", ErrInvalid)
-	}
-	return nil
-}
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

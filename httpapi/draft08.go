@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/topic"
@@ -115,21 +114,8 @@ func checkMatcherValue(name, v string) error {
 	case len(v) > maxMatcherLen:
 		return badRequest(name + " value is " + strconv.Itoa(len(v)) + " bytes long, more than the " + strconv.Itoa(maxMatcherLen) + " accepted")
 	}
-	if err := checkText(name+" value", v); err != nil {
+	if err := ssehub.CheckText(name+" value", v); err != nil {
 		return badRequest(err.Error())
-	}
-	return nil
-}
-
-// checkText refuses invalid UTF-8 and control characters: C0, DEL and C1.
-func checkText(what, v string) error {
-	if !utf8.ValidString(v) {
-		return fmt.Errorf("%s %q is not valid UTF-8", what, printable(strings.ToValidUTF8(v, "\uFFFD")))
-	}
-	for i, r := range v {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) {
-			return fmt.Errorf("%s %q contains the control character U+%04X at byte %d", what, printable(v), r, i)
-		}
 	}
 	return nil
 }
@@ -155,45 +141,22 @@ var errReservedTopic = errors.New("httpapi: topic in the hub's reserved namespac
 // subscription events).
 var reservedPrefixes = []string{"/.well-known/mercure", "/.well-known/ssehub"}
 
-// checkUpdate applies the draft-08 publish rules that Event.Validate does
-// not: topics, id, type and data are valid UTF-8 without control
-// characters; a topic is not exactly "*" and not in the hub's reserved
-// namespace (/.well-known/mercure/…); an id does not start with "#" and is
-// not "earliest"; the type is not "mercure". Errors wrap ssehub.ErrInvalid
-// (400) or errReservedTopic (403) and say what to fix.
+// checkUpdate applies the rules the Mercure protocol adds to those every
+// event follows (ssehub.Event.Validate, which ran before): no topic in the
+// hub's reserved namespace (/.well-known/mercure/…), no id starting with
+// "#", no type "mercure". Errors wrap ssehub.ErrInvalid (400) or
+// errReservedTopic (403) and say what to fix.
 func checkUpdate(ev *ssehub.Event) error {
 	for _, t := range ev.Topics {
-		if err := checkText("topic", t); err != nil {
-			return fmt.Errorf("%w: %v", ssehub.ErrInvalid, err)
-		}
-		if t == topic.Wildcard {
-			return fmt.Errorf("%w: the topic \"*\" is reserved: it is the wildcard that matches every topic, so no subscriber could select it alone; publish to a real topic", ssehub.ErrInvalid)
-		}
 		if isReservedTopic(t) {
 			return fmt.Errorf("%w: topic %q is in the hub's reserved namespace (/.well-known/mercure/…): only the hub publishes there (subscription events); publish to another topic", errReservedTopic, printable(t))
 		}
 	}
-	if ev.ID != "" {
-		if err := checkText("id", ev.ID); err != nil {
-			return fmt.Errorf("%w: %v", ssehub.ErrInvalid, err)
-		}
-		switch {
-		case strings.HasPrefix(ev.ID, "#"):
-			return fmt.Errorf("%w: id %q starts with \"#\", which the protocol reserves for hub-generated ids; use an IRI such as urn:uuid:…", ssehub.ErrInvalid, printable(ev.ID))
-		case ev.ID == "earliest":
-			return fmt.Errorf("%w: id \"earliest\" is reserved (as a last event id it asks for all history); pick another id", ssehub.ErrInvalid)
-		}
+	if strings.HasPrefix(ev.ID, "#") {
+		return fmt.Errorf("%w: id %q starts with \"#\", which the protocol reserves for hub-generated ids; use an IRI such as urn:uuid:…", ssehub.ErrInvalid, printable(ev.ID))
 	}
-	if ev.Type != "" {
-		if err := checkText("type", ev.Type); err != nil {
-			return fmt.Errorf("%w: %v", ssehub.ErrInvalid, err)
-		}
-		if ev.Type == ReservedType {
-			return fmt.Errorf("%w: type %q is reserved for events the hub generates; pick another type", ssehub.ErrInvalid, ReservedType)
-		}
-	}
-	if !utf8.ValidString(ev.Data) {
-		return fmt.Errorf("%w: data is not valid UTF-8 (an event stream carries text; encode binary data, e.g. in base64)", ssehub.ErrInvalid)
+	if ev.Type == ReservedType {
+		return fmt.Errorf("%w: type %q is reserved for events the hub generates; pick another type", ssehub.ErrInvalid, ReservedType)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,8 +33,9 @@ var (
 	ErrNoSelector = errors.New("hub: at least one topic selector is required")
 	// errNotLive: TryNext was called before the replay was done.
 	errNotLive = errors.New("hub: TryNext before the replay is done; use Next until Live")
-	// ErrReservedType: a publisher used an event type reserved for the hub.
-	ErrReservedType = errors.New(`hub: event types starting with "ssehub." are reserved for the hub`)
+	// ErrReservedType: a publisher used an event type reserved for the hub
+	// (ssehub.ErrReservedType).
+	ErrReservedType = ssehub.ErrReservedType
 )
 
 // GapType is the event type of the event a subscriber receives first when
@@ -55,7 +55,7 @@ const GapType = "ssehub.gap"
 const ReconnectType = "ssehub.reconnect"
 
 // ReservedTypePrefix starts every event type the hub itself sends.
-const ReservedTypePrefix = "ssehub."
+const ReservedTypePrefix = ssehub.ReservedTypePrefix
 
 // Gap reasons, as in GapType events and Subscriber.Gap.
 const (
@@ -65,7 +65,7 @@ const (
 )
 
 // LastEventIDEarliest as a last event id asks for every retained event.
-const LastEventIDEarliest = "earliest"
+const LastEventIDEarliest = ssehub.EarliestID
 
 // Options configure a Hub. The zero value is usable: every field has a default.
 type Options struct {
@@ -231,12 +231,6 @@ func (h *Hub) Publish(ctx context.Context, events ...*ssehub.Event) error {
 	for _, ev := range events {
 		if err := ev.Validate(); err != nil {
 			return err
-		}
-		if strings.HasPrefix(ev.Type, ReservedTypePrefix) {
-			return fmt.Errorf("%w: %w", ssehub.ErrInvalid, ErrReservedType)
-		}
-		if _, ok := ssehub.ParseID(ev.ID); ok {
-			return fmt.Errorf("%w: id %q is made of digits only; such ids are reserved for hub-assigned ids, pick another (e.g. a URN)", ssehub.ErrInvalid, ev.ID)
 		}
 	}
 	start := time.Now()
