@@ -74,7 +74,12 @@ func indexDiff(t testing.TB, l *Log) string {
 			members = append(members, z.Member.(string))
 		}
 		if !slices.Equal(members, positions) {
-			return fmt.Sprintf("%s holds %v, want %v", k, members, positions)
+			i := 0
+			for i < min(len(members), len(positions)) && members[i] == positions[i] {
+				i++
+			}
+			return fmt.Sprintf("%s holds %d positions, want %d; from index %d it holds %v, want %v",
+				k, len(members), len(positions), i, members[i:min(i+5, len(members))], positions[i:min(i+5, len(positions))])
 		}
 	}
 	marker, counter, err := l.indexState(ctx)
@@ -175,6 +180,10 @@ func TestTopicIndexStored(t *testing.T) {
 	}
 	if diff := indexDiff(t, l); diff != "" {
 		t.Fatal(diff)
+	}
+	// The key names are part of what is stored: 16 hex digits of TopicHash.
+	if k, want := l.topicKey("a"), fmt.Sprintf("{%s}:t:%016x", l.opts.Prefix, logutil.TopicHash("a")); k != want {
+		t.Fatalf("topic key %q, want %q", k, want)
 	}
 	checkReads(t, l)
 	// An entry the index does not hold, behind the marker: a read by
@@ -288,5 +297,25 @@ func TestTopicIndexSweptInBackground(t *testing.T) {
 				return indexDiff(t, l) == ""
 			})
 		})
+	}
+}
+
+// TestTopicIndexLargeAppend appends more events of one topic in one call
+// than Lua's unpack takes at once: the script adds them in slices.
+func TestTopicIndexLargeAppend(t *testing.T) {
+	l := openUnmaintained(t, sharedURL(t), Options{})
+	events := make([]*ssehub.Event, 4500)
+	for i := range events {
+		events[i] = &ssehub.Event{Topics: []string{"big", fmt.Sprintf("small/%d", i%3)}, Data: strconv.Itoa(i)}
+	}
+	if err := l.Append(t.Context(), events...); err != nil {
+		t.Fatal(err)
+	}
+	if diff := indexDiff(t, l); diff != "" {
+		t.Fatal(diff)
+	}
+	got, through, err := l.ReadTopics(t.Context(), ssehub.TopicQuery{Topics: []string{"big"}, After: events[4000].Pos, Limit: 1000})
+	if err != nil || len(got) != 499 || through != events[4499].Pos {
+		t.Fatalf("ReadTopics = %d events through %d, %v; want 499 through %d", len(got), through, err, events[4499].Pos)
 	}
 }

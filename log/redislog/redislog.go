@@ -201,6 +201,7 @@ var appendScript = redis.NewScript(`
 local maxlen, tprefix = ARGV[1], ARGV[2]
 local complete = redis.call('GET', KEYS[5]) == redis.call('GET', KEYS[2])
 local lo, hi = nil, nil
+local touched, order = {}, {} -- topic hash -> its positions (score, member)
 local function uvarint(n)
 	local t = {}
 	while n >= 128 do
@@ -267,8 +268,14 @@ while a <= #ARGV do
 				redis.call('HSET', KEYS[3], id, pos)
 			end
 			for t in string.gmatch(ARGV[a + 3*i], '%x+') do
-				redis.call('ZADD', tprefix .. t, pos, pos)
-				redis.call('ZADD', KEYS[4], 'LT', pos, t)
+				local ps = touched[t]
+				if ps == nil then
+					ps = {}
+					touched[t] = ps
+					order[#order+1] = t
+				end
+				ps[#ps+1] = pos
+				ps[#ps+1] = pos
 			end
 		end
 		lo = lo or first
@@ -277,6 +284,14 @@ while a <= #ARGV do
 		out[#out+1] = 0
 	end
 	a = a + 1 + 3*k
+end
+-- The index: one ZADD per topic touched (in slices, as unpack is bounded).
+for _, t in ipairs(order) do
+	local ps = touched[t]
+	for i = 1, #ps, 4000 do
+		redis.call('ZADD', tprefix .. t, unpack(ps, i, math.min(i + 3999, #ps)))
+	end
+	redis.call('ZADD', KEYS[4], 'LT', ps[1], t)
 end
 if hi ~= nil then
 	if complete then

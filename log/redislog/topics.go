@@ -2,6 +2,8 @@ package redislog
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -280,19 +282,26 @@ func indexScript(src string) *redis.Script {
 // topicHashes returns the hashes of e's distinct topics as the scripts
 // take them: hex, space separated.
 func topicHashes(e *ssehub.Event) string {
-	var b []byte
+	b := make([]byte, 0, 17*len(e.Topics))
 	for i, t := range logutil.DistinctTopics(e) {
 		if i > 0 {
 			b = append(b, ' ')
 		}
-		b = fmt.Appendf(b, "%016x", logutil.TopicHash(t))
+		b = appendHash(b, t)
 	}
 	return string(b)
 }
 
 // topicKey returns the name of the sorted set that indexes topic.
 func (l *Log) topicKey(topic string) string {
-	return fmt.Sprintf("%s%016x", l.tprefix, logutil.TopicHash(topic))
+	return string(appendHash([]byte(l.tprefix), topic))
+}
+
+// appendHash appends topic's hash in 16 hex digits to b.
+func appendHash(b []byte, topic string) []byte {
+	var h [8]byte
+	binary.BigEndian.PutUint64(h[:], logutil.TopicHash(topic))
+	return hex.AppendEncode(b, h[:])
 }
 
 // ReadTopics implements ssehub.TopicIndex with one script call: up to the
