@@ -264,8 +264,10 @@ func TestUpgradeBuildersRace(t *testing.T) {
 	var appender sync.WaitGroup
 	for g := range 16 { // so that an append is always under way
 		appender.Go(func() {
+			// Appends use the test's context: one cancelled while queued
+			// could still be stored after the check below read the stream.
 			for k := 0; ctx.Err() == nil; k++ {
-				if err := nodes[g%2].Append(ctx, sample(100000*(g+1)+k, 1)...); err != nil && ctx.Err() == nil {
+				if err := nodes[g%2].Append(t.Context(), sample(100000*(g+1)+k, 1)...); err != nil {
 					t.Error(err)
 					return
 				}
