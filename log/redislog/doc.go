@@ -76,10 +76,13 @@
 // the page short does it make a second call. Empty Topics is a scan of
 // the stream, bounded the same way.
 //
-// Costs: per (event, topic) the append does two ZADDs (the topic's set and
-// the topics set); the index takes about 20 bytes per (event, topic) in a
-// topic with up to 128 retained events (a listpack) and about 120 bytes
-// beyond (a skiplist). A read costs O(topics × log n + events returned).
+// Costs: per append call (a group commit) and topic touched, one ZADD of
+// the call's positions to the topic's set and one to the topics set,
+// about 40 % more Redis time per event than without the index; the index
+// takes about 20 bytes per (event, topic) in a topic with up to 128
+// retained events (a listpack) and about 120 bytes beyond (a skiplist).
+// A read costs O(topics × log n + events returned): about 0.15 ms of
+// Redis CPU for 10 events behind 200,000 (BenchmarkReadTopics).
 //
 // # Upgrading from a version without the index
 //
