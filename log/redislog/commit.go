@@ -15,13 +15,14 @@ const (
 
 // appendReq is one Append waiting for its events to be stored.
 type appendReq struct {
-	enc   [][]byte // the events, encoded with position 0
-	ids   []string // the events' publisher-supplied ids ("" for none)
-	size  int      // about len of all enc
-	first uint64   // set by the committer: the first event's position
-	dup   int      // set by the committer: 1 + index of an event whose id is taken
-	err   error    // set by the committer
-	done  chan struct{}
+	enc    [][]byte // the events, encoded with position 0
+	ids    []string // the events' publisher-supplied ids ("" for none)
+	hashes []string // the hashes of the events' topics, as the script takes them
+	size   int      // about len of all enc
+	first  uint64   // set by the committer: the first event's position
+	dup    int      // set by the committer: 1 + index of an event whose id is taken
+	err    error    // set by the committer
+	done   chan struct{}
 }
 
 // commitLoop stores queued appends until Close: it takes every append
@@ -32,7 +33,7 @@ type appendReq struct {
 func (l *Log) commitLoop() {
 	defer l.wg.Done()
 	var batch []*appendReq
-	args := make([]any, 0, 1+2*maxCommitN)
+	args := make([]any, 0, 2+3*maxCommitN)
 	for {
 		var r *appendReq
 		select {
@@ -52,15 +53,15 @@ func (l *Log) commitLoop() {
 				break fill
 			}
 		}
-		args = append(args[:0], strconv.Itoa(l.opts.MaxEvents))
+		args = append(args[:0], strconv.Itoa(l.opts.MaxEvents), l.tprefix)
 		for _, r := range batch {
 			args = append(args, len(r.enc))
 			for i, e := range r.enc {
-				args = append(args, r.ids[i], e)
+				args = append(args, r.ids[i], e, r.hashes[i])
 			}
 		}
 		ctx, cancel := context.WithTimeout(l.closing, l.opts.Timeout)
-		res, err := appendScript.Run(ctx, l.client, []string{l.stream, l.counter, l.ids}, args...).Int64Slice()
+		res, err := appendScript.Run(ctx, l.client, l.appendKeys(), args...).Int64Slice()
 		cancel()
 		if err == nil && len(res) != 2*len(batch) {
 			err = fmt.Errorf("redislog: append script returned %d values for %d appends", len(res), len(batch))
@@ -75,4 +76,9 @@ func (l *Log) commitLoop() {
 		}
 		clear(args) // let the events' bytes go
 	}
+}
+
+// appendKeys returns the keys appendScript takes.
+func (l *Log) appendKeys() []string {
+	return []string{l.stream, l.counter, l.ids, l.topics, l.marker, l.unindexed}
 }

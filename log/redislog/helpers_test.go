@@ -63,23 +63,50 @@ func newPrefix(t testing.TB, url string) string {
 		}
 		c := redis.NewClient(opts)
 		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		c.Del(ctx, "{"+prefix+"}:events", "{"+prefix+"}:seq", "{"+prefix+"}:ids")
+		deleteKeys(ctx, c, prefix)
 	})
 	return prefix
+}
+
+// deleteKeys deletes every key of the log with prefix (its stream, counter
+// and indexes), found with SCAN: the prefix is the test's own.
+func deleteKeys(ctx context.Context, c *redis.Client, prefix string) {
+	iter := c.Scan(ctx, 0, "{"+prefix+"}:*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), 1000)
+		c.Unlink(ctx, keys[:n]...)
+		keys = keys[n:]
+	}
 }
 
 // open opens a Log on url with a fresh prefix (unless opts has one) and
 // closes it when t ends.
 func open(t testing.TB, url string, opts Options) *Log {
 	t.Helper()
+	return openWith(t, Open, url, opts)
+}
+
+// openUnmaintained is open without the background maintenance, which the
+// test runs step by step.
+func openUnmaintained(t testing.TB, url string, opts Options) *Log {
+	t.Helper()
+	return openWith(t, openLog, url, opts)
+}
+
+func openWith(t testing.TB, openFn func(context.Context, string, Options) (*Log, error), url string, opts Options) *Log {
+	t.Helper()
 	if opts.Prefix == "" {
 		opts.Prefix = newPrefix(t, url)
 	}
-	l, err := Open(t.Context(), url, opts)
+	l, err := openFn(t.Context(), url, opts)
 	if err != nil {
-		t.Fatalf("Open(%s): %v", url, err)
+		t.Fatalf("open %s: %v", url, err)
 	}
 	t.Cleanup(func() { l.Close() })
 	return l

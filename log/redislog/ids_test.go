@@ -67,12 +67,13 @@ func TestIDsInOneScriptCall(t *testing.T) {
 		b, _ := (&ssehub.Event{Topics: []string{"t"}, ID: id}).AppendBinary(nil)
 		return b
 	}
-	args := []any{"0",
-		1, "urn:x", enc("urn:x"),
-		2, "", enc(""), "urn:x", enc("urn:x"), // refused: urn:x is taken by the first
-		1, "urn:y", enc("urn:y"),
+	h := topicHashes(&ssehub.Event{Topics: []string{"t"}})
+	args := []any{"0", l.tprefix,
+		1, "urn:x", enc("urn:x"), h,
+		2, "", enc(""), h, "urn:x", enc("urn:x"), h, // refused: urn:x is taken by the first
+		1, "urn:y", enc("urn:y"), h,
 	}
-	res, err := appendScript.Run(t.Context(), l.client, []string{l.stream, l.counter, l.ids}, args...).Int64Slice()
+	res, err := appendScript.Run(t.Context(), l.client, l.appendKeys(), args...).Int64Slice()
 	if err != nil {
 		t.Fatal(err)
 	}

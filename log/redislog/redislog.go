@@ -24,10 +24,11 @@ var ErrOptions = errors.New("redislog: invalid options")
 // Options configure a Log. The zero value is usable: prefix "ssehub", every
 // event kept forever, a 3 s timeout and no logging.
 type Options struct {
-	// Prefix names the keys: "{Prefix}:events", "{Prefix}:seq" and
-	// "{Prefix}:ids". Every
-	// node of one deployment must use the same prefix; different prefixes
-	// make independent logs in one Redis. Default "ssehub".
+	// Prefix names the keys: "{Prefix}:events", "{Prefix}:seq",
+	// "{Prefix}:ids" and the topic index's (see the package
+	// documentation). Every node of one deployment must use the same
+	// prefix; different prefixes make independent logs in one Redis.
+	// Default "ssehub".
 	Prefix string
 	// MaxEvents, when positive, is how many of the newest events to keep
 	// (at least; see the package documentation).
@@ -50,8 +51,13 @@ type Log struct {
 	stream  string // {prefix}:events
 	counter string // {prefix}:seq
 	ids     string // {prefix}:ids: publisher-supplied id -> position
-	opts    Options
-	logger  *slog.Logger
+	// The topic index (see topics.go).
+	tprefix   string // {prefix}:t: followed by a topic's hash names its set
+	topics    string // {prefix}:topics: hash -> oldest position in its set
+	marker    string // {prefix}:indexed: the index is complete up to it
+	unindexed string // {prefix}:unindexed: ranges appended while it lags
+	opts      Options
+	logger    *slog.Logger
 
 	closing context.Context // done once Close was called
 	close   context.CancelFunc
@@ -62,6 +68,10 @@ type Log struct {
 
 	clock logutil.Clock // the Times Append assigns never go back
 	block time.Duration // how long one tail XREAD waits (tests change it)
+	chunk int64         // events per chunk of the index build (tests change it)
+	// beforeBuildScript, when set by a test, runs between a build chunk's
+	// XRANGE and its script call.
+	beforeBuildScript func()
 }
 
 var (
@@ -78,8 +88,22 @@ const (
 // Open connects to the Redis server at url (redis://[user:pass@]host:port/db,
 // or rediss:// for TLS) and returns a Log using the keys named by
 // opts.Prefix. It fails with an error wrapping ssehub.ErrUnavailable when
-// Redis cannot be reached within opts.Timeout or ctx.
+// Redis cannot be reached within opts.Timeout or ctx. A stream written by a
+// version without the topic index is indexed in the background (see the
+// package documentation); reads are right meanwhile.
 func Open(ctx context.Context, url string, opts Options) (*Log, error) {
+	l, err := openLog(ctx, url, opts)
+	if err != nil {
+		return nil, err
+	}
+	l.wg.Add(1)
+	go l.maintain()
+	return l, nil
+}
+
+// openLog is Open without the background maintenance (trimming, building
+// and sweeping the topic index), which tests run step by step.
+func openLog(ctx context.Context, url string, opts Options) (*Log, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = defaultPrefix
 	}
@@ -123,6 +147,12 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		opts:    opts,
 		logger:  logger.With("log", "redis", "addr", ro.Addr, "stream", "{"+opts.Prefix+"}:events"),
 		block:   tailBlock,
+		chunk:   buildChunkN,
+
+		tprefix:   "{" + opts.Prefix + "}" + topicKeyPart,
+		topics:    "{" + opts.Prefix + "}:topics",
+		marker:    "{" + opts.Prefix + "}:indexed",
+		unindexed: "{" + opts.Prefix + "}:unindexed",
 	}
 	l.closing, l.close = context.WithCancel(context.Background())
 	if err := l.Ping(ctx); err != nil {
@@ -134,27 +164,32 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		l.wg.Add(1)
 		go l.commitLoop()
 	}
-	if opts.MaxAge > 0 || opts.MaxEvents > 0 {
-		l.wg.Add(1)
-		go l.trimLoop()
-	}
 	return l, nil
 }
 
 // appendScript stores the appends of one group commit and returns, for
 // each, its first position and 0, or 0 and the (1-based) index of an event
-// whose id is taken. ARGV[1] is MaxEvents (0: no limit); then, for each
-// append, its number of events k followed by k pairs: the event's
-// publisher-supplied id ("" for none) and the event encoded with position
-// 0. The encoding starts with a version byte, a flags byte and the position
-// as a uvarint, so position 0 is the single byte 3, which the script
-// replaces.
+// whose id is taken. KEYS: the stream, the counter, the id index, the
+// topics set, the index marker M, the appended ranges (see topics.go).
+// ARGV[1] is MaxEvents (0: no limit), ARGV[2] the prefix of the topics'
+// sets; then, for each append, its number of events k followed by k
+// triples: the event's publisher-supplied id ("" for none), the event
+// encoded with position 0, and the hashes of its distinct topics (hex,
+// space separated). The encoding starts with a version byte, a flags byte
+// and the position as a uvarint, so position 0 is the single byte 3, which
+// the script replaces.
 //
 // An append is refused whole, before anything of it is written or a
 // position is counted, when one of its ids is in the id index (KEYS[3])
 // with a position that is still in the stream; an entry naming a position
 // retention removed is free. Appends after a refused one in the same call
 // are not affected, and see the ids of the appends before them.
+//
+// Every event stored is added to its topics' sets. When M was the counter
+// before the call (the index held every event), M moves to the new
+// counter; otherwise the index is being built (see buildIndex) and the
+// call records the range of positions it stored, so that the builder can
+// step over them instead of reading them again.
 //
 // A new counter starts at Redis's clock in microseconds (see "Positions
 // after data loss" in the package documentation), or after the stream's
@@ -163,7 +198,10 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 // Positions are Lua numbers (doubles, exact below 2^53): they are turned
 // into strings with %d, never tostring (which would give "1.7e+15").
 var appendScript = redis.NewScript(`
-local maxlen = ARGV[1]
+local maxlen, tprefix = ARGV[1], ARGV[2]
+local complete = redis.call('GET', KEYS[5]) == redis.call('GET', KEYS[2])
+local lo, hi = nil, nil
+local touched, order = {}, {} -- topic hash -> its positions (score, member)
 local function uvarint(n)
 	local t = {}
 	while n >= 128 do
@@ -197,12 +235,12 @@ local function alloc(k)
 	return last - k + 1
 end
 local out = {}
-local a = 2
+local a = 3
 while a <= #ARGV do
 	local k = tonumber(ARGV[a])
 	local dup = 0
 	for i = 1, k do
-		local id = ARGV[a + 2*i - 1]
+		local id = ARGV[a + 3*i - 2]
 		if id ~= '' then
 			local p = redis.call('HGET', KEYS[3], id)
 			if p and retained(p) then
@@ -218,8 +256,8 @@ while a <= #ARGV do
 		local first = alloc(k)
 		for i = 1, k do
 			local pos = string.format('%d', first + i - 1)
-			local id = ARGV[a + 2*i - 1]
-			local e = ARGV[a + 2*i]
+			local id = ARGV[a + 3*i - 2]
+			local e = ARGV[a + 3*i - 1]
 			local v = string.sub(e, 1, 2) .. uvarint(first + i - 1) .. string.sub(e, 4)
 			if maxlen ~= '0' then
 				redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, pos .. '-0', 'e', v)
@@ -229,11 +267,38 @@ while a <= #ARGV do
 			if id ~= '' then
 				redis.call('HSET', KEYS[3], id, pos)
 			end
+			for t in string.gmatch(ARGV[a + 3*i], '%x+') do
+				local ps = touched[t]
+				if ps == nil then
+					ps = {}
+					touched[t] = ps
+					order[#order+1] = t
+				end
+				ps[#ps+1] = pos
+				ps[#ps+1] = pos
+			end
 		end
+		lo = lo or first
+		hi = first + k - 1
 		out[#out+1] = first
 		out[#out+1] = 0
 	end
-	a = a + 1 + 2*k
+	a = a + 1 + 3*k
+end
+-- The index: one ZADD per topic touched (in slices, as unpack is bounded).
+for _, t in ipairs(order) do
+	local ps = touched[t]
+	for i = 1, #ps, 4000 do
+		redis.call('ZADD', tprefix .. t, unpack(ps, i, math.min(i + 3999, #ps)))
+	end
+	redis.call('ZADD', KEYS[4], 'LT', ps[1], t)
+end
+if hi ~= nil then
+	if complete then
+		redis.call('SET', KEYS[5], string.format('%d', hi))
+	else
+		redis.call('ZADD', KEYS[6], string.format('%d', lo), string.format('%d', hi))
+	end
 end
 return out
 `)
@@ -274,13 +339,20 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 		}
 		size += 48 + len(ev.ID) + len(ev.Type) + len(ev.Data)
 		for _, t := range ev.Topics {
-			size += 8 + len(t)
+			size += 25 + len(t) // the topic and its hash
+
 		}
 	}
 	if id, dup := logutil.DuplicateID(events); dup {
 		return fmt.Errorf("%w: id %q is given to two events of the batch", ssehub.ErrDuplicateID, id)
 	}
-	r := &appendReq{enc: make([][]byte, 0, len(events)), ids: make([]string, 0, len(events)), size: size, done: make(chan struct{})}
+	r := &appendReq{
+		enc:    make([][]byte, 0, len(events)),
+		ids:    make([]string, 0, len(events)),
+		hashes: make([]string, 0, len(events)),
+		size:   size,
+		done:   make(chan struct{}),
+	}
 	buf := make([]byte, 0, size)
 	for _, ev := range events {
 		c := *ev
@@ -292,6 +364,7 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 		buf, _ = c.AppendBinary(buf)
 		r.enc = append(r.enc, buf[start:len(buf):len(buf)])
 		r.ids = append(r.ids, ev.ID)
+		r.hashes = append(r.hashes, topicHashes(ev))
 	}
 	select {
 	case l.queue <- r:
@@ -449,15 +522,23 @@ func (l *Log) decode(msgs []redis.XMessage) ([]*ssehub.Event, uint64) {
 		}
 		last = pos
 		s, _ := m.Values[field].(string)
-		ev := new(ssehub.Event)
-		if err := ev.UnmarshalBinary([]byte(s)); err != nil {
-			l.logger.Error("redislog: skipped an undecodable entry", "pos", pos, "err", err)
-			continue
+		if ev := l.decodeEntry(pos, s); ev != nil {
+			events = append(events, ev)
 		}
-		ev.Pos = pos // the id is authoritative
-		events = append(events, ev)
 	}
 	return events, last
+}
+
+// decodeEntry decodes the entry s at position pos, or logs why it cannot
+// and returns nil.
+func (l *Log) decodeEntry(pos uint64, s string) *ssehub.Event {
+	ev := new(ssehub.Event)
+	if err := ev.UnmarshalBinary([]byte(s)); err != nil {
+		l.logger.Error("redislog: skipped an undecodable entry", "pos", pos, "err", err)
+		return nil
+	}
+	ev.Pos = pos // the id is authoritative
+	return ev
 }
 
 // entryID returns the stream entry id of position pos.

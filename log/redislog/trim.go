@@ -9,20 +9,34 @@ import (
 
 const trimScan = 256 // entries looked at per XRANGE while trimming by age
 
-// trimLoop removes events older than MaxAge and cleans the id index of
-// entries whose events retention removed, until Close. It is started by
-// Open when MaxAge or MaxEvents is set and owned by the Log (l.wg).
-func (l *Log) trimLoop() {
+// indexInterval is how often a Log checks whether the topic index lags
+// behind the stream (a node of an older version appended) and, if so,
+// builds it; it also sweeps the index of trimmed events that often.
+const indexInterval = time.Second
+
+// maintain keeps the log in shape until Close: it builds the topic index
+// at once and whenever it lags (see buildIndex), sweeps the index of
+// trimmed events, and, with retention, removes events older than MaxAge
+// and cleans the id index of entries whose events retention removed. Open
+// starts it; it is owned by the Log (l.wg).
+func (l *Log) maintain() {
 	defer l.wg.Done()
-	var age <-chan time.Time
+	var age, ids <-chan time.Time
 	if l.opts.MaxAge > 0 {
 		t := time.NewTicker(trimInterval(l.opts.MaxAge))
 		defer t.Stop()
 		age = t.C
 	}
-	ids := time.NewTicker(idCleanInterval)
-	defer ids.Stop()
-	var cursor uint64 // of the id index sweep
+	if l.opts.MaxAge > 0 || l.opts.MaxEvents > 0 {
+		t := time.NewTicker(idCleanInterval)
+		defer t.Stop()
+		ids = t.C
+	}
+	index := time.NewTicker(indexInterval)
+	defer index.Stop()
+	build := make(chan time.Time, 1)
+	build <- time.Now() // at once: a stream of an older version needs it
+	var cursor uint64   // of the id index sweep
 	failing := false
 	for {
 		var err error
@@ -30,17 +44,25 @@ func (l *Log) trimLoop() {
 		case <-l.closing.Done():
 			return
 		case <-age:
-			err = l.trimAge(l.closing)
-		case <-ids.C:
+			if err = l.trimAge(l.closing); err == nil {
+				err = l.sweepTopics(l.closing)
+			}
+		case <-ids:
 			cursor, err = l.cleanIDs(l.closing, cursor)
+		case <-build:
+			err = l.buildIndex(l.closing)
+		case <-index.C:
+			if err = l.buildIndex(l.closing); err == nil {
+				err = l.sweepTopics(l.closing)
+			}
 		}
 		switch {
 		case err != nil && l.closing.Err() == nil && !failing:
 			failing = true
-			l.logger.Warn("redislog: cannot trim expired events; will retry", "err", err)
+			l.logger.Warn("redislog: cannot maintain the log (trim, index); will retry", "err", err)
 		case err == nil && failing:
 			failing = false
-			l.logger.Info("redislog: trimming expired events again")
+			l.logger.Info("redislog: maintaining the log again")
 		}
 	}
 }
