@@ -59,10 +59,21 @@ func (l *Log) streamSubjects() []string {
 }
 
 // learnLegacy finds the last message on the literal subject, written by
-// the previous version: reads by topic scan that subject up to it.
+// the previous version: reads by topic scan that subject up to it. It asks
+// the stream's state first (an API request): a stream with no such message
+// — every stream this version created — needs no get, which JetStream 2.9
+// may leave unanswered for a moment after the stream was created or
+// updated (its direct-get responders start asynchronously).
 func (l *Log) learnLegacy(ctx context.Context) error {
 	opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	defer cancel()
+	info, err := l.stream.Info(opCtx, jetstream.WithSubjectFilter(l.subject))
+	if err != nil {
+		return l.fail(ctx, "open: look for events of the previous version", err)
+	}
+	if info.State.Subjects[l.subject] == 0 {
+		return nil
+	}
 	msg, err := l.stream.GetLastMsgForSubject(opCtx, l.subject)
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
