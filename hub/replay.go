@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/internal/logutil"
+	"github.com/ssehub/ssehub/internal/eventlog"
 )
 
 // Replay: how a resuming subscriber gets what it missed, at a cost that
@@ -474,7 +474,7 @@ func readBounded(ctx context.Context, l ssehub.Log, q ssehub.TopicQuery) ([]*sse
 	if err != nil {
 		return nil, 0, err
 	}
-	c := logutil.NewCollector(q)
+	c := eventlog.NewCollector(q)
 	for _, ev := range evs {
 		if !c.Offer(ev) {
 			break

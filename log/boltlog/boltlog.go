@@ -16,7 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/internal/logutil"
+	"github.com/ssehub/ssehub/internal/eventlog"
 )
 
 // FileName is the name of the bbolt file inside the data directory.
@@ -108,7 +108,7 @@ type Log struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	notify logutil.Notifier
+	notify eventlog.Notifier
 
 	// reqPool recycles requests. It belongs to the Log, not the package:
 	// a log made in a testing/synctest bubble has channels of that bubble.
@@ -118,11 +118,11 @@ type Log struct {
 	// committer changes them, after a commit. Lock order: sendMu, then mu
 	// (never both held by one goroutine in practice).
 	mu      sync.RWMutex
-	cache   logutil.Ring // a suffix of the log: the newest events
-	first   uint64       // oldest retained position, 0 when none
-	last    uint64       // newest position ever, 0 when none
-	indexed uint64       // the topic index in the file is complete through here
-	pending pendingIndex // the topic index of the events after indexed
+	cache   eventlog.Ring // a suffix of the log: the newest events
+	first   uint64        // oldest retained position, 0 when none
+	last    uint64        // newest position ever, 0 when none
+	indexed uint64        // the topic index in the file is complete through here
+	pending pendingIndex  // the topic index of the events after indexed
 
 	c committer // owned by the committer goroutine
 }
@@ -534,7 +534,7 @@ func (l *Log) readDisk(after uint64, limit int) (out []*ssehub.Event, err error)
 // sleeps until the next commit when it has caught up. Any number of Tails
 // may run at once; each calls fn on its own goroutine, sequentially.
 func (l *Log) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) error) error {
-	return logutil.Tail(ctx, after, fn, l.Read, &l.notify, l.closing)
+	return eventlog.Tail(ctx, after, fn, l.Read, &l.notify, l.closing)
 }
 
 // Bounds implements ssehub.Log, from memory. Safe for concurrent use.

@@ -19,7 +19,7 @@
 //   - ssehub.ids maps each publisher-supplied id to its event's position
 //     (ssehub.IDIndex), written in the transaction of its event.
 //   - ssehub.topics holds, for each distinct topic of each event, the key
-//     logutil.TopicHash(topic) ‖ position (8 big-endian bytes each) with an
+//     eventlog.TopicHash(topic) ‖ position (8 big-endian bytes each) with an
 //     empty value (ssehub.TopicIndex). A topic's keys are adjacent and in
 //     log order, so ReadTopics seeks to hash ‖ after+1 and reads only the
 //     events named there; it checks their topics, so two topics sharing a

@@ -9,7 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/internal/logutil"
+	"github.com/ssehub/ssehub/internal/eventlog"
 )
 
 // The id index: a second bucket maps each publisher-supplied event id to
@@ -65,7 +65,7 @@ func checkIDs(ids *bolt.Bucket, events []*ssehub.Event) error {
 			return fmt.Errorf("%w: id %q is already the id of a retained event", ssehub.ErrDuplicateID, e.ID)
 		}
 	}
-	if id, dup := logutil.DuplicateID(events); dup {
+	if id, dup := eventlog.DuplicateID(events); dup {
 		return fmt.Errorf("%w: id %q is given to two events of the batch", ssehub.ErrDuplicateID, id)
 	}
 	return nil

@@ -13,11 +13,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/internal/logutil"
+	"github.com/ssehub/ssehub/internal/eventlog"
 )
 
 // The topic index: a third bucket holds one key per distinct topic of each
-// event, logutil.TopicHash(topic) as 8 big-endian bytes followed by the
+// event, eventlog.TopicHash(topic) as 8 big-endian bytes followed by the
 // event's position as 8 big-endian bytes, with an empty value. A topic's
 // keys are therefore adjacent and in log order: a reader seeks to
 // hash‖(after+1) and walks forward. The committer writes the keys in the
@@ -93,7 +93,7 @@ func appendEncodedTopicKeys(dst, v []byte, pos uint64) ([]byte, error) {
 // appendTopicKey appends the key of topic at pos to dst unless dst[start:]
 // holds it already (an event that names a topic twice).
 func appendTopicKey(dst []byte, start int, topic string, pos uint64) []byte {
-	dst = binary.BigEndian.AppendUint64(dst, logutil.TopicHash(topic))
+	dst = binary.BigEndian.AppendUint64(dst, eventlog.TopicHash(topic))
 	dst = binary.BigEndian.AppendUint64(dst, pos)
 	key := dst[len(dst)-topicKeyLen:]
 	for k := start; k < len(dst)-topicKeyLen; k += topicKeyLen {
@@ -141,7 +141,7 @@ func (p *pendingIndex) add(events []*ssehub.Event) {
 		p.topics = make(map[string][]*ssehub.Event)
 	}
 	for _, e := range events {
-		for _, t := range logutil.DistinctTopics(e) {
+		for _, t := range eventlog.DistinctTopics(e) {
 			p.topics[t] = append(p.topics[t], e)
 		}
 	}
@@ -298,7 +298,7 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) (events []*ss
 	newest, first, indexed := l.last, l.first, l.indexed
 	if first == 0 || q.After >= newest {
 		l.mu.RUnlock()
-		events, through := logutil.NewCollector(q).Result(newest)
+		events, through := eventlog.NewCollector(q).Result(newest)
 		return events, through, nil
 	}
 	// Events committed after newest may be visible to the transaction:
@@ -306,7 +306,7 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) (events []*ss
 	if q.Until == 0 || q.Until > newest {
 		q.Until = newest
 	}
-	c := logutil.NewCollector(q)
+	c := eventlog.NewCollector(q)
 	if f := l.cache.Front(); f != nil && q.After >= f.Pos-1 {
 		// The cache holds every event after f.Pos-1. With topics, it
 		// serves only a short range: filtering many events costs more
@@ -345,7 +345,7 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) (events []*ss
 
 // readTopicsDisk offers c the events q selects up to until, from disk, in
 // one read transaction.
-func (l *Log) readTopicsDisk(q ssehub.TopicQuery, until uint64, c *logutil.Collector) (err error) {
+func (l *Log) readTopicsDisk(q ssehub.TopicQuery, until uint64, c *eventlog.Collector) (err error) {
 	defer func() {
 		if p := recover(); p != nil { // a damaged page; bbolt rolled back
 			err = corruptError(l.file, fmt.Errorf("damaged: bbolt panicked while reading topics after %d: %v", q.After, p))
@@ -425,7 +425,7 @@ func newMerge(topics *bolt.Bucket, names []string, after uint64) (*merge, error)
 	m := &merge{cursors: make([]topicCursor, 0, len(names))}
 	for _, name := range names {
 		var tc topicCursor
-		binary.BigEndian.PutUint64(tc.hash[:], logutil.TopicHash(name))
+		binary.BigEndian.PutUint64(tc.hash[:], eventlog.TopicHash(name))
 		if slices.ContainsFunc(m.cursors, func(o topicCursor) bool { return o.hash == tc.hash }) {
 			continue // a topic asked for twice, or a collision: one walk serves both
 		}

@@ -19,7 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/internal/logutil"
+	"github.com/ssehub/ssehub/internal/eventlog"
 	"github.com/ssehub/ssehub/log/boltlog"
 )
 
@@ -127,7 +127,7 @@ func checkTopicReads(t *testing.T, l *boltlog.Log, all []*ssehub.Event, topicSet
 	for _, topics := range topicSets {
 		var want []*ssehub.Event
 		for _, e := range all {
-			if logutil.Selects(topics, e) {
+			if eventlog.Selects(topics, e) {
 				want = append(want, e)
 			}
 		}
@@ -339,7 +339,7 @@ func TestTopicIndexCollisionsAndStaleKeys(t *testing.T) {
 	}
 	l.Close()
 	key := func(topic string, pos uint64) []byte {
-		return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, logutil.TopicHash(topic)), pos)
+		return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, eventlog.TopicHash(topic)), pos)
 	}
 	updateTopicIndex(t, dir, func(b *bolt.Bucket) error {
 		if err := b.Put(key("a", events[1].Pos), []byte{}); err != nil { // "b"'s event under "a"
@@ -364,7 +364,7 @@ func TestTopicIndexDamagedKey(t *testing.T) {
 	}
 	l.Close()
 	updateTopicIndex(t, dir, func(b *bolt.Bucket) error {
-		k := binary.BigEndian.AppendUint64(nil, logutil.TopicHash("a"))
+		k := binary.BigEndian.AppendUint64(nil, eventlog.TopicHash("a"))
 		return b.Put(append(k, 0xff), []byte{}) // 9 bytes, after the real key
 	})
 	l = open(t, dir, boltlog.Options{NoSync: true, CacheEvents: -1})

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/internal/logutil"
+	"github.com/ssehub/ssehub/internal/eventlog"
 )
 
 // Options configure a Log. The zero value keeps every event forever.
@@ -24,16 +24,16 @@ type Options struct {
 // for concurrent use by any number of goroutines.
 type Log struct {
 	opts   Options
-	notify logutil.Notifier
+	notify eventlog.Notifier
 	done   chan struct{} // closed by Close
 
 	mu       sync.Mutex // guards the fields below
-	events   logutil.Ring
-	next     uint64                   // position of the next event
-	last     uint64                   // newest position ever appended (0: none)
-	lastTime time.Time                // newest Time assigned by Append
-	ids      map[string]uint64        // publisher-supplied id -> position, for retained events
-	topics   map[string]*logutil.Ring // topic -> its retained events, oldest first
+	events   eventlog.Ring
+	next     uint64                    // position of the next event
+	last     uint64                    // newest position ever appended (0: none)
+	lastTime time.Time                 // newest Time assigned by Append
+	ids      map[string]uint64         // publisher-supplied id -> position, for retained events
+	topics   map[string]*eventlog.Ring // topic -> its retained events, oldest first
 	closed   bool
 }
 
@@ -52,7 +52,7 @@ func New(opts Options) *Log {
 		done:   make(chan struct{}),
 		next:   uint64(max(time.Now().UnixMicro(), 1)),
 		ids:    make(map[string]uint64),
-		topics: make(map[string]*logutil.Ring),
+		topics: make(map[string]*eventlog.Ring),
 	}
 }
 
@@ -94,10 +94,10 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 			e.Time, l.lastTime = t, t
 		}
 		l.events.Push(e)
-		for _, t := range logutil.DistinctTopics(e) {
+		for _, t := range eventlog.DistinctTopics(e) {
 			r := l.topics[t]
 			if r == nil {
-				r = new(logutil.Ring)
+				r = new(eventlog.Ring)
 				l.topics[t] = r
 			}
 			r.Push(e)
@@ -118,7 +118,7 @@ func (l *Log) checkIDsLocked(events []*ssehub.Event) error {
 			return fmt.Errorf("%w: id %q is already the id of a retained event", ssehub.ErrDuplicateID, e.ID)
 		}
 	}
-	if id, dup := logutil.DuplicateID(events); dup {
+	if id, dup := eventlog.DuplicateID(events); dup {
 		return fmt.Errorf("%w: id %q is given to two events of the batch", ssehub.ErrDuplicateID, id)
 	}
 	return nil
@@ -149,7 +149,7 @@ func (l *Log) forget(e *ssehub.Event) {
 	if e.ID != "" && l.ids[e.ID] == e.Pos {
 		delete(l.ids, e.ID)
 	}
-	for _, t := range logutil.DistinctTopics(e) {
+	for _, t := range eventlog.DistinctTopics(e) {
 		if r := l.topics[t]; r != nil && r.Front() == e {
 			r.PopFront()
 			if r.Len() == 0 {
@@ -207,7 +207,7 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) ([]*ssehub.Ev
 		return nil, 0, ssehub.ErrClosed
 	}
 	l.trimLocked(time.Now())
-	c := logutil.NewCollector(q)
+	c := eventlog.NewCollector(q)
 	if len(q.Topics) == 0 {
 		for i := l.events.Search(q.After); i < l.events.Len() && c.Offer(l.events.At(i)); i++ {
 		}
@@ -217,7 +217,7 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) ([]*ssehub.Ev
 	// Merge the topics' rings by position: a cursor per ring, always
 	// offering the smallest next event.
 	type cursor struct {
-		r *logutil.Ring
+		r *eventlog.Ring
 		i int
 	}
 	cursors := make([]cursor, 0, len(q.Topics))
@@ -251,7 +251,7 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) ([]*ssehub.Ev
 // Tail implements ssehub.Log. Any number of Tails may run at once; each
 // calls fn on its own goroutine, sequentially.
 func (l *Log) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) error) error {
-	return logutil.Tail(ctx, after, fn, l.Read, &l.notify, l.done)
+	return eventlog.Tail(ctx, after, fn, l.Read, &l.notify, l.done)
 }
 
 // Bounds implements ssehub.Log. Safe for concurrent use.

@@ -32,7 +32,7 @@
 // base subject (Options.Subject, default "ssehub.<stream>.events"):
 //
 //   - S.t.<h>: events with one distinct topic, h being the 16 lowercase hex
-//     digits of logutil.TopicHash(topic) (an event with no topic uses the
+//     digits of eventlog.TopicHash(topic) (an event with no topic uses the
 //     empty topic's hash; nobody reads it by topic);
 //   - S.m: events with several distinct topics;
 //   - S itself: events written by the previous version, which published
@@ -82,7 +82,7 @@
 // (a message stored after that may be missed by the reads, so it is not
 // claimed). It then runs a cursor per distinct topic subject, one on S.m
 // and, when the read starts at or before the last event of the previous
-// version, one on S; it merges them by position into a logutil.Collector,
+// version, one on S; it merges them by position into a eventlog.Collector,
 // which checks topics, drops what lies beyond Until and stops at Limit or
 // MaxBytes. S.m and S hold other topics' events, so they are pulled in
 // chunks of about 1 MB. With no topics, ReadTopics is a plain read bounded

@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/internal/logutil"
+	"github.com/ssehub/ssehub/internal/eventlog"
 )
 
 // ErrOptions is returned by Open for options it cannot use.
@@ -67,7 +67,7 @@ type Log struct {
 	close   context.CancelFunc
 	once    sync.Once
 
-	clock logutil.Clock // the Times Append assigns never go back
+	clock eventlog.Clock // the Times Append assigns never go back
 
 	// offset is added to stream sequences to make positions: the stream's
 	// creation time in µs. maxSeq is the highest stream sequence seen, to
@@ -319,7 +319,7 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) (err error) {
 			return fmt.Errorf("%w: natslog: event %d is nil", ssehub.ErrInvalid, i)
 		}
 	}
-	if id, dup := logutil.DuplicateID(events); dup {
+	if id, dup := eventlog.DuplicateID(events); dup {
 		return fmt.Errorf("%w: id %q is given to two events of the batch", ssehub.ErrDuplicateID, id)
 	}
 	if err := l.connected(); err != nil {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/internal/logutil"
+	"github.com/ssehub/ssehub/internal/eventlog"
 	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/log/logtest"
 )
@@ -91,7 +91,7 @@ func TestStoredMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := fmt.Sprintf("ssehub.%s.events.t.%016x", l.name, logutil.TopicHash(one.Topics[0])); msg1.Subject != want {
+	if want := fmt.Sprintf("ssehub.%s.events.t.%016x", l.name, eventlog.TopicHash(one.Topics[0])); msg1.Subject != want {
 		t.Errorf("subject of an event with one topic %q, want %s", msg1.Subject, want)
 	}
 	var got ssehub.Event

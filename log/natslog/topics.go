@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/internal/logutil"
+	"github.com/ssehub/ssehub/internal/eventlog"
 )
 
 // The topic index is the subject of each event's message (see the package
@@ -33,7 +33,7 @@ const (
 func (l *Log) topicSubject(topic string) string {
 	var buf [128]byte
 	var h [8]byte
-	binary.BigEndian.PutUint64(h[:], logutil.TopicHash(topic))
+	binary.BigEndian.PutUint64(h[:], eventlog.TopicHash(topic))
 	b := append(append(buf[:0], l.subject...), topicToken...)
 	return string(hex.AppendEncode(b, h[:]))
 }
@@ -42,7 +42,7 @@ func (l *Log) topicSubject(topic string) string {
 // when it has one distinct topic (or none: the empty topic's), else
 // <Subject>.m.
 func (l *Log) eventSubject(ev *ssehub.Event) string {
-	switch topics := logutil.DistinctTopics(ev); len(topics) {
+	switch topics := eventlog.DistinctTopics(ev); len(topics) {
 	case 0:
 		return l.topicSubject("")
 	case 1:
@@ -107,7 +107,7 @@ func (l *Log) noteLegacy(seq uint64, warn bool) {
 // (the newest sequence, through which a complete answer is complete), then
 // the subjects of q's topics, <Subject>.m and, when the read starts at or
 // before the last event of the previous version, the literal subject, each
-// with a cursor; it merges them by position into a logutil.Collector. With
+// with a cursor; it merges them by position into a eventlog.Collector. With
 // no topics it reads every subject: a plain read bounded in bytes. Safe for
 // concurrent use.
 func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) ([]*ssehub.Event, uint64, error) {
@@ -129,7 +129,7 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) ([]*ssehub.Ev
 	if newest > 0 {
 		newestPos = l.pos(newest)
 	}
-	coll := logutil.NewCollector(q)
+	coll := eventlog.NewCollector(q)
 	// Start no earlier than the first retained message, so that a gap left
 	// by retention does not make a subject look sparse (see cursor.sparse).
 	start, stop := max(l.seqAfter(q.After)+1, info.State.FirstSeq), newest
@@ -195,7 +195,7 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) ([]*ssehub.Ev
 		}
 		e := best.buf[best.i]
 		best.i++
-		if logutil.Selects(q.Topics, e) {
+		if eventlog.Selects(q.Topics, e) {
 			selected++
 			selBytes += e.Size()
 		}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/internal/logutil"
+	"github.com/ssehub/ssehub/internal/eventlog"
 	"github.com/ssehub/ssehub/log/logtest"
 )
 
@@ -55,7 +55,7 @@ func BenchmarkReadTopics(b *testing.B) {
 						break
 					}
 					for _, e := range events {
-						if logutil.Selects([]string{"hot"}, e) {
+						if eventlog.Selects([]string{"hot"}, e) {
 							n++
 						}
 					}

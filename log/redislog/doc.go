@@ -12,7 +12,7 @@
 //	{P}:seq       a counter: the newest position ever assigned
 //	{P}:ids       a hash: publisher-supplied event id -> position
 //	{P}:t:<hash>  a sorted set per topic: its events' positions (score and
-//	              member); <hash> is logutil.TopicHash in 16 hex digits
+//	              member); <hash> is eventlog.TopicHash in 16 hex digits
 //	{P}:topics    a sorted set: topic hash -> oldest position in its set
 //	{P}:indexed   the marker M: every retained event at or before M is in
 //	              the topic index
@@ -72,7 +72,7 @@
 // entry, stopping at Limit or once the events' Size reaches MaxBytes. The
 // newest position is read in the same call, so the answer never claims
 // more than it saw. Two topics may share a hash: the Go side checks every
-// event's topics (logutil.Collector), and only when such a collision cut
+// event's topics (eventlog.Collector), and only when such a collision cut
 // the page short does it make a second call. Empty Topics is a scan of
 // the stream, bounded the same way.
 //

@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/internal/logutil"
+	"github.com/ssehub/ssehub/internal/eventlog"
 	"github.com/ssehub/ssehub/internal/servicetest"
 )
 
@@ -31,7 +31,7 @@ func indexDiff(t testing.TB, l *Log) string {
 	}
 	want := map[string][]string{} // topic key -> positions
 	for _, e := range l.mustDecode(t, msgs) {
-		for _, tp := range logutil.DistinctTopics(e) {
+		for _, tp := range eventlog.DistinctTopics(e) {
 			k := l.topicKey(tp)
 			want[k] = append(want[k], strconv.FormatUint(e.Pos, 10))
 		}
@@ -133,7 +133,7 @@ func checkReads(t *testing.T, l *Log) {
 	for _, qt := range queries {
 		var want []*ssehub.Event
 		for _, e := range all {
-			if logutil.Selects(qt, e) {
+			if eventlog.Selects(qt, e) {
 				want = append(want, e)
 			}
 		}
@@ -182,7 +182,7 @@ func TestTopicIndexStored(t *testing.T) {
 		t.Fatal(diff)
 	}
 	// The key names are part of what is stored: 16 hex digits of TopicHash.
-	if k, want := l.topicKey("a"), fmt.Sprintf("{%s}:t:%016x", l.opts.Prefix, logutil.TopicHash("a")); k != want {
+	if k, want := l.topicKey("a"), fmt.Sprintf("{%s}:t:%016x", l.opts.Prefix, eventlog.TopicHash("a")); k != want {
 		t.Fatalf("topic key %q, want %q", k, want)
 	}
 	checkReads(t, l)

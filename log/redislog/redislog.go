@@ -15,7 +15,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/internal/logutil"
+	"github.com/ssehub/ssehub/internal/eventlog"
 )
 
 // ErrOptions is returned by Open for options it cannot use.
@@ -66,9 +66,9 @@ type Log struct {
 
 	queue chan *appendReq // to the committers
 
-	clock logutil.Clock // the Times Append assigns never go back
-	block time.Duration // how long one tail XREAD waits (tests change it)
-	chunk int64         // events per chunk of the index build (tests change it)
+	clock eventlog.Clock // the Times Append assigns never go back
+	block time.Duration  // how long one tail XREAD waits (tests change it)
+	chunk int64          // events per chunk of the index build (tests change it)
 	// beforeBuildScript, when set by a test, runs between a build chunk's
 	// XRANGE and its script call.
 	beforeBuildScript func()
@@ -343,7 +343,7 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 
 		}
 	}
-	if id, dup := logutil.DuplicateID(events); dup {
+	if id, dup := eventlog.DuplicateID(events); dup {
 		return fmt.Errorf("%w: id %q is given to two events of the batch", ssehub.ErrDuplicateID, id)
 	}
 	r := &appendReq{

@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/internal/logutil"
+	"github.com/ssehub/ssehub/internal/eventlog"
 )
 
 // The topic index: its keys, scripts, sweep and build are described in the
@@ -283,7 +283,7 @@ func indexScript(src string) *redis.Script {
 // take them: hex, space separated.
 func topicHashes(e *ssehub.Event) string {
 	b := make([]byte, 0, 17*len(e.Topics))
-	for i, t := range logutil.DistinctTopics(e) {
+	for i, t := range eventlog.DistinctTopics(e) {
 		if i > 0 {
 			b = append(b, ' ')
 		}
@@ -300,7 +300,7 @@ func (l *Log) topicKey(topic string) string {
 // appendHash appends topic's hash in 16 hex digits to b.
 func appendHash(b []byte, topic string) []byte {
 	var h [8]byte
-	binary.BigEndian.PutUint64(h[:], logutil.TopicHash(topic))
+	binary.BigEndian.PutUint64(h[:], eventlog.TopicHash(topic))
 	return hex.AppendEncode(b, h[:])
 }
 
@@ -318,7 +318,7 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) ([]*ssehub.Ev
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
-	c := logutil.NewCollector(q)
+	c := eventlog.NewCollector(q)
 	keys := []string{l.stream, l.counter, l.marker}
 	args := []any{q.After, q.Until, max(q.Limit, 1), max(q.MaxBytes, 0), readScanCap}
 	for _, t := range q.Topics {

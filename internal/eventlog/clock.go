@@ -1,4 +1,4 @@
-package logutil
+package eventlog
 
 import (
 	"sync/atomic"

@@ -1,4 +1,4 @@
-package logutil
+package eventlog
 
 import (
 	"sort"
@@ -26,7 +26,7 @@ func (r *Ring) Len() int { return r.n }
 // is out of range.
 func (r *Ring) At(i int) *ssehub.Event {
 	if i < 0 || i >= r.n {
-		panic("logutil: ring index out of range")
+		panic("eventlog: ring index out of range")
 	}
 	return r.buf[(r.head+i)&(len(r.buf)-1)]
 }
