@@ -85,7 +85,7 @@ type JWKS struct {
 	mu        sync.Mutex
 	keys      []Key         // guarded by mu
 	fetched   time.Time     // last successful fetch; guarded by mu
-	attempted time.Time     // last fetch begun; guarded by mu
+	unknownAt time.Time     // last fetch for an unknown kid began; guarded by mu
 	lastErr   error         // of the last fetch, nil after a success; guarded by mu
 	inflight  chan struct{} // closed when the fetch under way ends; guarded by mu
 }
@@ -223,13 +223,16 @@ func (j *JWKS) refresh(limited bool) error {
 		}
 		return nil
 	}
-	now := j.opts.Now()
-	if limited && (j.ctx.Err() != nil || now.Sub(j.attempted) < j.opts.UnknownKIDGap) {
-		j.mu.Unlock()
-		return nil
+	if limited {
+		now := j.opts.Now()
+		if j.ctx.Err() != nil || (!j.unknownAt.IsZero() && now.Sub(j.unknownAt) < j.opts.UnknownKIDGap) {
+			j.mu.Unlock()
+			return nil
+		}
+		j.unknownAt = now
 	}
 	done := make(chan struct{})
-	j.inflight, j.attempted = done, now
+	j.inflight = done
 	j.mu.Unlock()
 
 	keys, err := j.fetch()
