@@ -11,17 +11,26 @@ import (
 	"strings"
 )
 
-// envName is the environment variable for a flag: SSEHUB_ plus the flag's
-// name in upper case with dashes as underscores.
-func envName(flagName string) string {
-	return "SSEHUB_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+// envName is the environment variable for flag flagName of fs: for
+// serve, SSEHUB_ plus the flag's name in upper case with dashes as
+// underscores (--history-size is SSEHUB_HISTORY_SIZE); for the client
+// subcommands the same with the subcommand's name in the prefix
+// (publish --token is SSEHUB_PUBLISH_TOKEN), so that a hub's environment
+// never configures a client run beside it (SSEHUB_DATA is serve's data
+// directory, not the data publish sends).
+func envName(fs *flag.FlagSet, flagName string) string {
+	prefix := "SSEHUB_"
+	if cmd, ok := strings.CutPrefix(fs.Name(), "ssehub "); ok && cmd != "serve" {
+		prefix += strings.ToUpper(cmd) + "_"
+	}
+	return prefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 // lookupEnv returns the environment variable that sets flag name of fs
-// and whether it is set: envName(name), else for serve the Mercure
-// variable it aliases (see mercureEnv).
+// and whether it is set: envName, else for serve the Mercure variable it
+// aliases (see mercureEnv).
 func lookupEnv(fs *flag.FlagSet, name string) (value, variable string, ok bool) {
-	variable = envName(name)
+	variable = envName(fs, name)
 	if value, ok = os.LookupEnv(variable); ok || fs.Name() != "ssehub serve" || mercureEnv[name] == "" {
 		return value, variable, ok
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -60,6 +59,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	c := &serveConfig{}
 	fs := flag.NewFlagSet("ssehub serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { printServeUsage(fs) }
 	fs.StringVar(&c.Addr, "addr", "localhost:8080", "address to listen on (host:port; use :8080 for every interface)")
 	fs.StringVar(&c.Data, "data", "ssehub-data", "directory for the durable history (bbolt) and generated keys")
 	fs.StringVar(&c.History, "history", "bolt", "where history lives: bolt (durable, in --data) or memory (lost on restart)")
@@ -87,17 +87,69 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	return fs, c
 }
 
+// serveGroups orders the flags of "serve -h" by purpose. Every flag is in
+// one group (a test checks).
+var serveGroups = []struct {
+	title string
+	flags []string
+}{
+	{"Network and protocol", []string{"addr", "tls-cert", "tls-key", "h2c", "cors-origins", "anonymous", "subscriptions", "heartbeat", "retry", "no-dashboard"}},
+	{"Storage and history", []string{"data", "history", "history-size", "history-age", "no-sync", "log", "log-name"}},
+	{"Auth (keys and tokens)", []string{"publisher-jwt-key", "publisher-jwt-alg", "publisher-jwks-url", "subscriber-jwt-key", "subscriber-jwt-alg", "subscriber-jwks-url", "issuer", "audience", "require-access-token"}},
+	{"Limits and timeouts", []string{"max-connections", "max-connections-per-ip", "max-topics", "max-selector-cost", "max-publish-topics", "max-body", "max-event-bytes", "max-header-bytes", "max-stream-input", "publish-rate", "publish-burst", "queue-events", "queue-bytes", "replay-limit", "replay-concurrency", "replay-bytes", "read-header-timeout", "read-timeout", "write-timeout", "idle-timeout"}},
+	{"Operations", []string{"config", "print-config", "log-level", "log-format", "metrics-addr", "shutdown-timeout"}},
+}
+
+const serveUsage = `Usage: ssehub serve [flags]
+
+Runs a hub; no flag is needed to try it. Every flag may also be set in the
+environment (--history-size is SSEHUB_HISTORY_SIZE; the Mercure names
+MERCURE_PUBLISHER_JWT_KEY, MERCURE_PUBLISHER_JWT_ALG, MERCURE_SUBSCRIBER_JWT_KEY
+and MERCURE_SUBSCRIBER_JWT_ALG work too) or in a --config file. Flags win
+over the environment, which wins over the file.
+`
+
+// printServeUsage prints the usage and the flags of fs by serveGroups;
+// flags in no group come last, under "Other".
+func printServeUsage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprint(w, serveUsage)
+	printed := make(map[string]bool)
+	group := func(title string, names []string) {
+		one := flag.NewFlagSet("", flag.ContinueOnError)
+		one.SetOutput(w)
+		for _, n := range names {
+			if f := fs.Lookup(n); f != nil && !printed[n] {
+				printed[n] = true
+				one.Var(f.Value, f.Name, f.Usage)
+				one.Lookup(n).DefValue = f.DefValue
+			}
+		}
+		fmt.Fprintf(w, "\n%s:\n", title)
+		one.PrintDefaults()
+	}
+	for _, g := range serveGroups {
+		group(g.title, g.flags)
+	}
+	var other []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if !printed[f.Name] {
+			other = append(other, f.Name)
+		}
+	})
+	if len(other) > 0 {
+		group("Other", other)
+	}
+}
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, c := serveFlags(stderr)
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "ssehub serve:", err)
-		return 2
+	rest, code, ok := parseCommand(fs, args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "ssehub serve: unexpected argument %q (flags start with --)\n", fs.Arg(0))
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "ssehub serve: unexpected argument %q (flags start with --)\n", rest[0])
 		return 2
 	}
 	c.start(fs, args)
