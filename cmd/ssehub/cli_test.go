@@ -227,3 +227,11 @@ func TestWelcomeHintsWorkAsPrinted(t *testing.T) {
 		t.Errorf("publishing with the token of the printed command: %v\n%s", err, out)
 	}
 }
+
+func TestVersionIsStamped(t *testing.T) {
+	defer func(v string) { buildVersion = v }(buildVersion)
+	buildVersion = "v1.2.3"
+	if code, out, _ := runCmd(t, "version"); code != 0 || out != "ssehub v1.2.3\n" {
+		t.Errorf("exit %d, %q; want the stamped version", code, out)
+	}
+}

@@ -132,7 +132,16 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// buildVersion is the release version, stamped in by scripts/release.sh
+// (-ldflags "-X main.buildVersion=v1.2.0"); empty in other builds.
+var buildVersion string
+
+// version is buildVersion, else the module version of "go install
+// module@version", else "(devel)".
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}
