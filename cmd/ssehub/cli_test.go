@@ -187,9 +187,15 @@ func TestWelcomeHintsWorkAsPrinted(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
+	for _, alg := range []string{"HS256", "HS512"} {
+		t.Run(alg, func(t *testing.T) { testWelcomeHints(t, alg) })
+	}
+}
+
+func testWelcomeHints(t *testing.T, alg string) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "serve", "--addr", "localhost:0", "--data", t.TempDir(), "--no-dashboard")
+	cmd := exec.CommandContext(ctx, binary, "serve", "--addr", "localhost:0", "--data", t.TempDir(), "--no-dashboard", "--publisher-jwt-alg", alg)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -353,8 +353,14 @@ func printWelcome(w io.Writer, c *serveConfig, addr string, keys *keyring) {
 			b.WriteString("The JWT keys were generated for this run only (--history memory); the tokens above are valid for 30 days.\n\n")
 		} else {
 			file := filepath.Join(c.Data, "keys.json")
-			fmt.Fprintf(&b, "The JWT keys were generated and are kept in %s (keep it out of version control);\nthe tokens above are valid for 30 days. Make more with:\n  %s token --keys %s --publish '*'\n  %s token --keys %s --subscribe '*'\n\n",
-				file, self, file, self, file)
+			algFlag := func(alg string) string {
+				if alg == "" || alg == "HS256" {
+					return ""
+				}
+				return " --alg " + alg
+			}
+			fmt.Fprintf(&b, "The JWT keys were generated and are kept in %s (keep it out of version control);\nthe tokens above are valid for 30 days. Make more with:\n  %s token --keys %s%s --publish '*'\n  %s token --keys %s%s --subscribe '*'\n\n",
+				file, self, file, algFlag(keys.pubAlg), self, file, algFlag(keys.subAlg))
 		}
 	}
 	io.WriteString(w, b.String())
