@@ -16,6 +16,13 @@
 //     "https://mercure.rocks/authorization-detail" (or "mercure") grant
 //     "publish" and "subscribe" actions on "topics" matchers.
 //
+// Keys come from a KeySource: Keys is a static list (ParseKey reads HS*
+// secrets and PEM public keys); JWKS fetches a JSON Web Key Set over HTTP,
+// selects keys by kid, refreshes it in the background and on an unknown kid
+// (rate-limited), and keeps its keys when a refresh fails. A source that
+// implements KeyFinder tells the Verifier why it has no key ("unknown key
+// id …"), and that reason is the token's error.
+//
 // TokenFromRequest finds the token of a request (Authorization header, then
 // the "authorization" or "access_token" query parameter, then the cookie).
 //

@@ -1,9 +1,17 @@
 package auth_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"time"
+
+	"github.com/MicahParks/jwkset"
 
 	"github.com/ssehub/ssehub/auth"
 )
@@ -84,4 +92,36 @@ func ExampleClaims_CanReceive() {
 	// Output:
 	// true
 	// false
+}
+
+func ExampleNewJWKS() {
+	// An issuer's JWKS endpoint (Keycloak, Auth0, …); here a local one with
+	// one Ed25519 key whose kid is "2026-03".
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	jwk, _ := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "2026-03", USE: jwkset.UseSig}})
+	issuer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
+	}))
+	defer issuer.Close()
+
+	keys, err := auth.NewJWKS(auth.JWKSOptions{URL: issuer.URL})
+	if err != nil {
+		panic(err)
+	}
+	defer keys.Close()
+	publishers, _ := auth.NewVerifier(auth.Config{Keys: keys})
+
+	p8, _ := x509.MarshalPKCS8PrivateKey(priv)
+	privPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}))
+	for _, kid := range []string{"2026-03", "made-up"} {
+		token, _ := auth.TokenSpec{Alg: "EdDSA", Key: privPEM, KeyID: kid, Publish: []string{"*"}}.Sign()
+		if _, err := publishers.Verify(token); err != nil {
+			fmt.Printf("kid %s: refused (%s)\n", kid, auth.Reason(err))
+		} else {
+			fmt.Printf("kid %s: accepted\n", kid)
+		}
+	}
+	// Output:
+	// kid 2026-03: accepted
+	// kid made-up: refused (signature)
 }

@@ -132,7 +132,7 @@ func ParseSigningKey(alg, material string) (any, error) {
 	}
 	block, _ := pem.Decode([]byte(material))
 	if block == nil {
-		return nil, newError(ErrKey, "auth: invalid key: %s needs a PEM-encoded private key (-----BEGIN PRIVATE KEY-----); pass the file's content, not its name", alg)
+		return nil, newError(ErrKey, "auth: invalid key: %s needs a PEM-encoded private key (-----BEGIN PRIVATE KEY-----); pass the PEM text itself, not a file name", alg)
 	}
 	priv, err := parsePrivateBlock(block)
 	if err != nil {
@@ -184,7 +184,7 @@ func isHMAC(alg string) bool { return strings.HasPrefix(alg, "HS") }
 func parsePublicPEM(alg, material string) (any, error) {
 	block, _ := pem.Decode([]byte(material))
 	if block == nil {
-		return nil, newError(ErrKey, "auth: invalid key: %s needs a PEM-encoded public key (-----BEGIN PUBLIC KEY-----); pass the file's content, not its name", alg)
+		return nil, newError(ErrKey, "auth: invalid key: %s needs a PEM-encoded public key (-----BEGIN PUBLIC KEY-----); pass the PEM text itself, not a file name", alg)
 	}
 	var (
 		pub any

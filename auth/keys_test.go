@@ -47,7 +47,7 @@ func TestParseKey(t *testing.T) {
 		{"PEM as HMAC secret", "HS256", rsaKeys.public, "looks like a PEM key"},
 		{"unsupported algorithm", "XX256", secret, `unsupported algorithm "XX256"`},
 		{"none algorithm", "none", secret, `unsupported algorithm "none"`},
-		{"file name instead of PEM", "RS256", "/etc/ssehub/public.pem", "pass the file's content, not its name"},
+		{"file name instead of PEM", "RS256", "/etc/ssehub/public.pem", "pass the PEM text itself, not a file name"},
 		{"broken PEM body", "RS256", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "cannot read the RS256 PEM block"},
 		{"unknown PEM type", "RS256", "-----BEGIN FOO-----\nAAAA\n-----END FOO-----\n", `unsupported PEM block type "FOO"`},
 		{"RSA key too small", "RS256", smallPEM, "has 1024 bits; RS256 needs at least 2048"},

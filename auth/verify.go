@@ -171,7 +171,15 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 
 	var raw rawClaims
 	_, err = v.parser.ParseWithClaims(token, &raw, func(*jwt.Token) (any, error) {
-		keys := v.cfg.Keys.VerificationKeys(hdr.Alg, hdr.Kid)
+		var keys []any
+		if f, ok := v.cfg.Keys.(KeyFinder); ok {
+			var err error
+			if keys, err = f.FindKeys(hdr.Alg, hdr.Kid); len(keys) == 0 && err != nil {
+				return nil, err
+			}
+		} else {
+			keys = v.cfg.Keys.VerificationKeys(hdr.Alg, hdr.Kid)
+		}
 		switch len(keys) {
 		case 0:
 			if hdr.Kid != "" {

@@ -105,7 +105,7 @@ func (p *publisher) publish(ctx context.Context, st *pubStats, pl payload, topic
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		st.fail(fmt.Errorf("status %d: %s", resp.StatusCode, oneLine(string(msg[:min(len(msg), 200)]))))
+		st.fail(fmt.Errorf("status %d: %s", resp.StatusCode, oneLine(string(msg))))
 		return buf, false
 	}
 	st.latency.Record(time.Since(p.r.start) - pl.sent)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -276,5 +277,24 @@ func TestRunConnectionFailures(t *testing.T) {
 	c := rep.Connections
 	if c.Established != 0 || c.Failed != 20 || len(c.Errors) != 1 || !strings.Contains(c.Errors[0].Error, "status 404") {
 		t.Errorf("connections = %+v", c)
+	}
+}
+
+// A refused publish is reported with the hub's whole reason, which says
+// what to fix (a JWKS error names the key id and the URL: longer than a
+// line of a terminal).
+func TestRunReportsTheWholeRefusal(t *testing.T) {
+	reason := "auth: unknown key id (kid) \"k1\": the JWKS at https://issuer.example.com/" + strings.Repeat("x", 300) + " has no ES256 key with this kid"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, reason, http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	rep, err := Run(context.Background(), Config{URL: srv.URL, Subscribers: 0, Rate: 20, Duration: 100 * time.Millisecond, Settle: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := rep.Publish.ErrorKinds
+	if len(errs) != 1 || errs[0].Error != "status 401: "+reason {
+		t.Fatalf("publish errors %+v, want the whole reason", errs)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,9 +20,8 @@ import (
 // lost, duplicated or reordered or a connection failed or ended.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ssehub bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: ssehub bench [flags] [URL]
+		fmt.Fprint(fs.Output(), `Usage: ssehub bench [flags] [URL]
 
 Opens --subscribers SSE connections to URL, publishes --rate events/s for
 --duration over --topics topics, and reports connections, losses,
@@ -88,16 +86,17 @@ Flags:
 	jsonOnly := fs.Bool("json", false, "print only the JSON report on stdout")
 	jsonOut := fs.String("json-out", "", "also write the JSON report to this file")
 	failOnLoss := fs.Bool("fail-on-loss", false, "exit 3 when an event was missing, duplicated or out of order, a connection failed or ended, or a storm subscriber did not catch up")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	positional, code, ok := parseCommand(fs, args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	switch fs.NArg() {
+	if c.Settle == 0 {
+		c.Settle = time.Nanosecond // bench.Config takes 0 for its 2s default
+	}
+	switch len(positional) {
 	case 0:
 	case 1:
-		c.URL = fs.Arg(0)
+		c.URL = positional[0]
 	default:
 		fmt.Fprintln(stderr, "ssehub bench: at most one URL")
 		return 2

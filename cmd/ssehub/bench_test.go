@@ -32,7 +32,7 @@ func TestBenchStormFlags(t *testing.T) {
 	var out, errOut bytes.Buffer
 	runBench(context.Background(), []string{"-h"}, &out, &errOut)
 	for _, f := range []string{"-storm-behind", "-reconnect-max-backoff", "Reconnect storm"} {
-		if !strings.Contains(errOut.String(), f) {
+		if !strings.Contains(out.String(), f) { // -h goes to standard output
 			t.Errorf("help lacks %q", f)
 		}
 	}

@@ -191,12 +191,12 @@ func printConfig(w io.Writer, fs *flag.FlagSet, args []string) error {
 			return
 		}
 		src := "default"
-		_, inEnv := os.LookupEnv(envName(f.Name))
+		_, envVar, inEnv := lookupEnv(fs, f.Name)
 		switch {
 		case onCmdline[f.Name]:
 			src = "flag --" + f.Name
 		case inEnv:
-			src = "environment " + envName(f.Name)
+			src = "environment " + envVar
 		case inFile[f.Name]:
 			src = "config file"
 		}

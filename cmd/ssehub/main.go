@@ -8,7 +8,10 @@
 //	ssehub bench       load-test a hub
 //
 // Run "ssehub <command> -h" for the flags of each. Every flag can also be
-// set with an environment variable: --history-size is SSEHUB_HISTORY_SIZE.
+// set with an environment variable: serve's --history-size is
+// SSEHUB_HISTORY_SIZE; the other commands have their name in the prefix
+// (publish --token is SSEHUB_PUBLISH_TOKEN), so a hub's environment never
+// configures them.
 package main
 
 import (
@@ -31,7 +34,8 @@ Usage:
   ssehub version
 
 Run "ssehub <command> -h" for a command's flags. Every flag may also be given
-as an environment variable: --history-size is SSEHUB_HISTORY_SIZE.
+as an environment variable: serve --history-size is SSEHUB_HISTORY_SIZE,
+publish --token is SSEHUB_PUBLISH_TOKEN (each command has its own prefix).
 `
 
 func main() {

@@ -198,7 +198,11 @@ type ops struct {
 
 // startOps mounts or serves the metrics and starts reloading on SIGHUP.
 // stop undoes both.
-func startOps(ctx context.Context, c *serveConfig, api *httpapi.API, m *httpapi.Metrics, cert *certificate, logger *slog.Logger) (*ops, error) {
+//
+// keys is the serve's keyring: a reload replaces it (and closes the old
+// one); it is only read or written by the goroutine startOps starts until
+// stop returns.
+func startOps(ctx context.Context, c *serveConfig, api *httpapi.API, m *httpapi.Metrics, cert *certificate, keys **keyring, logger *slog.Logger) (*ops, error) {
 	o := &ops{}
 	if m != nil {
 		switch c.MetricsAddr {
@@ -234,7 +238,7 @@ func startOps(ctx context.Context, c *serveConfig, api *httpapi.API, m *httpapi.
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload(c, api, cert, logger)
+				reload(c, api, cert, keys, logger)
 			}
 		}
 	}()
@@ -257,46 +261,44 @@ func (o *ops) stop() {
 
 // reloadable are the settings a SIGHUP applies; every other change needs a
 // restart.
-var reloadable = []string{"publisher-jwt-key", "subscriber-jwt-key", "cors-origins", "tls-cert", "tls-key"}
+var reloadable = []string{
+	"publisher-jwt-key", "publisher-jwt-alg", "publisher-jwks-url",
+	"subscriber-jwt-key", "subscriber-jwt-alg", "subscriber-jwks-url",
+	"issuer", "audience", "require-access-token",
+	"cors-origins", "tls-cert", "tls-key",
+}
 
 // reload re-reads the command line, environment and config file and applies
-// the new keys, CORS origins and TLS certificate without dropping any
-// connection. On any error the running configuration stays.
-func reload(c *serveConfig, api *httpapi.API, cert *certificate, logger *slog.Logger) {
+// the new keys (fetching JWKS again), CORS origins and TLS certificate
+// without dropping any connection. On any error the running configuration
+// stays.
+func reload(c *serveConfig, api *httpapi.API, cert *certificate, keys **keyring, logger *slog.Logger) {
 	fs, nc := serveFlags(io.Discard)
 	if err := parseFlags(fs, c.args); err != nil {
 		logger.Error("reload failed; keeping the running configuration", "err", err)
 		return
 	}
-	keys, err := loadKeys(nc)
-	if err == nil && c.LogURL != "" && (nc.PublisherKey == "" || nc.SubscriberKey == "") {
-		err = errors.New("with --log, --publisher-jwt-key and --subscriber-jwt-key must stay set")
-	}
+	nc.LogURL = c.LogURL // a restart is needed to change it; its key rules stay
+	kr, err := newKeyring(nc, logger)
 	if err != nil {
 		logger.Error("reload failed; keeping the running configuration", "err", err)
 		return
 	}
-	pubV, err := newVerifier(keys.Publisher)
-	if err != nil {
-		logger.Error("reload failed; keeping the running configuration", "err", fmt.Errorf("--publisher-jwt-key: %w", err))
-		return
-	}
-	subV, err := newVerifier(keys.Subscriber)
-	if err != nil {
-		logger.Error("reload failed; keeping the running configuration", "err", fmt.Errorf("--subscriber-jwt-key: %w", err))
-		return
-	}
 	if cert != nil {
 		if nc.TLSCert == "" || nc.TLSKey == "" {
+			kr.close()
 			logger.Error("reload failed; keeping the running configuration", "err", "--tls-cert and --tls-key cannot be removed without a restart")
 			return
 		}
 		if err := cert.load(nc.TLSCert, nc.TLSKey); err != nil {
+			kr.close()
 			logger.Error("reload failed; keeping the running configuration", "err", err)
 			return
 		}
 	}
-	api.Reload(httpapi.ReloadConfig{Publishers: pubV, Subscribers: subV, CORSOrigins: nc.CORSOrigins})
+	api.Reload(httpapi.ReloadConfig{Publishers: kr.pub, Subscribers: kr.sub, CORSOrigins: nc.CORSOrigins})
+	(*keys).close()
+	*keys = kr
 
 	now := flagValues(fs)
 	var changed, restart []string

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,14 +11,18 @@ import (
 	"time"
 )
 
+const publishUsage = `Usage: ssehub publish --token JWT --topic T [--topic T2] [--data D | --data -] [flags] URL
+
+Publishes one update to a hub (a form POST, as Mercure publishers do) and
+prints its id. Flags may also come after the URL. The environment sets flags
+too, with this command's prefix: --token is SSEHUB_PUBLISH_TOKEN.
+
+Flags:
+`
+
 // runPublish implements `ssehub publish`: one form POST to a hub.
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("ssehub publish", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: ssehub publish --token JWT --topic T [--topic T2] [--data D | --data -] [flags] URL")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("ssehub publish", publishUsage)
 	var topics listFlag
 	fs.Var(&topics, "topic", "topic of the update (repeatable; the first is canonical)")
 	data := fs.String("data", "", `the update's data ("-" reads it from standard input)`)
@@ -30,13 +32,11 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	private := fs.Bool("private", false, "deliver only to subscribers authorized for the topic")
 	token := fs.String("token", "", "publisher JWT (sent as Authorization: Bearer)")
 	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	positional, code, ok := parseCommand(fs, args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	if fs.NArg() != 1 {
+	if len(positional) != 1 {
 		fmt.Fprintln(stderr, "ssehub publish: exactly one hub URL is required, e.g. http://localhost:8080/.well-known/mercure")
 		return 2
 	}
@@ -68,7 +68,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fs.Arg(0), strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, positional[0], strings.NewReader(form.Encode()))
 	if err != nil {
 		fmt.Fprintln(stderr, "ssehub publish:", err)
 		return 2

@@ -1,9 +1,8 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,8 +37,6 @@ type serveConfig struct {
 	NoDashboard      bool
 	HistorySize      int
 	HistoryAge       time.Duration
-	PublisherKey     string
-	SubscriberKey    string
 	Anonymous        bool
 	Subscriptions    bool
 	Heartbeat        time.Duration
@@ -55,12 +52,14 @@ type serveConfig struct {
 	QueueBytes       int
 	ReadHeaderTimout time.Duration
 	opsConfig        // config file, metrics, TLS, limits (ops.go)
+	authConfig       // keys, issuer, audience (keys.go)
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	c := &serveConfig{}
 	fs := flag.NewFlagSet("ssehub serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { printServeUsage(fs) }
 	fs.StringVar(&c.Addr, "addr", "localhost:8080", "address to listen on (host:port; use :8080 for every interface)")
 	fs.StringVar(&c.Data, "data", "ssehub-data", "directory for the durable history (bbolt) and generated keys")
 	fs.StringVar(&c.History, "history", "bolt", "where history lives: bolt (durable, in --data) or memory (lost on restart)")
@@ -69,8 +68,6 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.BoolVar(&c.NoDashboard, "no-dashboard", false, "do not serve the dashboard page at /")
 	fs.IntVar(&c.HistorySize, "history-size", 1_000_000, "keep at most this many events in history (0: no count limit)")
 	fs.DurationVar(&c.HistoryAge, "history-age", 0, "drop history events older than this, e.g. 24h (0: no age limit)")
-	fs.StringVar(&c.PublisherKey, "publisher-jwt-key", "", "HS256 secret that publisher tokens are signed with (default: generated and kept in --data)")
-	fs.StringVar(&c.SubscriberKey, "subscriber-jwt-key", "", "HS256 secret that subscriber tokens are signed with (default: generated and kept in --data)")
 	fs.BoolVar(&c.Anonymous, "anonymous", false, "let subscribers without a token receive public updates")
 	fs.BoolVar(&c.Subscriptions, "subscriptions", false, "publish subscription events and serve the subscriptions API (presence) at /.well-known/mercure/subscriptions")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "send a comment on idle streams this often, so proxies keep them open (0: never)")
@@ -85,21 +82,74 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.IntVar(&c.QueueEvents, "queue-events", 4096, "a subscriber with more undelivered events than this is disconnected (it resumes from history)")
 	fs.IntVar(&c.QueueBytes, "queue-bytes", 4<<20, "a subscriber with more undelivered bytes than this is disconnected (it resumes from history)")
 	fs.DurationVar(&c.ReadHeaderTimout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers")
+	authFlags(fs, &c.authConfig)
 	opsFlags(fs, &c.opsConfig)
 	return fs, c
 }
 
+// serveGroups orders the flags of "serve -h" by purpose. Every flag is in
+// one group (a test checks).
+var serveGroups = []struct {
+	title string
+	flags []string
+}{
+	{"Network and protocol", []string{"addr", "tls-cert", "tls-key", "h2c", "cors-origins", "anonymous", "subscriptions", "heartbeat", "retry", "no-dashboard"}},
+	{"Storage and history", []string{"data", "history", "history-size", "history-age", "no-sync", "log", "log-name"}},
+	{"Auth (keys and tokens)", []string{"publisher-jwt-key", "publisher-jwt-alg", "publisher-jwks-url", "subscriber-jwt-key", "subscriber-jwt-alg", "subscriber-jwks-url", "issuer", "audience", "require-access-token"}},
+	{"Limits and timeouts", []string{"max-connections", "max-connections-per-ip", "max-topics", "max-selector-cost", "max-publish-topics", "max-body", "max-event-bytes", "max-header-bytes", "max-stream-input", "publish-rate", "publish-burst", "queue-events", "queue-bytes", "replay-limit", "replay-concurrency", "replay-bytes", "read-header-timeout", "read-timeout", "write-timeout", "idle-timeout"}},
+	{"Operations", []string{"config", "print-config", "log-level", "log-format", "metrics-addr", "shutdown-timeout"}},
+}
+
+const serveUsage = `Usage: ssehub serve [flags]
+
+Runs a hub; no flag is needed to try it. Every flag may also be set in the
+environment (--history-size is SSEHUB_HISTORY_SIZE; the Mercure names
+MERCURE_PUBLISHER_JWT_KEY, MERCURE_PUBLISHER_JWT_ALG, MERCURE_SUBSCRIBER_JWT_KEY
+and MERCURE_SUBSCRIBER_JWT_ALG work too) or in a --config file. Flags win
+over the environment, which wins over the file.
+`
+
+// printServeUsage prints the usage and the flags of fs by serveGroups;
+// flags in no group come last, under "Other".
+func printServeUsage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprint(w, serveUsage)
+	printed := make(map[string]bool)
+	group := func(title string, names []string) {
+		one := flag.NewFlagSet("", flag.ContinueOnError)
+		one.SetOutput(w)
+		for _, n := range names {
+			if f := fs.Lookup(n); f != nil && !printed[n] {
+				printed[n] = true
+				one.Var(f.Value, f.Name, f.Usage)
+				one.Lookup(n).DefValue = f.DefValue
+			}
+		}
+		fmt.Fprintf(w, "\n%s:\n", title)
+		one.PrintDefaults()
+	}
+	for _, g := range serveGroups {
+		group(g.title, g.flags)
+	}
+	var other []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if !printed[f.Name] {
+			other = append(other, f.Name)
+		}
+	})
+	if len(other) > 0 {
+		group("Other", other)
+	}
+}
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, c := serveFlags(stderr)
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "ssehub serve:", err)
-		return 2
+	rest, code, ok := parseCommand(fs, args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "ssehub serve: unexpected argument %q (flags start with --)\n", fs.Arg(0))
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "ssehub serve: unexpected argument %q (flags start with --)\n", rest[0])
 		return 2
 	}
 	c.start(fs, args)
@@ -163,13 +213,11 @@ func openLog(ctx context.Context, c *serveConfig, logger *slog.Logger) (ssehub.L
 
 func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.Logger) error {
 	ensureTwoProcs()
-	if c.LogURL != "" && (c.PublisherKey == "" || c.SubscriberKey == "") {
-		return errors.New("with --log, every hub of the deployment must verify the same tokens: set --publisher-jwt-key and --subscriber-jwt-key (or SSEHUB_PUBLISHER_JWT_KEY and SSEHUB_SUBSCRIBER_JWT_KEY)")
-	}
-	keys, err := loadKeys(c)
+	keys, err := newKeyring(c, logger)
 	if err != nil {
 		return err
 	}
+	defer func() { keys.close() }() // reloads replace keys
 	l, err := openLog(ctx, c, logger)
 	if err != nil {
 		return err
@@ -191,18 +239,10 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	defer h.Close()
 	metrics := c.newMetrics(h) // nil with --metrics-addr off
 
-	pubV, err := newVerifier(keys.Publisher)
-	if err != nil {
-		return fmt.Errorf("--publisher-jwt-key: %w", err)
-	}
-	subV, err := newVerifier(keys.Subscriber)
-	if err != nil {
-		return fmt.Errorf("--subscriber-jwt-key: %w", err)
-	}
 	api, err := httpapi.New(httpapi.Config{
 		Hub:            h,
-		Publishers:     pubV,
-		Subscribers:    subV,
+		Publishers:     keys.pub,
+		Subscribers:    keys.sub,
 		Anonymous:      c.Anonymous,
 		CORSOrigins:    c.CORSOrigins,
 		Retry:          c.Retry,
@@ -239,13 +279,14 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		ln.Close()
 		return err
 	}
-	o, err := startOps(ctx, c, api, metrics, cert, logger) // metrics, SIGHUP
+	started := keys                                               // reloads replace keys
+	o, err := startOps(ctx, c, api, metrics, cert, &keys, logger) // metrics, SIGHUP
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer o.stop()
-	printWelcome(stdout, c, ln.Addr().String(), keys)
+	printWelcome(stdout, c, ln.Addr().String(), started)
 	logger.Info("ssehub listening", "addr", ln.Addr().String(), "history", c.History, "version", version())
 
 	served := make(chan error, 1)
@@ -270,80 +311,27 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	return nil // deferred: the hub, then the log (after every publish handler returned)
 }
 
-// newVerifier returns a verifier of HS256 tokens signed with secret.
-func newVerifier(secret string) (*auth.Verifier, error) {
-	k, err := auth.ParseKey("HS256", secret)
-	if err != nil {
-		return nil, err
-	}
-	return auth.NewVerifier(auth.Config{Keys: auth.Keys{k}})
-}
-
-// hubKeys are the HS256 secrets of a hub.
-type hubKeys struct {
-	Publisher  string `json:"publisher"`
-	Subscriber string `json:"subscriber"`
-	Generated  bool   `json:"-"`
-}
-
-// loadKeys returns the configured keys, generating the missing ones. With
-// durable history they are kept in the data directory so tokens stay valid
-// across restarts.
-func loadKeys(c *serveConfig) (hubKeys, error) {
-	k := hubKeys{Publisher: c.PublisherKey, Subscriber: c.SubscriberKey}
-	if k.Publisher != "" && k.Subscriber != "" {
-		return k, nil
-	}
-	var stored hubKeys
-	path := filepath.Join(c.Data, "keys.json")
-	durable := c.History != "memory"
-	if durable {
-		if b, err := os.ReadFile(path); err == nil {
-			if err := json.Unmarshal(b, &stored); err != nil {
-				return k, fmt.Errorf("%s is corrupt (%v): fix or delete it to generate new keys", path, err)
-			}
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return k, fmt.Errorf("reading generated keys: %w", err)
-		}
-	}
-	changed := false
-	for _, p := range []struct{ dst, stored *string }{{&k.Publisher, &stored.Publisher}, {&k.Subscriber, &stored.Subscriber}} {
-		if *p.dst != "" {
-			continue
-		}
-		if *p.stored == "" {
-			*p.stored = auth.NewSecret()
-			changed = true
-		}
-		*p.dst = *p.stored
-		k.Generated = true
-	}
-	if durable && changed {
-		if err := os.MkdirAll(c.Data, 0o700); err != nil {
-			return k, fmt.Errorf("creating --data directory: %w", err)
-		}
-		b, _ := json.MarshalIndent(stored, "", "  ")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			return k, fmt.Errorf("saving generated keys: %w", err)
-		}
-	}
-	return k, nil
-}
-
 // welcomeTokenTTL is the lifetime of the tokens printed at start.
 const welcomeTokenTTL = 30 * 24 * time.Hour
 
 // printWelcome tells a new user how to use the hub that just started.
-func printWelcome(w io.Writer, c *serveConfig, addr string, keys hubKeys) {
+// Its commands work as printed: no tool beyond curl, and ssehub named the
+// way it was started (see selfCommand).
+func printWelcome(w io.Writer, c *serveConfig, addr string, keys *keyring) {
 	host := addr
-	if h, p, err := net.SplitHostPort(addr); err == nil && (h == "::" || h == "0.0.0.0" || h == "") {
-		host = net.JoinHostPort("localhost", p)
+	if h, p, err := net.SplitHostPort(addr); err == nil {
+		if ch, _, err := net.SplitHostPort(c.Addr); err == nil && (ch == "localhost" || ch == "") || h == "::" || h == "0.0.0.0" || h == "" {
+			host = net.JoinHostPort("localhost", p)
+		}
 	}
 	base := c.scheme() + "://" + host + httpapi.Path
-	pub, _ := auth.NewToken(keys.Publisher, "HS256", []string{"*"}, nil, welcomeTokenTTL)
-	sub, _ := auth.NewToken(keys.Subscriber, "HS256", nil, []string{"*"}, welcomeTokenTTL)
+	self := selfCommand()
 	subURL := base + "?topic=" + url.QueryEscape("*")
 	if !c.Anonymous {
+		sub := "<subscriber token>"
+		if keys.subSecret != "" {
+			sub, _ = auth.NewToken(keys.subSecret, keys.subAlg, nil, []string{"*"}, welcomeTokenTTL)
+		}
 		subURL += "&authorization=" + sub
 	}
 	var b strings.Builder
@@ -352,17 +340,44 @@ func printWelcome(w io.Writer, c *serveConfig, addr string, keys hubKeys) {
 		fmt.Fprintf(&b, "Dashboard:\n  %s://%s/\n\n", c.scheme(), host)
 	}
 	fmt.Fprintf(&b, "Subscribe (every topic):\n  curl -N '%s'\n\n", subURL)
-	fmt.Fprintf(&b, "Publish:\n  curl -d topic=greetings -d data=hello -H 'Authorization: Bearer %s' %s\n\n", pub, base)
+	if keys.pubSecret != "" {
+		pub, _ := auth.NewToken(keys.pubSecret, keys.pubAlg, []string{"*"}, nil, welcomeTokenTTL)
+		fmt.Fprintf(&b, "Publish:\n  curl -d topic=greetings -d data=hello -H 'Authorization: Bearer %s' %s\n\n", pub, base)
+	} else {
+		fmt.Fprintf(&b, "Publish (with a token signed by your issuer, or made with the private key):\n  %s publish --topic greetings --data hello --token \"$(%s token --alg %s --key @private.pem --publish '*')\" %s\n\n",
+			self, self, cmp.Or(keys.pubAlg, "HS256"), base)
+	}
 	fmt.Fprintf(&b, "In a browser page:\n  new EventSource('%s').onmessage = e => console.log(e.data)\n\n", subURL)
-	if keys.Generated {
-		where := "in " + filepath.Join(c.Data, "keys.json")
+	if keys.generated {
 		if c.History == "memory" {
-			where = "for this run only (--history memory)"
+			b.WriteString("The JWT keys were generated for this run only (--history memory); the tokens above are valid for 30 days.\n\n")
+		} else {
+			file := filepath.Join(c.Data, "keys.json")
+			algFlag := func(alg string) string {
+				if alg == "" || alg == "HS256" {
+					return ""
+				}
+				return " --alg " + alg
+			}
+			fmt.Fprintf(&b, "The JWT keys were generated and are kept in %s (keep it out of version control);\nthe tokens above are valid for 30 days. Make more with:\n  %s token --keys %s%s --publish '*'\n  %s token --keys %s%s --subscribe '*'\n\n",
+				file, self, file, algFlag(keys.pubAlg), self, file, algFlag(keys.subAlg))
 		}
-		fmt.Fprintf(&b, "The JWT keys were generated %s; the tokens above are valid for 30 days.\n", where)
-		fmt.Fprintf(&b, "Make more with: ssehub token --key \"$(jq -r .publisher %s)\" --publish '*'\n\n", filepath.Join(c.Data, "keys.json"))
 	}
 	io.WriteString(w, b.String())
+}
+
+// selfCommand is how to run this program again: "go run ./cmd/ssehub"
+// after go run (whose binary is gone when it exits), else the name it was
+// started with (from the PATH, or a path such as ./ssehub).
+func selfCommand() string {
+	exe := os.Args[0]
+	if !strings.Contains(filepath.ToSlash(exe), "/go-build") {
+		return exe
+	}
+	if _, err := os.Stat(filepath.Join("cmd", "ssehub", "main.go")); err == nil {
+		return "go run ./cmd/ssehub"
+	}
+	return "go run github.com/ssehub/ssehub/cmd/ssehub@latest"
 }
 
 // ensureTwoProcs runs Go code on at least two threads at once, also when

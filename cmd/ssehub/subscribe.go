@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -68,12 +66,7 @@ type jsonEvent struct {
 // runSubscribe implements "ssehub subscribe" and returns the exit status.
 // It stops when ctx is done (exit 0).
 func runSubscribe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("ssehub subscribe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, subscribeUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("ssehub subscribe", subscribeUsage)
 	asJSON := fs.Bool("json", false, "print one JSON object per event per line: {\"type\",\"data\",\"id\"}")
 	count := fs.Int("count", 0, "exit after `N` events (0: no limit)")
 	timeout := fs.Duration("timeout", 0, "stop after `D`, e.g. 30s (0: no limit)")
@@ -82,30 +75,9 @@ func runSubscribe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.Var(&headers, "header", "add a request header `'Key: Value'` (repeatable), e.g. 'Authorization: Bearer …'")
 
 	// Flags may come before or after the URL.
-	var positional []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		consumed := rest[:len(rest)-fs.NArg()]
-		if fs.NArg() == 0 {
-			break
-		}
-		if len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
-			positional = append(positional, fs.Args()...)
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		rest = fs.Args()[1:]
-	}
-	// Flags not given take their SSEHUB_* environment variable.
-	if err := parseFlags(fs, nil); err != nil {
-		fmt.Fprintf(stderr, "ssehub subscribe: %v\n", err)
-		return 2
+	positional, code, ok := parseCommand(fs, args, stdout, stderr)
+	if !ok {
+		return code
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "ssehub subscribe: "+format+"\n", a...)

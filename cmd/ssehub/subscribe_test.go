@@ -386,6 +386,9 @@ func TestSubscribeUsage(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := runSub(t, t.Context(), tc.args...)
+			if tc.code == 0 { // help goes to stdout
+				out, errOut = errOut, out
+			}
 			if code != tc.code || !strings.Contains(errOut, tc.has) || out != "" {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errOut, tc.code, tc.has)
 			}
