@@ -29,30 +29,30 @@ import (
 
 // serveConfig is everything `ssehub serve` can be told.
 type serveConfig struct {
-	Addr             string
-	Data             string
-	History          string
-	LogURL           string
-	LogName          string
-	NoDashboard      bool
-	HistorySize      int
-	HistoryAge       time.Duration
-	Anonymous        bool
-	Subscriptions    bool
-	Heartbeat        time.Duration
-	Retry            time.Duration
-	CORSOrigins      listFlag
-	MaxBody          int64
-	WriteTimeout     time.Duration
-	ShutdownTimeout  time.Duration
-	LogLevel         string
-	LogFormat        string
-	NoSync           bool
-	QueueEvents      int
-	QueueBytes       int
-	ReadHeaderTimout time.Duration
-	opsConfig        // config file, metrics, TLS, limits (ops.go)
-	authConfig       // keys, issuer, audience (keys.go)
+	Addr              string
+	Data              string
+	History           string
+	LogURL            string
+	LogName           string
+	NoDashboard       bool
+	HistorySize       int
+	HistoryAge        time.Duration
+	Anonymous         bool
+	Subscriptions     bool
+	Heartbeat         time.Duration
+	Retry             time.Duration
+	CORSOrigins       listFlag
+	MaxBody           int64
+	WriteTimeout      time.Duration
+	ShutdownTimeout   time.Duration
+	LogLevel          string
+	LogFormat         string
+	NoSync            bool
+	QueueEvents       int
+	QueueBytes        int
+	ReadHeaderTimeout time.Duration
+	opsConfig         // config file, metrics, TLS, limits (ops.go)
+	authConfig        // keys, issuer, audience (keys.go)
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -81,7 +81,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.BoolVar(&c.NoSync, "no-sync", false, "do not fsync history commits (faster, loses the last events on a power failure; not on a crash)")
 	fs.IntVar(&c.QueueEvents, "queue-events", 4096, "a subscriber with more undelivered events than this is disconnected (it resumes from history)")
 	fs.IntVar(&c.QueueBytes, "queue-bytes", 4<<20, "a subscriber with more undelivered bytes than this is disconnected (it resumes from history)")
-	fs.DurationVar(&c.ReadHeaderTimout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers")
 	authFlags(fs, &c.authConfig)
 	opsFlags(fs, &c.opsConfig)
 	return fs, c
@@ -269,7 +269,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	}
 	srv := &http.Server{
 		Handler:           api,
-		ReadHeaderTimeout: c.ReadHeaderTimout,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
 		IdleTimeout:       c.IdleTimeout,
 		MaxHeaderBytes:    c.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
