@@ -3,9 +3,10 @@
 # the hub pinned to CPU 0, the load generator to CPU 1 (taskset), loopback
 # only, every run bounded in time. Usage:
 #
-#   scripts/bench-floors.sh [S1|S2|S3|S5|RESUME|STORM1|STORM1K|RESTART|STORM500R ...]
+#   scripts/bench-floors.sh [S1|S2|S3|S5|RESUME|STORM1|STORM1K|RESTART|STORM500R|STORM500N ...]
 #
-# Default: S1 S2 S3 S5 RESUME STORM1 STORM1K RESTART (STORM500R needs Redis).
+# Default: S1 S2 S3 S5 RESUME STORM1 STORM1K RESTART (STORM500R needs Redis,
+# STORM500N NATS JetStream at ${NATS:-nats://127.0.0.1:4222}).
 # Results (human summary and JSON) go to ${OUT:-/tmp/ssehub-bench}.
 # HUBARGS adds serve flags (HUBARGS="--history memory"), HUBENV sets the
 # hub's environment (HUBENV="GOMAXPROCS=1"), for comparing variants.
@@ -112,6 +113,11 @@ run() {
     restart ;;
   STORM500R) # STORM1K's shape with the log in Redis: 500 clients behind 100,000 events
     storm_redis ;;
+  STORM500N) # the same with the log in NATS JetStream (its stream empties itself: --history-age 15m)
+    start_hub --log "${NATS:-nats://127.0.0.1:4222}" --log-name "ssehub-bench-$(date +%s)-$$" --history-age 15m
+    bench STORM500N --subscribers 1000 --topics 100 --rate 50 --duration 60s --concurrency 64 \
+      --storm 500 --storm-missed 10 --storm-behind 100000 --storm-behind-topics 1000 --storm-timeout 120s --max-time 400s --fail-on-loss
+    stop_hub ;;
   *) echo "unknown scenario $1"; exit 2 ;;
   esac
 }
