@@ -15,6 +15,7 @@ import (
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/park"
+	"github.com/ssehub/ssehub/presence"
 	"github.com/ssehub/ssehub/topic"
 )
 
@@ -87,8 +88,8 @@ type API struct {
 	cors   *liveCORS // swapped by Reload
 	ext    *opsState // limits, metrics, reloaded verifiers
 	logger *slog.Logger
-	parker *park.Parker // nil: streams are not parked
-	subs   *presence    // nil: the subscriptions API is off
+	parker *park.Parker       // nil: streams are not parked
+	subs   *presence.Presence // nil: the subscriptions API is off
 }
 
 var _ http.Handler = (*API)(nil)

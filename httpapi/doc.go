@@ -4,8 +4,8 @@
 // forms of the protocol are served at once: the 0.x form (topic= selectors,
 // the mercure claim) and the draft-08 form (match= and match_urlpattern=,
 // at+jwt tokens with authorization_details); see draft08.go. With
-// Config.Subscriptions it also serves the subscriptions API (presence),
-// built on the log (subscriptions.go). docs/mercure.md lists what is
+// Config.Subscriptions it also serves the subscriptions API, whose state
+// package presence keeps on the log (subscriptions.go is its HTTP face). docs/mercure.md lists what is
 // supported and every difference from Mercure.
 //
 // New returns an http.Handler: mount it in your own mux or serve it with

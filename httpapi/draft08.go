@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/presence"
 	"github.com/ssehub/ssehub/topic"
 )
 
@@ -20,8 +21,8 @@ import (
 // Matcher types of draft-08, as they appear in subscription events and in
 // the subscriptions API.
 const (
-	matchExact      = "exact"
-	matchURLPattern = "urlpattern"
+	matchExact      = presence.MatchExact
+	matchURLPattern = presence.MatchURLPattern
 )
 
 // matcherParams maps the subscribe query parameters that name a draft-08
@@ -131,7 +132,7 @@ func printable(s string) string {
 
 // ReservedType is the event type the protocol reserves for events the hub
 // itself generates; publishers may not use it.
-const ReservedType = "mercure"
+const ReservedType = presence.ReservedType
 
 // errReservedTopic: a publisher addressed a topic in the hub's own
 // namespace (403).

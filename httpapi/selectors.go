@@ -1,22 +1,14 @@
 package httpapi
 
-import (
-	"net/http"
+import "github.com/ssehub/ssehub/topic"
 
-	"github.com/ssehub/ssehub/topic"
-)
-
-// selectors reads the topic selectors of a subscribe request, in both
-// protocol forms (see matchers in draft08.go). Errors are request errors
-// (400) that say what to fix.
-func (a *API) selectors(r *http.Request) ([]topic.Selector, error) {
-	ms, err := a.matchers(r.URL.Query())
-	if err != nil {
-		return nil, err
-	}
+// selectorsOf returns the parsed selectors of a subscribe request's
+// matchers (see matchers in draft08.go), which presence also announces:
+// the query is parsed once.
+func selectorsOf(ms []matcher) []topic.Selector {
 	sels := make([]topic.Selector, len(ms))
 	for i, m := range ms {
 		sels[i] = m.sel
 	}
-	return sels, nil
+	return sels
 }

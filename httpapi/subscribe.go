@@ -13,11 +13,12 @@ import (
 // subscribe handles GET /.well-known/mercure: an SSE stream of the updates
 // matching the topic selectors, after a replay from Last-Event-ID.
 func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
-	sels, err := a.selectors(r)
+	ms, err := a.matchers(r.URL.Query())
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	sels := selectorsOf(ms)
 
 	cred, err := a.authenticate(r, a.cfg.Subscribers, "subscriber")
 	if err != nil {
@@ -58,7 +59,7 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Presence (subscriptions.go): announce the subscription, and its end on Close.
-	a.trackSubscription(sub, r, claims)
+	a.trackSubscription(sub, ms, claims)
 	parked := false // once parked, the parker closes sub
 	defer func() {
 		if !parked {

@@ -29,7 +29,7 @@
 // Lock order: Hub.mu before Subscriber.mu. The scanner's lock guards only
 // its queue of requests and is never held while calling out. Nothing holds
 // Subscriber.mu while calling out. Across packages: the dispatcher holds
-// Hub.mu (read) while it calls Hub.OnEvent's function (httpapi's presence
+// Hub.mu (read) while it calls Hub.OnEvent's function (package presence
 // takes its view's lock there) and each Subscriber's OnWake function
 // (internal/park takes a connection's lock and releases it, then its
 // writers' queue lock: park never nests its locks); so the order is
