@@ -66,6 +66,18 @@ type Config struct {
 	// announces in the log that it is alive; a hub silent for three periods
 	// is dead and its subscriptions are ended by another. Default 30s.
 	SubscriptionsHeartbeat time.Duration
+	// SubscriptionsRate bounds, with Subscriptions, the subscription start
+	// events this hub writes to the log per second, so that presence never
+	// floods the history that application events share; starts beyond it
+	// wait, and a subscription that ends before its start was written
+	// writes neither event. Default 100 (presence.DefaultRate); negative:
+	// no limit.
+	SubscriptionsRate float64
+	// SubscriptionsMaxSelectors bounds, with Subscriptions, how many
+	// selectors of one subscribe request are announced (the first ones);
+	// the others never appear in the subscriptions API. Default 20
+	// (presence.DefaultMaxSelectors); negative: no limit.
+	SubscriptionsMaxSelectors int
 	// Limits bound connections, event sizes and publish rates (limits.go).
 	Limits Limits
 	// Metrics, when not nil, records the API's metrics (see NewMetrics).

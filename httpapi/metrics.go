@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/presence"
 )
 
 // MetricsPath is where the binary serves the metrics by default.
@@ -42,6 +43,8 @@ const MetricsPath = "/metrics"
 //	ssehub_publish_duration_seconds                   histogram  publishes answered 200, request to answer
 //	ssehub_log_append_duration_seconds                histogram  successful log appends
 //	ssehub_delivery_lag_seconds                       histogram  from the log accepting an event to its fan-out
+//	ssehub_presence_dropped_total{reason}             counter    subscriptions never announced: coalesced, selectors
+//	ssehub_presence_waiting                           gauge      subscription start events waiting for the presence rate
 //
 // Metrics are safe for concurrent use.
 type Metrics struct {
@@ -166,6 +169,37 @@ func (m *Metrics) pingFailure() {
 	if m != nil {
 		m.pingFailures.Add(1)
 	}
+}
+
+// watchPresence adds the metrics of p (the subscriptions API's state).
+// A second API's presence on the same Metrics is not counted.
+func (m *Metrics) watchPresence(p *presence.Presence) {
+	if m != nil {
+		m.reg.Register(presenceCollector{p}) // fails only for a second presence
+	}
+}
+
+var (
+	descPresenceDropped = prometheus.NewDesc("ssehub_presence_dropped_total",
+		"Subscriptions (one per selector) never announced in the log: coalesced (ended before their start event was written, so neither was) or selectors (beyond --subscriptions-max-selectors of one request).",
+		[]string{"reason"}, nil)
+	descPresenceWaiting = prometheus.NewDesc("ssehub_presence_waiting",
+		"Subscription start events waiting for --subscriptions-rate.", nil, nil)
+)
+
+// presenceCollector turns presence.Stats into metrics at scrape time.
+type presenceCollector struct{ p *presence.Presence }
+
+func (c presenceCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descPresenceDropped
+	ch <- descPresenceWaiting
+}
+
+func (c presenceCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.p.Stats()
+	ch <- prometheus.MustNewConstMetric(descPresenceDropped, prometheus.CounterValue, float64(st.Coalesced), "coalesced")
+	ch <- prometheus.MustNewConstMetric(descPresenceDropped, prometheus.CounterValue, float64(st.Unannounced), "selectors")
+	ch <- prometheus.MustNewConstMetric(descPresenceWaiting, prometheus.GaugeValue, float64(st.Waiting))
 }
 
 // hubCollector turns Hub.Stats into metrics at scrape time.

@@ -52,7 +52,13 @@ const errSubscriptionsOff = "the subscriptions API is not enabled on this hub: s
 // starts tracking subscriptions.
 func (a *API) initSubscriptions() {
 	if a.cfg.Subscriptions {
-		a.subs = presence.New(a.cfg.Hub, presence.Options{Heartbeat: a.cfg.SubscriptionsHeartbeat, Logger: a.logger})
+		a.subs = presence.New(a.cfg.Hub, presence.Options{
+			Heartbeat:    a.cfg.SubscriptionsHeartbeat,
+			Logger:       a.logger,
+			Rate:         a.cfg.SubscriptionsRate,
+			MaxSelectors: a.cfg.SubscriptionsMaxSelectors,
+		})
+		a.cfg.Metrics.watchPresence(a.subs)
 	}
 	a.mux.HandleFunc("GET "+SubscriptionsPath, a.subscriptions)
 	a.mux.HandleFunc("GET "+SubscriptionsPath+"/", a.subscriptions)

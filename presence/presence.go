@@ -41,9 +41,11 @@ const JSONLDContext = "https://mercure.rocks/"
 
 // Defaults.
 const (
-	DefaultHeartbeat = 30 * time.Second
-	ttlFactor        = 3 // a hub is dead after this many missed heartbeats
-	batchSize        = 256
+	DefaultHeartbeat    = 30 * time.Second
+	DefaultRate         = 100 // subscription start events per second
+	DefaultMaxSelectors = 20  // selectors announced per subscriber
+	ttlFactor           = 3   // a hub is dead after this many missed heartbeats
+	batchSize           = 256
 )
 
 // Options configure a Presence. The zero value is usable.
@@ -54,6 +56,31 @@ type Options struct {
 	Heartbeat time.Duration
 	// Logger receives failures to publish or read; nil: slog.Default().
 	Logger *slog.Logger
+	// Rate bounds how many subscription start events this hub publishes
+	// per second (a token bucket of one second's worth): presence events
+	// share the log's retention with application events, and must not
+	// push them out. Starts beyond it wait in a queue; a subscription that
+	// ends while its start waits publishes neither event. End events are
+	// not limited (there is one per published start), so presence writes
+	// at most about twice Rate events per second, plus heartbeats.
+	// 0: DefaultRate; negative: no limit.
+	Rate float64
+	// MaxSelectors bounds the selectors of one subscriber that are
+	// announced (the first ones, in the order given to Track); the others
+	// are counted (Stats.Unannounced) and never appear in the view.
+	// 0: DefaultMaxSelectors; negative: no limit.
+	MaxSelectors int
+}
+
+// Stats are counters of a Presence since New.
+type Stats struct {
+	// Coalesced counts subscriptions that ended before their start event
+	// was published: neither event was written.
+	Coalesced uint64
+	// Unannounced counts selectors beyond Options.MaxSelectors.
+	Unannounced uint64
+	// Waiting is how many start events wait for the rate now.
+	Waiting int
 }
 
 // Selector is one topic selector of a subscription, as the subscriber
@@ -110,13 +137,23 @@ type Presence struct {
 	heartbeat time.Duration
 	logger    *slog.Logger
 
-	// Outgoing events, published in order by run. Lock order: vmu, then
-	// qmu (apply re-announces with vmu held).
-	qmu     sync.Mutex
-	queue   []*ssehub.Event
-	stopped bool
-	local   map[string]*ssehub.Event // start events of this hub's active subscriptions, by id
-	wake    chan struct{}            // capacity 1
+	rate         float64 // start events per second; <= 0: no limit
+	maxSelectors int     // <= 0: no limit
+
+	// Outgoing events, published by run: ends (and nothing else) in queue,
+	// in order; starts in starts, as fast as the token bucket allows.
+	// Lock order: vmu, then qmu (apply re-announces with vmu held).
+	qmu         sync.Mutex
+	queue       []*ssehub.Event
+	starts      []*ssehub.Event          // in order; entries no longer in waiting are withdrawn
+	waiting     map[string]*ssehub.Event // start events not taken by run yet, by id
+	stopped     bool
+	local       map[string]*ssehub.Event // start events of this hub's active subscriptions, by id
+	wake        chan struct{}            // capacity 1
+	tokens      float64                  // the bucket, used by run only
+	refilled    time.Time                // when tokens was last refilled
+	coalesced   atomic.Uint64
+	unannounced atomic.Uint64
 
 	// The view, updated by observe (the hub's dispatcher) and load.
 	vmu        sync.Mutex
@@ -138,17 +175,20 @@ type Presence struct {
 // into the view and then publishes. Close stops it.
 func New(h *hub.Hub, opts Options) *Presence {
 	p := &Presence{
-		h:         h,
-		node:      "urn:uuid:" + NewUUID(),
-		heartbeat: opts.Heartbeat,
-		logger:    opts.Logger,
-		local:     make(map[string]*ssehub.Event),
-		wake:      make(chan struct{}, 1),
-		subs:      make(map[string]*Subscription),
-		nodes:     make(map[string]time.Time),
-		reaped:    make(map[string]bool),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
+		h:            h,
+		node:         "urn:uuid:" + NewUUID(),
+		heartbeat:    opts.Heartbeat,
+		logger:       opts.Logger,
+		rate:         opts.Rate,
+		maxSelectors: opts.MaxSelectors,
+		waiting:      make(map[string]*ssehub.Event),
+		local:        make(map[string]*ssehub.Event),
+		wake:         make(chan struct{}, 1),
+		subs:         make(map[string]*Subscription),
+		nodes:        make(map[string]time.Time),
+		reaped:       make(map[string]bool),
+		stop:         make(chan struct{}),
+		done:         make(chan struct{}),
 	}
 	if p.heartbeat <= 0 {
 		p.heartbeat = DefaultHeartbeat
@@ -156,6 +196,13 @@ func New(h *hub.Hub, opts Options) *Presence {
 	if p.logger == nil {
 		p.logger = slog.Default()
 	}
+	if p.rate == 0 {
+		p.rate = DefaultRate
+	}
+	if p.maxSelectors == 0 {
+		p.maxSelectors = DefaultMaxSelectors
+	}
+	p.tokens, p.refilled = p.burst(), time.Now()
 	h.OnEvent(p.observe)
 	go p.run()
 	return p
@@ -230,10 +277,18 @@ func subscriptionEvent(doc subscriptionDoc, topics []string) *ssehub.Event {
 }
 
 // Track announces the subscriptions of a new subscriber, one per selector
-// (already parsed and validated by the caller), and their end when sub
-// closes. claims (nil: anonymous) give each subscription its payload. Call
-// it right after Hub.Subscribe.
+// (already parsed and validated by the caller; at most
+// Options.MaxSelectors), and their end when sub closes. claims (nil:
+// anonymous) give each subscription its payload. Call it right after
+// Hub.Subscribe.
 func (p *Presence) Track(sub *hub.Subscriber, sels []Selector, claims *auth.Claims) {
+	if p.maxSelectors > 0 && len(sels) > p.maxSelectors {
+		p.unannounced.Add(uint64(len(sels) - p.maxSelectors))
+		sels = sels[:p.maxSelectors]
+	}
+	if len(sels) == 0 {
+		return
+	}
 	subscriber := "urn:uuid:" + NewUUID()
 	starts := make([]*ssehub.Event, 0, len(sels))
 	ends := make([]*ssehub.Event, 0, len(sels))
@@ -255,32 +310,81 @@ func (p *Presence) Track(sub *hub.Subscriber, sels []Selector, claims *auth.Clai
 		p.local[ev.Topics[0]] = ev
 	}
 	p.qmu.Unlock()
-	p.enqueue(starts...)
+	p.enqueueStarts(starts...)
 	sub.OnClose(func() {
 		p.qmu.Lock()
 		for _, ev := range ends {
 			delete(p.local, ev.Topics[0])
 		}
 		p.qmu.Unlock()
-		p.enqueue(ends...)
+		p.enqueueEnds(ends...)
 	})
 }
 
-// enqueue queues events for run to publish, in order. It never blocks on
-// the log. Once stopping, subscription ends are not published one by one:
-// the hub's final heartbeat says they all ended.
-func (p *Presence) enqueue(evs ...*ssehub.Event) {
+// enqueueStarts queues start events for run to publish, at the rate. It
+// never blocks on the log.
+func (p *Presence) enqueueStarts(evs ...*ssehub.Event) {
 	p.qmu.Lock()
 	if p.stopped {
 		p.qmu.Unlock()
 		return
 	}
-	p.queue = append(p.queue, evs...)
+	for _, ev := range evs {
+		p.waiting[ev.Topics[0]] = ev
+	}
+	p.starts = append(p.starts, evs...)
 	p.qmu.Unlock()
+	p.signal()
+}
+
+// enqueueEnds queues end events for run to publish, in order, except those
+// whose start still waits: that start is withdrawn and neither is
+// published. It never blocks on the log. Once stopping, subscription ends
+// are not published one by one: the hub's final heartbeat says they all
+// ended.
+func (p *Presence) enqueueEnds(evs ...*ssehub.Event) {
+	p.qmu.Lock()
+	if p.stopped {
+		p.qmu.Unlock()
+		return
+	}
+	for _, ev := range evs {
+		id := ev.Topics[0]
+		if _, ok := p.waiting[id]; ok {
+			delete(p.waiting, id)
+			p.coalesced.Add(1)
+			continue
+		}
+		p.queue = append(p.queue, ev)
+	}
+	if len(p.starts) > 64 && len(p.starts) > 2*len(p.waiting) {
+		// Many withdrawn starts wait behind live ones: drop them.
+		live := p.starts[:0]
+		for _, ev := range p.starts {
+			if p.waiting[ev.Topics[0]] == ev {
+				live = append(live, ev)
+			}
+		}
+		clear(p.starts[len(live):])
+		p.starts = live
+	}
+	p.qmu.Unlock()
+	p.signal()
+}
+
+func (p *Presence) signal() {
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Stats returns the Presence's counters. Safe for concurrent use.
+func (p *Presence) Stats() Stats {
+	p.qmu.Lock()
+	waiting := len(p.waiting)
+	p.qmu.Unlock()
+	return Stats{Coalesced: p.coalesced.Load(), Unannounced: p.unannounced.Load(), Waiting: waiting}
 }
 
 // run is the presence goroutine: it reads the history into the view, then
@@ -305,6 +409,14 @@ func (p *Presence) run() {
 	p.reap(ctx)
 	t := time.NewTicker(p.heartbeat)
 	defer t.Stop()
+	retry := time.NewTimer(time.Hour) // fires when starts wait for tokens
+	retry.Stop()
+	defer retry.Stop()
+	flush := func() {
+		if d := p.flush(ctx); d > 0 {
+			retry.Reset(d)
+		}
+	}
 	for {
 		select {
 		case <-closing:
@@ -314,7 +426,9 @@ func (p *Presence) run() {
 			p.goodbye()
 			return
 		case <-p.wake:
-			p.flush(ctx)
+			flush()
+		case <-retry.C:
+			flush()
 		case <-t.C:
 			p.publish(ctx, p.heartbeatEvent(time.Now().Add(ttlFactor*p.heartbeat)))
 			p.reap(ctx)
@@ -322,13 +436,15 @@ func (p *Presence) run() {
 	}
 }
 
-// goodbye publishes what is queued and the final heartbeat. The log
-// outlives the hub a little (it closes after the requests finished).
+// goodbye publishes the queued ends and the final heartbeat (starts that
+// still wait are not: the heartbeat ends them all). The log outlives the
+// hub a little (it closes after the requests finished).
 func (p *Presence) goodbye() {
 	p.qmu.Lock()
 	p.stopped = true
 	rest := p.queue
-	p.queue = nil
+	p.queue, p.starts = nil, nil
+	clear(p.waiting)
 	p.qmu.Unlock()
 	fctx, fcancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer fcancel()
@@ -351,9 +467,19 @@ func (p *Presence) Close(timeout time.Duration) {
 	}
 }
 
-// flush publishes what is queued, in batches.
-func (p *Presence) flush(ctx context.Context) {
+// burst is the token bucket's size: one second's worth, at least one.
+func (p *Presence) burst() float64 { return max(1, p.rate) }
+
+// flush publishes what is queued, in batches: every end, and the starts
+// the token bucket allows. It returns how long until the next waiting
+// start may go, or 0 when none waits.
+func (p *Presence) flush(ctx context.Context) time.Duration {
 	for {
+		if p.rate > 0 {
+			now := time.Now()
+			p.tokens = min(p.burst(), p.tokens+now.Sub(p.refilled).Seconds()*p.rate)
+			p.refilled = now
+		}
 		p.qmu.Lock()
 		n := min(len(p.queue), batchSize)
 		batch := slices.Clone(p.queue[:n])
@@ -361,9 +487,30 @@ func (p *Presence) flush(ctx context.Context) {
 		if len(p.queue) == 0 {
 			p.queue = nil
 		}
+		taken := 0
+		for len(p.starts) > 0 && len(batch) < batchSize && (p.rate <= 0 || float64(taken+1) <= p.tokens) {
+			ev := p.starts[0]
+			p.starts[0] = nil
+			p.starts = p.starts[1:]
+			if id := ev.Topics[0]; p.waiting[id] == ev {
+				delete(p.waiting, id)
+				batch = append(batch, ev)
+				taken++
+			}
+		}
+		if len(p.starts) == 0 {
+			p.starts = nil
+		}
+		more := len(p.waiting) > 0
 		p.qmu.Unlock()
-		if n == 0 {
-			return
+		if p.rate > 0 {
+			p.tokens -= float64(taken)
+		}
+		if len(batch) == 0 {
+			if !more {
+				return 0
+			}
+			return max(time.Millisecond, time.Duration((1-p.tokens)/p.rate*float64(time.Second)))
 		}
 		p.publish(ctx, batch...)
 	}
@@ -494,7 +641,7 @@ func (p *Presence) reannounce(id string) {
 	ev, live := p.local[id]
 	p.qmu.Unlock()
 	if live {
-		p.enqueue(&ssehub.Event{Topics: ev.Topics, Data: ev.Data, Private: true})
+		p.enqueueStarts(&ssehub.Event{Topics: ev.Topics, Data: ev.Data, Private: true})
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/ssehub/ssehub/log/memlog"
 	"github.com/ssehub/ssehub/log/natslog"
 	"github.com/ssehub/ssehub/log/redislog"
+	"github.com/ssehub/ssehub/presence"
 	"github.com/ssehub/ssehub/web"
 )
 
@@ -39,6 +40,8 @@ type serveConfig struct {
 	HistoryAge        time.Duration
 	Anonymous         bool
 	Subscriptions     bool
+	SubscriptionsRate float64
+	SubscriptionsMax  int
 	Heartbeat         time.Duration
 	Retry             time.Duration
 	CORSOrigins       listFlag
@@ -70,6 +73,8 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.HistoryAge, "history-age", 0, "drop history events older than this, e.g. 24h (0: no age limit)")
 	fs.BoolVar(&c.Anonymous, "anonymous", false, "let subscribers without a token receive public updates")
 	fs.BoolVar(&c.Subscriptions, "subscriptions", false, "publish subscription events and serve the subscriptions API (presence) at /.well-known/mercure/subscriptions")
+	fs.Float64Var(&c.SubscriptionsRate, "subscriptions-rate", presence.DefaultRate, "with --subscriptions, most subscription start events written to the log per second (more wait; one that ends while waiting writes nothing; negative: no limit)")
+	fs.IntVar(&c.SubscriptionsMax, "subscriptions-max-selectors", presence.DefaultMaxSelectors, "with --subscriptions, most selectors of one subscribe request announced (the rest are not listed; negative: no limit)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "send a comment on idle streams this often, so proxies keep them open (0: never)")
 	fs.DurationVar(&c.Retry, "retry", 3*time.Second, "reconnection time sent to clients at the start of each stream")
 	fs.Var(&c.CORSOrigins, "cors-origins", "origins allowed to subscribe and publish from a browser page on another origin (comma-separated, * for any)")
@@ -93,7 +98,7 @@ var serveGroups = []struct {
 	title string
 	flags []string
 }{
-	{"Network and protocol", []string{"addr", "tls-cert", "tls-key", "h2c", "cors-origins", "anonymous", "subscriptions", "heartbeat", "retry", "no-dashboard"}},
+	{"Network and protocol", []string{"addr", "tls-cert", "tls-key", "h2c", "cors-origins", "anonymous", "subscriptions", "subscriptions-rate", "subscriptions-max-selectors", "heartbeat", "retry", "no-dashboard"}},
 	{"Storage and history", []string{"data", "history", "history-size", "history-age", "no-sync", "log", "log-name"}},
 	{"Auth (keys and tokens)", []string{"publisher-jwt-key", "publisher-jwt-alg", "publisher-jwks-url", "subscriber-jwt-key", "subscriber-jwt-alg", "subscriber-jwks-url", "issuer", "audience", "require-access-token"}},
 	{"Limits and timeouts", []string{"max-connections", "max-connections-per-ip", "max-topics", "max-selector-cost", "max-publish-topics", "max-body", "max-event-bytes", "max-header-bytes", "max-stream-input", "publish-rate", "publish-burst", "queue-events", "queue-bytes", "replay-limit", "replay-concurrency", "replay-bytes", "read-header-timeout", "read-timeout", "write-timeout", "idle-timeout"}},
@@ -254,7 +259,9 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		Metrics:        metrics,
 		Logger:         logger,
 
-		Subscriptions: c.Subscriptions,
+		Subscriptions:             c.Subscriptions,
+		SubscriptionsRate:         c.SubscriptionsRate,
+		SubscriptionsMaxSelectors: c.SubscriptionsMax,
 	})
 	if err != nil {
 		return err
