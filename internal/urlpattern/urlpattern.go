@@ -50,7 +50,14 @@ var ErrInvalid = errors.New("topic: invalid URL pattern")
 // relative topics are resolved against. It is a fixed placeholder rather
 // than the hub's public URL: a relative pattern matches relative topics,
 // and an absolute pattern absolute topics.
-const Base = "https://hub.invalid/.well-known/mercure"
+const Base = "https://" + baseHost + baseDir + "mercure"
+
+// The parts of Base, which relative patterns and topics take theirs from.
+const (
+	baseHost = "hub.invalid"
+	baseDir  = "/.well-known/"
+	basePath = baseDir + "mercure"
+)
 
 // MaxLen is the longest URL pattern Compile accepts, in bytes.
 const MaxLen = 2048
@@ -159,7 +166,7 @@ func Compile(src string) (*Pattern, error) {
 		if first == cPathname && !strings.HasPrefix(init.val[cPathname], "/") && !strings.HasPrefix(init.val[cPathname], "{/") {
 			return nil, patternError(src, "a relative pattern must start with \"/\" (it is resolved against the hub's URL); write an absolute pattern such as https://example.com/books/:id, or /books/:id")
 		}
-		base := [numComponents]string{cProtocol: "https", cHostname: "hub.invalid", cPathname: "/.well-known/mercure"}
+		base := [numComponents]string{cProtocol: "https", cHostname: baseHost, cPathname: basePath}
 		for _, c := range []int{cProtocol, cHostname, cPort, cPathname, cSearch, cHash} {
 			if c >= first {
 				break
@@ -1353,19 +1360,18 @@ func removeDotSegments(p string) string {
 
 // resolveRelative resolves a relative topic against Base.
 func resolveRelative(s string) (u [numComponents]string, ok bool) {
-	u[cProtocol], u[cHostname] = "https", "hub.invalid"
-	const basePath = "/.well-known/mercure"
+	u[cProtocol], u[cHostname] = "https", baseHost
 	switch {
 	case strings.HasPrefix(s, "//") || strings.HasPrefix(s, "\\\\"):
 		return splitHierarchical(u, s[2:], true)
 	case strings.HasPrefix(s, "/") || strings.HasPrefix(s, "\\"):
-		return splitHierarchical(u, "hub.invalid"+s, true)
+		return splitHierarchical(u, baseHost+s, true)
 	case strings.HasPrefix(s, "?"):
-		return splitHierarchical(u, "hub.invalid"+basePath+s, true)
+		return splitHierarchical(u, baseHost+basePath+s, true)
 	case strings.HasPrefix(s, "#"):
-		return splitHierarchical(u, "hub.invalid"+basePath+s, true)
+		return splitHierarchical(u, baseHost+basePath+s, true)
 	}
-	return splitHierarchical(u, "hub.invalid/.well-known/"+s, true)
+	return splitHierarchical(u, baseHost+baseDir+s, true)
 }
 
 func lowerASCII(s string) string {
