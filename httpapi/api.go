@@ -84,8 +84,8 @@ type API struct {
 	cfg    Config
 	mux    *http.ServeMux
 	sels   *topic.Cache
-	cors   *liveCORS // swapped by Reload
-	ext    *opsState // limits, metrics, reloaded verifiers
+	cors   *liveCORS   // swapped by Reload
+	ops    *operations // limits, metrics, reloaded verifiers
 	logger *slog.Logger
 	parker *park.Parker // nil: streams are not parked
 	subs   *presence    // nil: the subscriptions API is off
@@ -124,7 +124,7 @@ func New(cfg Config) (*API, error) {
 		mux:    http.NewServeMux(),
 		sels:   topic.NewCache(4096),
 		cors:   newLiveCORS(cfg.CORSOrigins),
-		ext:    newOpsState(cfg),
+		ops:    newOperations(cfg),
 		logger: cfg.Logger,
 	}
 	if !cfg.NoPark && park.Supported {
@@ -133,7 +133,7 @@ func New(cfg Config) (*API, error) {
 			Logger:        cfg.Logger,
 			OnStall:       a.parkedStall,
 			MaxInput:      cfg.MaxStreamInput,
-			OnExcessInput: func() { a.ext.met.limited("stream_input") },
+			OnExcessInput: func() { a.ops.met.limited("stream_input") },
 		})
 		if err != nil {
 			return nil, fmt.Errorf("httpapi: %w", err)
@@ -191,7 +191,7 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
 		if err := p.Ping(ctx); err != nil {
-			a.ext.met.pingFailure()
+			a.ops.met.pingFailure()
 			httpError(w, http.StatusServiceUnavailable, "not ready: log backend unreachable: "+err.Error())
 			return
 		}

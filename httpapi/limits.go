@@ -99,9 +99,10 @@ var (
 	errBodyTimeout = errors.New("httpapi: request body not received in time")
 )
 
-// opsState is the operational state of an API: limits, metrics and the
-// reloadable verifiers.
-type opsState struct {
+// operations is the operational side of an API, what docs/operations.md
+// describes: the limits it enforces (connection counts, the publish rate),
+// its metrics, and the verifiers Reload swaps in.
+type operations struct {
 	lim   Limits
 	conns connLimiter
 	rate  *rateLimiter // nil: publishes are not rate limited
@@ -109,15 +110,15 @@ type opsState struct {
 	keys  atomic.Pointer[verifierPair]
 }
 
-func newOpsState(cfg Config) *opsState {
+func newOperations(cfg Config) *operations {
 	lim := cfg.Limits
 	lim.setDefaults()
-	e := &opsState{lim: lim, met: cfg.Metrics}
-	e.conns.max, e.conns.perIP = lim.MaxConnections, lim.MaxConnectionsPerIP
+	ops := &operations{lim: lim, met: cfg.Metrics}
+	ops.conns.max, ops.conns.perIP = lim.MaxConnections, lim.MaxConnectionsPerIP
 	if lim.PublishRate > 0 {
-		e.rate = newRateLimiter(lim.PublishRate, lim.PublishBurst, lim.PublishRateKeys)
+		ops.rate = newRateLimiter(lim.PublishRate, lim.PublishBurst, lim.PublishRateKeys)
 	}
-	return e
+	return ops
 }
 
 // connLimiter counts open subscriptions, in total and per client address.
@@ -191,16 +192,16 @@ const (
 // closes, not until the handler returns.
 func (a *API) guardSubscribe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e := a.ext
+		ops := a.ops
 		ip := clientIP(r)
-		if err := e.conns.acquire(ip); err != nil {
+		if err := ops.conns.acquire(ip); err != nil {
 			limit := limitConnections
 			if errors.Is(err, ErrTooManyConnectionsFromIP) {
 				limit = limitConnectionsPerIP
 			}
-			e.met.limited(limit)
+			ops.met.limited(limit)
 			a.logger.Debug("httpapi: subscription refused", "limit", limit, "remote", r.RemoteAddr)
-			refuse(w, err, jitter(e.lim.RetryAfter))
+			refuse(w, err, jitter(ops.lim.RetryAfter))
 			return
 		}
 		t := a.track(w, r, ip)
@@ -213,27 +214,27 @@ func (a *API) guardSubscribe(next http.Handler) http.Handler {
 // publish rate limit and the publish duration metric.
 func (a *API) guardPublish(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e := a.ext
-		if e.rate != nil {
+		ops := a.ops
+		if ops.rate != nil {
 			// Keyed by the raw token, before it is verified: a refusal here
 			// costs no signature check. A request without a token is
 			// refused by the handler anyway.
 			if tok, _, err := auth.TokenFromRequest(r, a.cfg.CookieName); err == nil {
-				if wait, ok := e.rate.allow(tok, time.Now()); !ok {
-					e.met.limited(limitPublishRate)
+				if wait, ok := ops.rate.allow(tok, time.Now()); !ok {
+					ops.met.limited(limitPublishRate)
 					refuse(w, fmt.Errorf("%w: this token may publish %s times per second (burst %d; --publish-rate, --publish-burst); slow down, batch data into fewer updates, or retry after the Retry-After delay",
-						ErrPublishRate, strconv.FormatFloat(e.lim.PublishRate, 'g', -1, 64), e.lim.PublishBurst), wait)
+						ErrPublishRate, strconv.FormatFloat(ops.lim.PublishRate, 'g', -1, 64), ops.lim.PublishBurst), wait)
 					return
 				}
 			}
 		}
-		if d := e.lim.ReadTimeout; d > 0 && r.Body != nil && r.Body != http.NoBody {
+		if d := ops.lim.ReadTimeout; d > 0 && r.Body != nil && r.Body != http.NoBody {
 			rc := http.NewResponseController(w)
 			if rc.SetReadDeadline(time.Now().Add(d)) == nil {
-				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, timeout: d, met: e.met}
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, timeout: d, met: ops.met}
 			}
 		}
-		if e.met == nil {
+		if ops.met == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -241,7 +242,7 @@ func (a *API) guardPublish(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		if sw.status == 0 || sw.status == http.StatusOK {
-			e.met.publishDuration.Observe(time.Since(start).Seconds())
+			ops.met.publishDuration.Observe(time.Since(start).Seconds())
 		}
 	})
 }
@@ -273,7 +274,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 // checkSelectorCost refuses a subscription whose selectors together cost
 // more matching work than Limits.MaxSelectorCost allows (400).
 func (a *API) checkSelectorCost(ms []matcher) error {
-	limit := a.ext.lim.MaxSelectorCost
+	limit := a.ops.lim.MaxSelectorCost
 	if limit < 0 {
 		return nil
 	}
@@ -284,15 +285,15 @@ func (a *API) checkSelectorCost(ms []matcher) error {
 	if total <= limit {
 		return nil
 	}
-	a.ext.met.limited(limitSelectorCost)
+	a.ops.met.limited(limitSelectorCost)
 	return badRequest(fmt.Sprintf("the topic selectors are too complex together: matching them costs %d, at most %d per subscription (--max-selector-cost); use fewer or simpler URI templates or URL patterns, or exact topics (which cost nothing)", total, limit))
 }
 
 // checkPublishTopics refuses an update with more topics than
 // Limits.MaxPublishTopics (400).
 func (a *API) checkPublishTopics(ev *ssehub.Event) error {
-	if limit := a.ext.lim.MaxPublishTopics; limit >= 0 && len(ev.Topics) > limit {
-		a.ext.met.limited(limitPublishTopics)
+	if limit := a.ops.lim.MaxPublishTopics; limit >= 0 && len(ev.Topics) > limit {
+		a.ops.met.limited(limitPublishTopics)
 		return badRequest(fmt.Sprintf("the update has %d topics, at most %d are accepted (--max-publish-topics); publish it to fewer topics, or several updates", len(ev.Topics), limit))
 	}
 	return nil
@@ -301,8 +302,8 @@ func (a *API) checkPublishTopics(ev *ssehub.Event) error {
 // checkEventSize refuses an event whose data exceeds Limits.MaxEventBytes.
 // The error wraps ssehub.ErrTooLarge (413).
 func (a *API) checkEventSize(ev *ssehub.Event) error {
-	if m := a.ext.lim.MaxEventBytes; m > 0 && len(ev.Data) > m {
-		a.ext.met.limited(limitEventSize)
+	if m := a.ops.lim.MaxEventBytes; m > 0 && len(ev.Data) > m {
+		a.ops.met.limited(limitEventSize)
 		return fmt.Errorf("%w: the event's data is %d bytes, more than the %d allowed (--max-event-bytes); send less, or publish a reference (a URL) to the content instead",
 			ssehub.ErrTooLarge, len(ev.Data), m)
 	}
