@@ -30,6 +30,8 @@
 // The suite is split by area: logtest.go (Harness, Run, shared helpers),
 // append.go (append, Read, Bounds), tail.go (the Tail helper and tail
 // subtests), retention.go (Close, retention, reopen), ids.go (IDIndex),
-// topics.go (TopicIndex), outage.go (the tail-outage scenario) and
-// bench.go (shared benchmarks).
+// topics.go (TopicIndex), outage.go (the tail-outage scenario),
+// engines.go (the scenarios of the logs on a shared server: nodes sharing
+// one position space, the server down, stalled or silent) and bench.go
+// (shared benchmarks).
 package logtest
