@@ -76,6 +76,24 @@ type Config struct {
 	NoPark bool
 	// Logger receives the API's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Hints tells clients how the operator changes a setting that refused
+	// them, in the embedding program's own terms (a flag, a config key):
+	// Hints[setting] is added in parentheses to the error that setting
+	// causes. The settings are named as the fields that hold them:
+	// "Anonymous", "CORSOrigins", and "Limits.MaxConnections",
+	// "Limits.MaxConnectionsPerIP", "Limits.PublishRate",
+	// "Limits.ReadTimeout", "Limits.MaxSelectorCost",
+	// "Limits.MaxPublishTopics", "Limits.MaxEventBytes". Nil (the default):
+	// errors say what was refused and why, and name no setting.
+	Hints map[string]string
+}
+
+// hint returns " (Hints[setting])", or "" when the program gave none.
+func (c *Config) hint(setting string) string {
+	if h := c.Hints[setting]; h != "" {
+		return " (" + h + ")"
+	}
+	return ""
 }
 
 // API is the HTTP handler of the Mercure protocol. Create it with New; it is

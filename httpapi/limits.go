@@ -115,6 +115,7 @@ func newOperations(cfg Config) *operations {
 	lim.setDefaults()
 	ops := &operations{lim: lim, met: cfg.Metrics}
 	ops.conns.max, ops.conns.perIP = lim.MaxConnections, lim.MaxConnectionsPerIP
+	ops.conns.maxHint, ops.conns.perIPHint = cfg.hint("Limits.MaxConnections"), cfg.hint("Limits.MaxConnectionsPerIP")
 	if lim.PublishRate > 0 {
 		ops.rate = newRateLimiter(lim.PublishRate, lim.PublishBurst, lim.PublishRateKeys)
 	}
@@ -123,7 +124,8 @@ func newOperations(cfg Config) *operations {
 
 // connLimiter counts open subscriptions, in total and per client address.
 type connLimiter struct {
-	max, perIP int
+	max, perIP         int
+	maxHint, perIPHint string // Config.hint of each
 
 	total atomic.Int64
 	mu    sync.Mutex     // guards byIP
@@ -134,7 +136,7 @@ type connLimiter struct {
 func (l *connLimiter) acquire(ip string) error {
 	if n := l.total.Add(1); l.max > 0 && n > int64(l.max) {
 		l.total.Add(-1)
-		return fmt.Errorf("%w: the hub holds its maximum of %d subscriptions (--max-connections); retry later or connect to another hub", ErrTooManyConnections, l.max)
+		return fmt.Errorf("%w: the hub holds its maximum of %d subscriptions%s; retry later or connect to another hub", ErrTooManyConnections, l.max, l.maxHint)
 	}
 	if l.perIP <= 0 {
 		return nil
@@ -146,7 +148,7 @@ func (l *connLimiter) acquire(ip string) error {
 	}
 	if l.byIP[ip] >= l.perIP {
 		l.total.Add(-1)
-		return fmt.Errorf("%w: %s already holds %d subscriptions, the most one address may (--max-connections-per-ip); close some, or subscribe to several topics on one connection", ErrTooManyConnectionsFromIP, ip, l.perIP)
+		return fmt.Errorf("%w: %s already holds %d subscriptions, the most one address may%s; close some, or subscribe to several topics on one connection", ErrTooManyConnectionsFromIP, ip, l.perIP, l.perIPHint)
 	}
 	l.byIP[ip]++
 	return nil
@@ -222,8 +224,8 @@ func (a *API) guardPublish(next http.Handler) http.Handler {
 			if tok, _, err := auth.TokenFromRequest(r, a.cfg.CookieName); err == nil {
 				if wait, ok := ops.rate.allow(tok, time.Now()); !ok {
 					ops.met.limited(limitPublishRate)
-					refuse(w, fmt.Errorf("%w: this token may publish %s times per second (burst %d; --publish-rate, --publish-burst); slow down, batch data into fewer updates, or retry after the Retry-After delay",
-						ErrPublishRate, strconv.FormatFloat(ops.lim.PublishRate, 'g', -1, 64), ops.lim.PublishBurst), wait)
+					refuse(w, fmt.Errorf("%w: this token may publish %s times per second (burst %d)%s; slow down, batch data into fewer updates, or retry after the Retry-After delay",
+						ErrPublishRate, strconv.FormatFloat(ops.lim.PublishRate, 'g', -1, 64), ops.lim.PublishBurst, a.cfg.hint("Limits.PublishRate")), wait)
 					return
 				}
 			}
@@ -231,7 +233,7 @@ func (a *API) guardPublish(next http.Handler) http.Handler {
 		if d := ops.lim.ReadTimeout; d > 0 && r.Body != nil && r.Body != http.NoBody {
 			rc := http.NewResponseController(w)
 			if rc.SetReadDeadline(time.Now().Add(d)) == nil {
-				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, timeout: d, met: ops.met}
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, timeout: d, met: ops.met, hint: a.cfg.hint("Limits.ReadTimeout")}
 			}
 		}
 		if ops.met == nil {
@@ -255,6 +257,7 @@ type deadlineBody struct {
 	rc      *http.ResponseController
 	timeout time.Duration
 	met     *Metrics
+	hint    string // Config.hint("Limits.ReadTimeout")
 	done    bool
 }
 
@@ -266,7 +269,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		_ = b.rc.SetReadDeadline(time.Time{})
 	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
 		b.met.limited(limitReadTimeout)
-		err = fmt.Errorf("%w: the body was not received within %s (--read-timeout); send it in one go", errBodyTimeout, b.timeout)
+		err = fmt.Errorf("%w: the body was not received within %s%s; send it in one go", errBodyTimeout, b.timeout, b.hint)
 	}
 	return n, err
 }
@@ -286,7 +289,7 @@ func (a *API) checkSelectorCost(ms []matcher) error {
 		return nil
 	}
 	a.ops.met.limited(limitSelectorCost)
-	return badRequest(fmt.Sprintf("the topic selectors are too complex together: matching them costs %d, at most %d per subscription (--max-selector-cost); use fewer or simpler URI templates or URL patterns, or exact topics (which cost nothing)", total, limit))
+	return badRequest(fmt.Sprintf("the topic selectors are too complex together: matching them costs %d, at most %d per subscription%s; use fewer or simpler URI templates or URL patterns, or exact topics (which cost nothing)", total, limit, a.cfg.hint("Limits.MaxSelectorCost")))
 }
 
 // checkPublishTopics refuses an update with more topics than
@@ -294,7 +297,7 @@ func (a *API) checkSelectorCost(ms []matcher) error {
 func (a *API) checkPublishTopics(ev *ssehub.Event) error {
 	if limit := a.ops.lim.MaxPublishTopics; limit >= 0 && len(ev.Topics) > limit {
 		a.ops.met.limited(limitPublishTopics)
-		return badRequest(fmt.Sprintf("the update has %d topics, at most %d are accepted (--max-publish-topics); publish it to fewer topics, or several updates", len(ev.Topics), limit))
+		return badRequest(fmt.Sprintf("the update has %d topics, at most %d are accepted%s; publish it to fewer topics, or several updates", len(ev.Topics), limit, a.cfg.hint("Limits.MaxPublishTopics")))
 	}
 	return nil
 }
@@ -304,8 +307,8 @@ func (a *API) checkPublishTopics(ev *ssehub.Event) error {
 func (a *API) checkEventSize(ev *ssehub.Event) error {
 	if m := a.ops.lim.MaxEventBytes; m > 0 && len(ev.Data) > m {
 		a.ops.met.limited(limitEventSize)
-		return fmt.Errorf("%w: the event's data is %d bytes, more than the %d allowed (--max-event-bytes); send less, or publish a reference (a URL) to the content instead",
-			ssehub.ErrTooLarge, len(ev.Data), m)
+		return fmt.Errorf("%w: the event's data is %d bytes, more than the %d allowed%s; send less, or publish a reference (a URL) to the content instead",
+			ssehub.ErrTooLarge, len(ev.Data), m, a.cfg.hint("Limits.MaxEventBytes"))
 	}
 	return nil
 }
