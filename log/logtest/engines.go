@@ -255,3 +255,51 @@ func SilentServer(t *testing.T, open func(ctx context.Context, addr string) erro
 		t.Fatalf("Open on a server that never answers = %v, want ErrUnavailable naming %s", err, addr)
 	}
 }
+
+// IDsAcrossNodes checks, on two logs on the same history (as on two hub
+// nodes) that implement ssehub.IDIndex, that an id taken on one node is
+// refused on the other and found there (also an id with spaces and
+// characters that are special to the engines, and a long one), and that
+// when the nodes race for one new id in batches, exactly one batch wins
+// and the refused ones take no positions.
+func IDsAcrossNodes(t *testing.T, a, b ssehub.Log) {
+	t.Helper()
+	ia, ib := idIndex(t, a), idIndex(t, b)
+	e := &ssehub.Event{Topics: []string{"t"}, ID: "urn:node-a/with spaces.and*wild>cards"}
+	if err := a.Append(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	again := &ssehub.Event{Topics: []string{"t"}, ID: e.ID}
+	if err := b.Append(t.Context(), again); !errors.Is(err, ssehub.ErrDuplicateID) || again.Pos != 0 {
+		t.Fatalf("second node: Append of a taken id = %v (pos %d), want ErrDuplicateID", err, again.Pos)
+	}
+	if pos, found, err := ib.LookupID(t.Context(), e.ID); err != nil || !found || pos != e.Pos {
+		t.Fatalf("second node: LookupID = %d, %v, %v; want %d", pos, found, err, e.Pos)
+	}
+	long := &ssehub.Event{Topics: []string{"t"}, ID: strings.Repeat("x", 1000)}
+	if err := b.Append(t.Context(), long); err != nil {
+		t.Fatal(err)
+	}
+	if pos, found, err := ia.LookupID(t.Context(), long.ID); err != nil || !found || pos != long.Pos {
+		t.Fatalf("LookupID of a long id = %d, %v, %v; want %d", pos, found, err, long.Pos)
+	}
+
+	const perNode = 4
+	var wg sync.WaitGroup
+	results := make(chan error, 2*perNode)
+	for _, l := range []ssehub.Log{a, b} {
+		for range perNode {
+			wg.Go(func() {
+				results <- l.Append(t.Context(), &ssehub.Event{Topics: []string{"t"}, ID: "urn:race"}, &ssehub.Event{Topics: []string{"t"}})
+			})
+		}
+	}
+	wg.Wait()
+	close(results)
+	if won := winners(t, results); won != 1 {
+		t.Fatalf("%d appends of one id on two nodes succeeded, want 1", won)
+	}
+	if _, last, err := a.Bounds(t.Context()); err != nil || last != long.Pos+2 {
+		t.Fatalf("Bounds last = %d, %v; want %d: refused appends took positions", last, err, long.Pos+2)
+	}
+}

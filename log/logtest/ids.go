@@ -121,16 +121,7 @@ func (s *suite) testIDIndexDuplicates(t *testing.T) {
 	}
 	wg.Wait()
 	close(results)
-	won := 0
-	for err := range results {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, ssehub.ErrDuplicateID):
-			t.Fatalf("concurrent Append: %v", err)
-		}
-	}
-	if won != 1 {
+	if won := winners(t, results); won != 1 {
 		t.Fatalf("%d of %d concurrent appends of one id succeeded, want exactly 1", won, writers)
 	}
 	// Other requests of the same group commit are not affected.
@@ -190,4 +181,20 @@ func (s *suite) testIDIndexReopen(t *testing.T) {
 	if err := l.Append(t.Context(), &ssehub.Event{Topics: []string{"a"}, ID: "urn:durable"}); !errors.Is(err, ssehub.ErrDuplicateID) {
 		t.Fatalf("Append of a taken id after Reopen: %v", err)
 	}
+}
+
+// winners counts the appends of a race for one id that succeeded, failing
+// the test on any error but ssehub.ErrDuplicateID.
+func winners(t *testing.T, results <-chan error) int {
+	t.Helper()
+	won := 0
+	for err := range results {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, ssehub.ErrDuplicateID):
+			t.Fatalf("concurrent Append: %v", err)
+		}
+	}
+	return won
 }
