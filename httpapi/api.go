@@ -89,6 +89,25 @@ type Config struct {
 	NoPark bool
 	// Logger receives the API's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Hints tells clients how the operator changes a setting that refused
+	// them, in the embedding program's own terms (a flag, a config key):
+	// Hints[setting] is added in parentheses to the error that setting
+	// causes. The settings are named as the fields that hold them:
+	// "Anonymous", "CORSOrigins", and "Limits.MaxConnections",
+	// "Limits.MaxConnectionsPerIP", "Limits.PublishRate",
+	// "Limits.ReadTimeout", "Limits.MaxSelectorCost",
+	// "Limits.MaxPublishTopics", "Limits.MaxEventBytes", "Subscriptions".
+	// Nil (the default):
+	// errors say what was refused and why, and name no setting.
+	Hints map[string]string
+}
+
+// hint returns " (Hints[setting])", or "" when the program gave none.
+func (c *Config) hint(setting string) string {
+	if h := c.Hints[setting]; h != "" {
+		return " (" + h + ")"
+	}
+	return ""
 }
 
 // API is the HTTP handler of the Mercure protocol. Create it with New; it is
@@ -97,8 +116,8 @@ type API struct {
 	cfg    Config
 	mux    *http.ServeMux
 	sels   *topic.Cache
-	cors   *liveCORS // swapped by Reload
-	ext    *opsState // limits, metrics, reloaded verifiers
+	cors   *liveCORS   // swapped by Reload
+	ops    *operations // limits, metrics, reloaded verifiers
 	logger *slog.Logger
 	parker *park.Parker       // nil: streams are not parked
 	subs   *presence.Presence // nil: the subscriptions API is off
@@ -137,7 +156,7 @@ func New(cfg Config) (*API, error) {
 		mux:    http.NewServeMux(),
 		sels:   topic.NewCache(4096),
 		cors:   newLiveCORS(cfg.CORSOrigins),
-		ext:    newOpsState(cfg),
+		ops:    newOperations(cfg),
 		logger: cfg.Logger,
 	}
 	if !cfg.NoPark && park.Supported {
@@ -146,7 +165,7 @@ func New(cfg Config) (*API, error) {
 			Logger:        cfg.Logger,
 			OnStall:       a.parkedStall,
 			MaxInput:      cfg.MaxStreamInput,
-			OnExcessInput: func() { a.ext.met.limited("stream_input") },
+			OnExcessInput: func() { a.ops.met.limited("stream_input") },
 		})
 		if err != nil {
 			return nil, fmt.Errorf("httpapi: %w", err)
@@ -204,7 +223,7 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
 		if err := p.Ping(ctx); err != nil {
-			a.ext.met.pingFailure()
+			a.ops.met.pingFailure()
 			httpError(w, http.StatusServiceUnavailable, "not ready: log backend unreachable: "+err.Error())
 			return
 		}

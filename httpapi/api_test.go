@@ -354,11 +354,11 @@ func TestBadInput(t *testing.T) {
 		{"unsupported method", req{method: "PUT", body: form("topic", "a")}, 405, "use GET to subscribe or POST to publish"},
 		{"subscribe without topic", req{method: "GET"}, 400, "topic"},
 		{"subscribe with a bad template", req{method: "GET", query: "topic=" + url.QueryEscape("https://x/{id")}, 400, "invalid topic selector"},
-		{"anonymous subscriber refused", req{method: "GET", query: "topic=a", auth: "-"}, 401, "--anonymous"},
+		{"anonymous subscriber refused", req{method: "GET", query: "topic=a", auth: "-"}, 401, "(hint Anonymous)"},
 		{"subscriber with a bad token", req{method: "GET", query: "topic=a", auth: "Bearer x.y.z"}, 401, "malformed"},
 		{"bad poll timeout", req{method: "GET", query: "topic=a&poll=1&timeout=soon"}, 400, "timeout"},
-		{"too many topics in one update", req{body: strings.Repeat("topic=a&", 101)}, 400, "--max-publish-topics"},
-		{"selectors too complex together", req{method: "GET", query: complexSelectors(3)}, 400, "--max-selector-cost"},
+		{"too many topics in one update", req{body: strings.Repeat("topic=a&", 101)}, 400, "(hint Limits.MaxPublishTopics)"},
+		{"selectors too complex together", req{method: "GET", query: complexSelectors(3)}, 400, "(hint Limits.MaxSelectorCost)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.r
@@ -595,7 +595,7 @@ func TestCORS(t *testing.T) {
 			if tc.origin != "" {
 				req.Header.Set("Origin", tc.origin)
 			}
-			if code, body := do(t, req); code != tc.status || (code == 403 && !strings.Contains(body, "--cors-origins")) {
+			if code, body := do(t, req); code != tc.status || (code == 403 && !strings.Contains(body, "(hint CORSOrigins)")) {
 				t.Errorf("origin %q: %d %s, want %d", tc.origin, code, body, tc.status)
 			}
 		}

@@ -10,7 +10,9 @@ import (
 
 // errAnonymousRefused: a subscriber came without a token to a hub that
 // does not allow anonymous subscribers.
-var errAnonymousRefused error = authErr{auth.ErrMissing, "auth: a subscriber token is required (Authorization: Bearer header, ?authorization= query parameter or mercureAuthorization cookie); this hub does not allow anonymous subscribers (start it with --anonymous to allow them)"}
+func (a *API) errAnonymousRefused() error {
+	return authErr{auth.ErrMissing, "auth: a subscriber token is required (Authorization: Bearer header, ?authorization= query parameter or mercureAuthorization cookie); this hub does not allow anonymous subscribers" + a.cfg.hint("Anonymous")}
+}
 
 // errMissingPublisherToken: a publish request came without a token.
 var errMissingPublisherToken error = authErr{auth.ErrMissing, "auth: publishing needs a JWT signed with the publisher key whose mercure.publish claim lists the topics; send it as Authorization: Bearer <token>"}
@@ -65,7 +67,7 @@ func (a *API) authError(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusForbidden
 	}
 	a.logger.Debug("httpapi: request refused", "status", status, "reason", auth.Reason(err), "err", err, "remote", r.RemoteAddr, "method", r.Method)
-	a.ext.met.authFailure(auth.Reason(err))
+	a.ops.met.authFailure(auth.Reason(err))
 	w.Header().Set("WWW-Authenticate", auth.WWWAuthenticate(err))
 	httpError(w, status, err.Error())
 }

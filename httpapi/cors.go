@@ -57,7 +57,7 @@ func (a *API) preflight(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !a.cors.allowed(origin) {
-		httpError(w, http.StatusForbidden, "origin "+origin+" is not allowed: add it to --cors-origins")
+		httpError(w, http.StatusForbidden, "origin "+origin+" is not allowed"+a.cfg.hint("CORSOrigins"))
 		return
 	}
 	h := w.Header()
@@ -78,7 +78,7 @@ func (a *API) refuseCrossSite(w http.ResponseWriter, r *http.Request, cred crede
 	if cred.source != auth.SourceCookie || !a.cors.crossSite(r) {
 		return false
 	}
-	httpError(w, http.StatusForbidden, "cross-site "+what+" refused: the request carries a cookie token but its Origin is not in --cors-origins")
+	httpError(w, http.StatusForbidden, "cross-site "+what+" refused: the request carries a cookie token but its Origin is not allowed"+a.cfg.hint("CORSOrigins"))
 	return true
 }
 

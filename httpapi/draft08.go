@@ -188,8 +188,15 @@ func ishex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// reservedBase resolves relative topics for isReservedTopic.
-var reservedBase = &url.URL{Scheme: "https", Host: "hub.invalid", Path: "/.well-known/mercure"}
+// reservedBase resolves relative topics for isReservedTopic, as URL
+// patterns resolve them.
+var reservedBase = func() *url.URL {
+	u, err := url.Parse(topic.URLPatternBase)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}()
 
 // isReservedTopic reports whether topic, resolved against the hub's URL,
 // has a path in the hub's namespace, whatever its scheme and host (so an

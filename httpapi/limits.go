@@ -99,9 +99,10 @@ var (
 	errBodyTimeout = errors.New("httpapi: request body not received in time")
 )
 
-// opsState is the operational state of an API: limits, metrics and the
-// reloadable verifiers.
-type opsState struct {
+// operations is the operational side of an API, what docs/operations.md
+// describes: the limits it enforces (connection counts, the publish rate),
+// its metrics, and the verifiers Reload swaps in.
+type operations struct {
 	lim   Limits
 	conns connLimiter
 	rate  *rateLimiter // nil: publishes are not rate limited
@@ -109,20 +110,22 @@ type opsState struct {
 	keys  atomic.Pointer[verifierPair]
 }
 
-func newOpsState(cfg Config) *opsState {
+func newOperations(cfg Config) *operations {
 	lim := cfg.Limits
 	lim.setDefaults()
-	e := &opsState{lim: lim, met: cfg.Metrics}
-	e.conns.max, e.conns.perIP = lim.MaxConnections, lim.MaxConnectionsPerIP
+	ops := &operations{lim: lim, met: cfg.Metrics}
+	ops.conns.max, ops.conns.perIP = lim.MaxConnections, lim.MaxConnectionsPerIP
+	ops.conns.maxHint, ops.conns.perIPHint = cfg.hint("Limits.MaxConnections"), cfg.hint("Limits.MaxConnectionsPerIP")
 	if lim.PublishRate > 0 {
-		e.rate = newRateLimiter(lim.PublishRate, lim.PublishBurst, lim.PublishRateKeys)
+		ops.rate = newRateLimiter(lim.PublishRate, lim.PublishBurst, lim.PublishRateKeys)
 	}
-	return e
+	return ops
 }
 
 // connLimiter counts open subscriptions, in total and per client address.
 type connLimiter struct {
-	max, perIP int
+	max, perIP         int
+	maxHint, perIPHint string // Config.hint of each
 
 	total atomic.Int64
 	mu    sync.Mutex     // guards byIP
@@ -133,7 +136,7 @@ type connLimiter struct {
 func (l *connLimiter) acquire(ip string) error {
 	if n := l.total.Add(1); l.max > 0 && n > int64(l.max) {
 		l.total.Add(-1)
-		return fmt.Errorf("%w: the hub holds its maximum of %d subscriptions (--max-connections); retry later or connect to another hub", ErrTooManyConnections, l.max)
+		return fmt.Errorf("%w: the hub holds its maximum of %d subscriptions%s; retry later or connect to another hub", ErrTooManyConnections, l.max, l.maxHint)
 	}
 	if l.perIP <= 0 {
 		return nil
@@ -145,7 +148,7 @@ func (l *connLimiter) acquire(ip string) error {
 	}
 	if l.byIP[ip] >= l.perIP {
 		l.total.Add(-1)
-		return fmt.Errorf("%w: %s already holds %d subscriptions, the most one address may (--max-connections-per-ip); close some, or subscribe to several topics on one connection", ErrTooManyConnectionsFromIP, ip, l.perIP)
+		return fmt.Errorf("%w: %s already holds %d subscriptions, the most one address may%s; close some, or subscribe to several topics on one connection", ErrTooManyConnectionsFromIP, ip, l.perIP, l.perIPHint)
 	}
 	l.byIP[ip]++
 	return nil
@@ -191,16 +194,16 @@ const (
 // closes, not until the handler returns.
 func (a *API) guardSubscribe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e := a.ext
+		ops := a.ops
 		ip := clientIP(r)
-		if err := e.conns.acquire(ip); err != nil {
+		if err := ops.conns.acquire(ip); err != nil {
 			limit := limitConnections
 			if errors.Is(err, ErrTooManyConnectionsFromIP) {
 				limit = limitConnectionsPerIP
 			}
-			e.met.limited(limit)
+			ops.met.limited(limit)
 			a.logger.Debug("httpapi: subscription refused", "limit", limit, "remote", r.RemoteAddr)
-			refuse(w, err, jitter(e.lim.RetryAfter))
+			refuse(w, err, jitter(ops.lim.RetryAfter))
 			return
 		}
 		t := a.track(w, r, ip)
@@ -213,27 +216,27 @@ func (a *API) guardSubscribe(next http.Handler) http.Handler {
 // publish rate limit and the publish duration metric.
 func (a *API) guardPublish(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e := a.ext
-		if e.rate != nil {
+		ops := a.ops
+		if ops.rate != nil {
 			// Keyed by the raw token, before it is verified: a refusal here
 			// costs no signature check. A request without a token is
 			// refused by the handler anyway.
 			if tok, _, err := auth.TokenFromRequest(r, a.cfg.CookieName); err == nil {
-				if wait, ok := e.rate.allow(tok, time.Now()); !ok {
-					e.met.limited(limitPublishRate)
-					refuse(w, fmt.Errorf("%w: this token may publish %s times per second (burst %d; --publish-rate, --publish-burst); slow down, batch data into fewer updates, or retry after the Retry-After delay",
-						ErrPublishRate, strconv.FormatFloat(e.lim.PublishRate, 'g', -1, 64), e.lim.PublishBurst), wait)
+				if wait, ok := ops.rate.allow(tok, time.Now()); !ok {
+					ops.met.limited(limitPublishRate)
+					refuse(w, fmt.Errorf("%w: this token may publish %s times per second (burst %d)%s; slow down, batch data into fewer updates, or retry after the Retry-After delay",
+						ErrPublishRate, strconv.FormatFloat(ops.lim.PublishRate, 'g', -1, 64), ops.lim.PublishBurst, a.cfg.hint("Limits.PublishRate")), wait)
 					return
 				}
 			}
 		}
-		if d := e.lim.ReadTimeout; d > 0 && r.Body != nil && r.Body != http.NoBody {
+		if d := ops.lim.ReadTimeout; d > 0 && r.Body != nil && r.Body != http.NoBody {
 			rc := http.NewResponseController(w)
 			if rc.SetReadDeadline(time.Now().Add(d)) == nil {
-				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, timeout: d, met: e.met}
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, timeout: d, met: ops.met, hint: a.cfg.hint("Limits.ReadTimeout")}
 			}
 		}
-		if e.met == nil {
+		if ops.met == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -241,7 +244,7 @@ func (a *API) guardPublish(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		if sw.status == 0 || sw.status == http.StatusOK {
-			e.met.publishDuration.Observe(time.Since(start).Seconds())
+			ops.met.publishDuration.Observe(time.Since(start).Seconds())
 		}
 	})
 }
@@ -254,6 +257,7 @@ type deadlineBody struct {
 	rc      *http.ResponseController
 	timeout time.Duration
 	met     *Metrics
+	hint    string // Config.hint("Limits.ReadTimeout")
 	done    bool
 }
 
@@ -265,7 +269,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		_ = b.rc.SetReadDeadline(time.Time{})
 	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
 		b.met.limited(limitReadTimeout)
-		err = fmt.Errorf("%w: the body was not received within %s (--read-timeout); send it in one go", errBodyTimeout, b.timeout)
+		err = fmt.Errorf("%w: the body was not received within %s%s; send it in one go", errBodyTimeout, b.timeout, b.hint)
 	}
 	return n, err
 }
@@ -273,7 +277,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 // checkSelectorCost refuses a subscription whose selectors together cost
 // more matching work than Limits.MaxSelectorCost allows (400).
 func (a *API) checkSelectorCost(ms []matcher) error {
-	limit := a.ext.lim.MaxSelectorCost
+	limit := a.ops.lim.MaxSelectorCost
 	if limit < 0 {
 		return nil
 	}
@@ -284,16 +288,16 @@ func (a *API) checkSelectorCost(ms []matcher) error {
 	if total <= limit {
 		return nil
 	}
-	a.ext.met.limited(limitSelectorCost)
-	return badRequest(fmt.Sprintf("the topic selectors are too complex together: matching them costs %d, at most %d per subscription (--max-selector-cost); use fewer or simpler URI templates or URL patterns, or exact topics (which cost nothing)", total, limit))
+	a.ops.met.limited(limitSelectorCost)
+	return badRequest(fmt.Sprintf("the topic selectors are too complex together: matching them costs %d, at most %d per subscription%s; use fewer or simpler URI templates or URL patterns, or exact topics (which cost nothing)", total, limit, a.cfg.hint("Limits.MaxSelectorCost")))
 }
 
 // checkPublishTopics refuses an update with more topics than
 // Limits.MaxPublishTopics (400).
 func (a *API) checkPublishTopics(ev *ssehub.Event) error {
-	if limit := a.ext.lim.MaxPublishTopics; limit >= 0 && len(ev.Topics) > limit {
-		a.ext.met.limited(limitPublishTopics)
-		return badRequest(fmt.Sprintf("the update has %d topics, at most %d are accepted (--max-publish-topics); publish it to fewer topics, or several updates", len(ev.Topics), limit))
+	if limit := a.ops.lim.MaxPublishTopics; limit >= 0 && len(ev.Topics) > limit {
+		a.ops.met.limited(limitPublishTopics)
+		return badRequest(fmt.Sprintf("the update has %d topics, at most %d are accepted%s; publish it to fewer topics, or several updates", len(ev.Topics), limit, a.cfg.hint("Limits.MaxPublishTopics")))
 	}
 	return nil
 }
@@ -301,10 +305,10 @@ func (a *API) checkPublishTopics(ev *ssehub.Event) error {
 // checkEventSize refuses an event whose data exceeds Limits.MaxEventBytes.
 // The error wraps ssehub.ErrTooLarge (413).
 func (a *API) checkEventSize(ev *ssehub.Event) error {
-	if m := a.ext.lim.MaxEventBytes; m > 0 && len(ev.Data) > m {
-		a.ext.met.limited(limitEventSize)
-		return fmt.Errorf("%w: the event's data is %d bytes, more than the %d allowed (--max-event-bytes); send less, or publish a reference (a URL) to the content instead",
-			ssehub.ErrTooLarge, len(ev.Data), m)
+	if m := a.ops.lim.MaxEventBytes; m > 0 && len(ev.Data) > m {
+		a.ops.met.limited(limitEventSize)
+		return fmt.Errorf("%w: the event's data is %d bytes, more than the %d allowed%s; send less, or publish a reference (a URL) to the content instead",
+			ssehub.ErrTooLarge, len(ev.Data), m, a.cfg.hint("Limits.MaxEventBytes"))
 	}
 	return nil
 }

@@ -220,7 +220,7 @@ var (
 	descGaps = prometheus.NewDesc("ssehub_replay_gaps_total",
 		"Subscriptions whose replay could not start at the requested id (expired, unknown or replay_limit).", nil, nil)
 	descSlow = prometheus.NewDesc("ssehub_slow_subscriber_disconnects_total",
-		"Subscribers disconnected for reading too slowly, by reason: queue_full (their queue overflowed) or write_timeout (a write stalled past --write-timeout).",
+		"Subscribers disconnected for reading too slowly, by reason: queue_full (their queue overflowed) or write_timeout (a write stalled past the write timeout).",
 		[]string{"reason"}, nil)
 	descLogErrors = prometheus.NewDesc("ssehub_log_errors_total",
 		"Log backend errors, by operation: append (a publish failed) or ping (a readiness probe failed).",

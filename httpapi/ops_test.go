@@ -70,6 +70,19 @@ func metricsEnv(t *testing.T, cfg httpapi.Config, hopts hub.Options) (*env, *htt
 	return e, m
 }
 
+// testHints are the hints the tests' APIs add to their errors (unless a
+// test sets its own Config.Hints): "hint <setting>", so a test that
+// asserts on one checks that the setting behind a refusal reaches the
+// client. The binary's own wording (its flags) is checked in cmd/ssehub.
+var testHints = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range []string{"Anonymous", "CORSOrigins", "Limits.MaxConnections", "Limits.MaxConnectionsPerIP",
+		"Limits.PublishRate", "Limits.ReadTimeout", "Limits.MaxSelectorCost", "Limits.MaxPublishTopics", "Limits.MaxEventBytes"} {
+		m[s] = "hint " + s
+	}
+	return m
+}()
+
 // newEnvWith starts the real API on a real HTTP server over a memory log
 // (keeping 10,000 events), calling hook, when set, with the hub before the
 // API is made.
@@ -84,6 +97,9 @@ func newEnvWith(t *testing.T, cfg httpapi.Config, hopts hub.Options, hook func(*
 		t.Fatal(err)
 	}
 	cfg.Hub = h
+	if cfg.Hints == nil {
+		cfg.Hints = testHints
+	}
 	if cfg.Publishers == nil {
 		cfg.Publishers = verifier(t, pubKey)
 	}
@@ -188,8 +204,8 @@ func TestConnectionLimits(t *testing.T) {
 		says   string
 		metric string
 	}{
-		{"global", httpapi.Limits{MaxConnections: 2}, 503, "--max-connections", `ssehub_limit_rejections_total{limit="connections"}`},
-		{"per IP", httpapi.Limits{MaxConnectionsPerIP: 2}, 429, "--max-connections-per-ip", `ssehub_limit_rejections_total{limit="connections_per_ip"}`},
+		{"global", httpapi.Limits{MaxConnections: 2}, 503, "(hint Limits.MaxConnections)", `ssehub_limit_rejections_total{limit="connections"}`},
+		{"per IP", httpapi.Limits{MaxConnectionsPerIP: 2}, 429, "(hint Limits.MaxConnectionsPerIP)", `ssehub_limit_rejections_total{limit="connections_per_ip"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, m := metricsEnv(t, httpapi.Config{Anonymous: true, Limits: tc.limits}, hub.Options{})
@@ -236,8 +252,8 @@ func TestPublishLimits(t *testing.T) {
 		says   string
 		retry  bool
 	}{
-		{"rate", httpapi.Config{Limits: httpapi.Limits{PublishRate: 0.001, PublishBurst: 3}}, 3, url.Values{"topic": {"a"}}, 429, "--publish-rate", true},
-		{"event size", httpapi.Config{Limits: httpapi.Limits{MaxEventBytes: 10}}, 0, url.Values{"topic": {"a"}, "data": {"01234567890"}}, 413, "--max-event-bytes", false},
+		{"rate", httpapi.Config{Limits: httpapi.Limits{PublishRate: 0.001, PublishBurst: 3}}, 3, url.Values{"topic": {"a"}}, 429, "(hint Limits.PublishRate)", true},
+		{"event size", httpapi.Config{Limits: httpapi.Limits{MaxEventBytes: 10}}, 0, url.Values{"topic": {"a"}, "data": {"01234567890"}}, 413, "(hint Limits.MaxEventBytes)", false},
 		{"body size", httpapi.Config{MaxBodyBytes: 100}, 0, url.Values{"topic": {"a"}, "data": {strings.Repeat("x", 200)}}, 413, "exceeds 100 bytes", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -305,7 +321,7 @@ func TestPublishBodyReadTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 400 || !strings.Contains(string(body), "--read-timeout") {
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "(hint Limits.ReadTimeout)") {
 		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
 	// A prompt publish on a fresh connection works.
@@ -463,4 +479,34 @@ func TestWriteTimeoutIsCounted(t *testing.T) {
 	waitFor(t, "the write timeout to be counted", func() bool {
 		return scrape(t, m)[`ssehub_slow_subscriber_disconnects_total{reason="write_timeout"}`] == 1
 	})
+}
+
+// TestErrorsWithoutHints: a program that gives no Config.Hints gets errors
+// that say what was refused and why, and name no flag of ssehub's binary.
+func TestErrorsWithoutHints(t *testing.T) {
+	e := newEnv(t, httpapi.Config{Hints: map[string]string{}, Limits: httpapi.Limits{MaxEventBytes: 5, MaxPublishTopics: 1}}, hub.Options{})
+	pub := token(t, pubKey, []string{"*"}, nil, time.Hour)
+	for _, tc := range []struct {
+		name, method, query, body, auth string
+		status                          int
+		says                            string
+	}{
+		{"anonymous", "GET", "topic=a", "", "", 401, "does not allow anonymous subscribers"},
+		{"event size", "POST", "", "topic=a&data=123456", "Bearer " + pub, 413, "more than the 5 allowed; send less"},
+		{"publish topics", "POST", "", "topic=a&topic=b", "Bearer " + pub, 400, "at most 1 are accepted; publish"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, e.url+"?"+tc.query, strings.NewReader(tc.body))
+			if tc.method == "POST" {
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			}
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			code, body := do(t, req)
+			if code != tc.status || !strings.Contains(body, tc.says) || strings.Contains(body, "--") {
+				t.Fatalf("got %d %q, want %d saying %q and naming no flag", code, body, tc.status, tc.says)
+			}
+		})
+	}
 }

@@ -27,7 +27,7 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	claims := cred.claims
 	if claims == nil && !a.cfg.Anonymous {
-		a.authError(w, r, errAnonymousRefused)
+		a.authError(w, r, a.errAnonymousRefused())
 		return
 	}
 

@@ -46,7 +46,7 @@ func (a *API) closeSubscriptions(timeout time.Duration) {
 }
 
 // errSubscriptionsOff answers the API when it is not enabled.
-const errSubscriptionsOff = "the subscriptions API is not enabled on this hub: start it with --subscriptions (httpapi.Config.Subscriptions)"
+const errSubscriptionsOff = "the subscriptions API is not enabled on this hub"
 
 // initSubscriptions mounts the subscriptions API and, when it is enabled,
 // starts tracking subscriptions.
@@ -79,7 +79,7 @@ func (a *API) initSubscriptions() {
 func (a *API) subscriptions(w http.ResponseWriter, r *http.Request) {
 	p := a.subs
 	if p == nil {
-		httpError(w, http.StatusNotFound, errSubscriptionsOff)
+		httpError(w, http.StatusNotFound, errSubscriptionsOff+a.cfg.hint("Subscriptions"))
 		return
 	}
 	cred, err := a.authenticate(r, a.cfg.Subscribers, "subscriber")

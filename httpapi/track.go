@@ -44,7 +44,7 @@ func (a *API) track(w http.ResponseWriter, r *http.Request, ip string) *subTrack
 		t.transport = transportPoll
 	}
 	t.w = trackWriter{ResponseWriter: w, t: t, rc: http.NewResponseController(w)}
-	a.ext.met.subOpened(t.transport)
+	a.ops.met.subOpened(t.transport)
 	if t.debug = a.logger.Enabled(r.Context(), slog.LevelDebug); t.debug {
 		a.logger.Debug("httpapi: subscriber connected", "remote", t.remote, "transport", t.transport, "proto", r.Proto)
 	}
@@ -65,11 +65,11 @@ func (t *subTracker) end() {
 	if t.ended.Swap(true) {
 		return
 	}
-	e := t.a.ext
-	e.conns.release(t.ip)
-	e.met.subClosed(t.transport)
+	ops := t.a.ops
+	ops.conns.release(t.ip)
+	ops.met.subClosed(t.transport)
 	if t.writeTimeout.Load() {
-		e.met.writeTimeout()
+		ops.met.writeTimeout()
 	}
 	if t.debug {
 		t.a.logger.Debug("httpapi: subscriber disconnected", "remote", t.remote, "transport", t.transport,
@@ -99,7 +99,7 @@ func (w *trackWriter) WriteHeader(code int) {
 func (w *trackWriter) setStatus(code int) {
 	w.status = code
 	if code == http.StatusOK {
-		w.t.a.ext.met.subStarted(w.t.transport)
+		w.t.a.ops.met.subStarted(w.t.transport)
 	}
 }
 
@@ -202,4 +202,4 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // parkedStall counts a parked stream closed because its client stopped
 // reading: the same write-timeout disconnect as on the handler's path.
-func (a *API) parkedStall() { a.ext.met.writeTimeout() }
+func (a *API) parkedStall() { a.ops.met.writeTimeout() }

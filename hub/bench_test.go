@@ -12,26 +12,6 @@ import (
 	"github.com/ssehub/ssehub/topic"
 )
 
-// feedLog is a memory log whose Tail is fed by the benchmark, so it
-// measures the hub's fan-out alone (no append, no notification).
-type feedLog struct {
-	*memlog.Log
-	feed chan []*ssehub.Event
-}
-
-func (f *feedLog) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) error) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case b := <-f.feed:
-			if err := fn(b); err != nil {
-				return err
-			}
-		}
-	}
-}
-
 // BenchmarkFanout delivers one event to N in-process subscribers of one
 // topic: the dispatcher's matching and queueing, and each subscriber's
 // TryNext (what a parked connection's writer does before its writev).

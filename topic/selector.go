@@ -3,6 +3,8 @@ package topic
 import (
 	"errors"
 	"strings"
+
+	"github.com/ssehub/ssehub/internal/urlpattern"
 )
 
 // ErrTemplate is wrapped by every error Compile returns for a malformed URI
@@ -50,8 +52,8 @@ func (k Kind) String() string {
 type Selector struct {
 	src  string
 	kind Kind
-	tmpl *template   // for KindTemplate
-	url  *urlPattern // for KindURLPattern
+	tmpl *template           // for KindTemplate
+	url  *urlpattern.Pattern // for KindURLPattern
 }
 
 // Compile compiles a selector in the Mercure 0.x syntax: "*" matches every
@@ -119,7 +121,7 @@ func (s Selector) Match(topic string) bool {
 	case KindTemplate:
 		return topic == s.src || s.tmpl.match(topic)
 	case KindURLPattern:
-		return s.url.match(topic)
+		return s.url.Match(topic)
 	}
 	return false
 }
@@ -135,7 +137,7 @@ func (s Selector) Cost() int {
 	case KindTemplate:
 		return s.tmpl.cost
 	case KindURLPattern:
-		return s.url.cost
+		return s.url.Cost()
 	}
 	return 0
 }

@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/ssehub/ssehub/bench"
+	"github.com/ssehub/ssehub/internal/bench"
 )
 
 // runBench implements `ssehub bench`: a load generator for a hub (or any

@@ -262,6 +262,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		Subscriptions:             c.Subscriptions,
 		SubscriptionsRate:         c.SubscriptionsRate,
 		SubscriptionsMaxSelectors: c.SubscriptionsMax,
+		Hints:                     flagHints,
 	})
 	if err != nil {
 		return err
@@ -397,4 +398,19 @@ func ensureTwoProcs() {
 	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) < 2 {
 		runtime.GOMAXPROCS(2)
 	}
+}
+
+// flagHints name, in the errors httpapi gives clients, the flag of this
+// binary behind each setting that refused them.
+var flagHints = map[string]string{
+	"Anonymous":                  "start it with --anonymous to allow them",
+	"CORSOrigins":                "add it to --cors-origins",
+	"Limits.MaxConnections":      "--max-connections",
+	"Limits.MaxConnectionsPerIP": "--max-connections-per-ip",
+	"Limits.PublishRate":         "--publish-rate, --publish-burst",
+	"Limits.ReadTimeout":         "--read-timeout",
+	"Limits.MaxSelectorCost":     "--max-selector-cost",
+	"Limits.MaxPublishTopics":    "--max-publish-topics",
+	"Limits.MaxEventBytes":       "--max-event-bytes",
+	"Subscriptions":              "start it with --subscriptions",
 }

@@ -26,4 +26,12 @@
 // Harness must hand out independent logs (a fresh directory, stream or key
 // per call). Nothing in the suite sleeps: waits end as soon as the log
 // delivers and are bounded by Harness.Timeout only to report a stuck log.
+//
+// The suite is split by area: logtest.go (Harness, Run, shared helpers),
+// append.go (append, Read, Bounds), tail.go (the Tail helper and tail
+// subtests), retention.go (Close, retention, reopen), ids.go (IDIndex),
+// topics.go (TopicIndex), outage.go (the tail-outage scenario),
+// engines.go (the scenarios of the logs on a shared server: nodes sharing
+// one position space and ids, the server down, stalled or silent) and bench.go
+// (shared benchmarks).
 package logtest

@@ -87,11 +87,8 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 		}
 		l.next++
 		if e.Time.IsZero() {
-			t := now
-			if !t.After(l.lastTime) {
-				t = l.lastTime.Add(time.Nanosecond)
-			}
-			e.Time, l.lastTime = t, t
+			e.Time = eventlog.NextTime(l.lastTime, now)
+			l.lastTime = e.Time
 		}
 		l.events.Push(e)
 		for _, t := range eventlog.DistinctTopics(e) {

@@ -2,65 +2,22 @@ package natslog
 
 import (
 	"errors"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/log/logtest"
 )
 
-// TestIDsAcrossNodes checks that an id taken on one node is refused on
-// another and found there, also when nodes race for one id.
+// TestIDsAcrossNodes: an id taken on one node is refused on another and
+// found there, also when nodes race for one id (logtest.IDsAcrossNodes).
 func TestIDsAcrossNodes(t *testing.T) {
 	url := sharedURL(t)
 	a := open(t, url, Options{})
 	b := open(t, url, Options{Stream: a.name})
-	e := &ssehub.Event{Topics: []string{"t"}, ID: "urn:node-a/with spaces.and*wild>cards"}
-	if err := a.Append(t.Context(), e); err != nil {
-		t.Fatal(err)
-	}
-	again := &ssehub.Event{Topics: []string{"t"}, ID: e.ID}
-	if err := b.Append(t.Context(), again); !errors.Is(err, ssehub.ErrDuplicateID) || again.Pos != 0 {
-		t.Fatalf("second node: Append of a taken id = %v (pos %d), want ErrDuplicateID", err, again.Pos)
-	}
-	if pos, found, err := b.LookupID(t.Context(), e.ID); err != nil || !found || pos != e.Pos {
-		t.Fatalf("second node: LookupID = %d, %v, %v; want %d", pos, found, err, e.Pos)
-	}
-	long := &ssehub.Event{Topics: []string{"t"}, ID: strings.Repeat("x", 1000)}
-	if err := b.Append(t.Context(), long); err != nil {
-		t.Fatal(err)
-	}
-	if pos, found, err := a.LookupID(t.Context(), long.ID); err != nil || !found || pos != long.Pos {
-		t.Fatalf("LookupID of a long id = %d, %v, %v; want %d", pos, found, err, long.Pos)
-	}
-
-	const perNode = 4
-	var wg sync.WaitGroup
-	results := make(chan error, 2*perNode)
-	for _, l := range []*Log{a, b} {
-		for range perNode {
-			wg.Go(func() {
-				results <- l.Append(t.Context(), &ssehub.Event{Topics: []string{"t"}, ID: "urn:race"})
-			})
-		}
-	}
-	wg.Wait()
-	close(results)
-	won := 0
-	for err := range results {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, ssehub.ErrDuplicateID):
-			t.Fatal(err)
-		}
-	}
-	if won != 1 {
-		t.Fatalf("%d appends of one id on two nodes succeeded, want 1", won)
-	}
+	logtest.IDsAcrossNodes(t, a, b)
 }
 
 // TestIDsAfterRetention checks that the id of an event retention removed is

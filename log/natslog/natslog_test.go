@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -167,9 +166,8 @@ func TestRead(t *testing.T) {
 }
 
 // TestNodesShareOnePositionSpace runs three Logs on one stream, as three
-// hub nodes would, appending concurrently on several subjects: a Tail and
-// every node's Read see the same events in the same order, with unique
-// positions.
+// hub nodes would, opened at once on a new stream, then appending
+// concurrently (logtest.SharedPositions).
 func TestNodesShareOnePositionSpace(t *testing.T) {
 	url := sharedURL(t)
 	name := newStream(t, url)
@@ -196,91 +194,7 @@ func TestNodesShareOnePositionSpace(t *testing.T) {
 		t.FailNow()
 	}
 
-	const perNode = 60
-	tailed := make(chan []*ssehub.Event, 100)
-	ctx, cancel := context.WithCancel(t.Context())
-	tailErr := make(chan error, 1)
-	go func() {
-		tailErr <- nodes[0].Tail(ctx, 0, func(events []*ssehub.Event) error {
-			tailed <- events
-			return nil
-		})
-	}()
-	acked := make(chan *ssehub.Event, len(nodes)*perNode)
-	for n, l := range nodes {
-		wg.Go(func() {
-			for i := range perNode {
-				// Several topics and multi-topic events: the tail reads
-				// every subject of the stream in one order.
-				e := event(fmt.Sprint("t", i%5), fmt.Sprintf("node %d event %d", n, i))
-				if i%7 == 3 {
-					e.Topics = append(e.Topics, "u")
-				}
-				if err := l.Append(t.Context(), e); err != nil {
-					t.Errorf("node %d: %v", n, err)
-					return
-				}
-				acked <- e
-			}
-		})
-	}
-	wg.Wait()
-	close(acked)
-	byPos := map[uint64]string{}
-	for e := range acked {
-		if other, dup := byPos[e.Pos]; dup {
-			t.Fatalf("position %d given to %q and %q", e.Pos, other, e.Data)
-		}
-		byPos[e.Pos] = e.Data
-	}
-	want := len(byPos) + len(nodes) // with the hellos
-	var fromTail []*ssehub.Event
-	timeout := time.After(10 * time.Second)
-	for len(fromTail) < want {
-		select {
-		case batch := <-tailed:
-			fromTail = append(fromTail, batch...)
-		case <-timeout:
-			seen := map[uint64]bool{}
-			for _, e := range fromTail {
-				seen[e.Pos] = true
-			}
-			var missing []string
-			for pos, data := range byPos {
-				if !seen[pos] {
-					missing = append(missing, fmt.Sprint(pos, " ", data))
-				}
-			}
-			all, err := nodes[1].Read(t.Context(), 0, 1000)
-			t.Fatalf("tail delivered %d of %d events; missing acknowledged %q; a Read finds %d (%v)", len(fromTail), want, missing, len(all), err)
-		}
-	}
-	cancel()
-	if err := <-tailErr; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Tail returned %v", err)
-	}
-	for i, e := range fromTail {
-		if d, ok := byPos[e.Pos]; ok && d != e.Data {
-			t.Fatalf("tail: position %d has %q, the append acknowledged %q", e.Pos, e.Data, d)
-		}
-		if i > 0 && e.Pos <= fromTail[i-1].Pos {
-			t.Fatalf("tail: position %d after %d", e.Pos, fromTail[i-1].Pos)
-		}
-	}
-	for n, l := range nodes {
-		got, err := l.Read(t.Context(), 0, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != len(fromTail) {
-			t.Fatalf("node %d reads %d events, the tail saw %d", n, len(got), len(fromTail))
-		}
-		for i := range got {
-			if got[i].Pos != fromTail[i].Pos || got[i].Data != fromTail[i].Data {
-				t.Fatalf("node %d event %d: %d %q, tail saw %d %q", n, i, got[i].Pos, got[i].Data, fromTail[i].Pos, fromTail[i].Data)
-			}
-		}
-	}
+	logtest.SharedPositions(t, nodes[0], nodes[1], nodes[2])
 }
 
 // TestPositionsAfterStreamLoss deletes the stream: the next Open recreates
@@ -466,82 +380,26 @@ func (l *Log) liveConsumers() map[string]struct{} {
 func TestUnavailable(t *testing.T) {
 	srv := startServer(t)
 	l := open(t, srv.url(), Options{Timeout: time.Second})
-	before := appendN(t, l, "before", 1)[0]
-	srv.Kill()
-	servicetest.WaitFor(t, 15*time.Second, "the client to notice", func() bool { return !l.nc.IsConnected() })
-
-	calls := []struct {
-		name string
-		call func(ctx context.Context) error
-	}{
-		{"Append", func(ctx context.Context) error { return l.Append(ctx, event("a", "lost")) }},
-		{"Read", func(ctx context.Context) error { _, err := l.Read(ctx, 0, 10); return err }},
-		{"Bounds", func(ctx context.Context) error { _, _, err := l.Bounds(ctx); return err }},
-		{"Ping", l.Ping},
-	}
-	for _, c := range calls {
-		t.Run(c.name, func(t *testing.T) {
-			err := c.call(t.Context())
-			if !errors.Is(err, ssehub.ErrUnavailable) {
-				t.Fatalf("%s with NATS down = %v, want ErrUnavailable", c.name, err)
-			}
-			if !strings.Contains(err.Error(), srv.url()) {
-				t.Fatalf("%s error %q does not name the server %s", c.name, err, srv.url())
-			}
-		})
-	}
-
-	srv.Start()
-	servicetest.WaitFor(t, 15*time.Second, "the client to reconnect", l.nc.IsConnected)
-	after := event("a", "after")
-	if err := l.Append(t.Context(), after); err != nil {
-		t.Fatalf("Append after NATS came back: %v", err)
-	}
-	if after.Pos <= before.Pos {
-		t.Fatalf("position after the restart %d, not after %d", after.Pos, before.Pos)
-	}
-	got, err := l.Read(t.Context(), 0, 10)
-	if err != nil || len(got) != 2 || got[0].Data != "before0" || got[1].Data != "after" {
-		t.Fatalf("Read after restart = %d events, %v; want before and after (the failed append was never acknowledged)", len(got), err)
-	}
+	logtest.Unavailable(t, logtest.Down{
+		Log: l, Server: srv.url(),
+		Kill: func() {
+			srv.Kill()
+			servicetest.WaitFor(t, 15*time.Second, "the client to notice", func() bool { return !l.nc.IsConnected() })
+		},
+		Restart: func() {
+			srv.Start()
+			servicetest.WaitFor(t, 15*time.Second, "the client to reconnect", l.nc.IsConnected)
+		},
+	})
 }
 
 // TestUnansweredConnectTimesOut points Open at a server that accepts
 // connections and never answers: it gives up with ErrUnavailable.
 func TestUnansweredConnectTimesOut(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	var mu sync.Mutex
-	accepted := make(chan struct{})
-	go func() {
-		defer close(accepted)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // read nothing, answer nothing
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		ln.Close()
-		<-accepted
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	}()
-	url := "nats://" + ln.Addr().String()
-	_, err = Open(t.Context(), url, Options{Timeout: 200 * time.Millisecond})
-	if !errors.Is(err, ssehub.ErrUnavailable) || !strings.Contains(err.Error(), url) {
-		t.Fatalf("Open on a server that never answers = %v, want ErrUnavailable naming %s", err, url)
-	}
+	logtest.SilentServer(t, func(ctx context.Context, addr string) error {
+		_, err := Open(ctx, "nats://"+addr, Options{Timeout: 200 * time.Millisecond})
+		return err
+	})
 }
 
 // TestTailSurvivesOutage kills and restarts the test's own nats-server
@@ -568,16 +426,5 @@ func TestTailSurvivesOutage(t *testing.T) {
 func TestStalledServer(t *testing.T) {
 	srv := startServer(t)
 	l := open(t, srv.url(), Options{Timeout: 300 * time.Millisecond})
-	appendN(t, l, "before", 1)
-	srv.Stop()
-	err := l.Append(t.Context(), event("a", "stalled"))
-	srv.Cont()
-	if !errors.Is(err, ssehub.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer within 300ms") {
-		t.Fatalf("Append to a stalled NATS = %v, want ErrUnavailable saying it did not answer", err)
-	}
-	// The stalled event may still be stored once the server continues: it
-	// was never acknowledged, and it is not lost either.
-	servicetest.WaitFor(t, 15*time.Second, "an Append to succeed again", func() bool {
-		return l.Append(t.Context(), event("a", "after")) == nil
-	})
+	logtest.Stalled(t, logtest.Down{Log: l, Stop: srv.Stop, Cont: srv.Cont, Timeout: 300 * time.Millisecond})
 }

@@ -3,58 +3,19 @@ package redislog
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/log/logtest"
 )
 
-// TestIDsAcrossNodes checks that an id taken on one node is refused on
-// another and found there, also when nodes race for one id.
+// TestIDsAcrossNodes: an id taken on one node is refused on another and
+// found there, also when nodes race for one id (logtest.IDsAcrossNodes).
 func TestIDsAcrossNodes(t *testing.T) {
 	url := sharedURL(t)
 	prefix := newPrefix(t, url)
-	a, b := open(t, url, Options{Prefix: prefix}), open(t, url, Options{Prefix: prefix})
-	e := &ssehub.Event{Topics: []string{"t"}, ID: "urn:node-a"}
-	if err := a.Append(t.Context(), e); err != nil {
-		t.Fatal(err)
-	}
-	again := &ssehub.Event{Topics: []string{"t"}, ID: "urn:node-a"}
-	if err := b.Append(t.Context(), again); !errors.Is(err, ssehub.ErrDuplicateID) || again.Pos != 0 {
-		t.Fatalf("second node: Append of a taken id = %v (pos %d), want ErrDuplicateID", err, again.Pos)
-	}
-	if pos, found, err := b.LookupID(t.Context(), "urn:node-a"); err != nil || !found || pos != e.Pos {
-		t.Fatalf("second node: LookupID = %d, %v, %v; want %d", pos, found, err, e.Pos)
-	}
-
-	const perNode = 4
-	var wg sync.WaitGroup
-	results := make(chan error, 2*perNode)
-	for _, l := range []*Log{a, b} {
-		for range perNode {
-			wg.Go(func() {
-				results <- l.Append(t.Context(), &ssehub.Event{Topics: []string{"t"}, ID: "urn:race"}, &ssehub.Event{Topics: []string{"t"}})
-			})
-		}
-	}
-	wg.Wait()
-	close(results)
-	won := 0
-	for err := range results {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, ssehub.ErrDuplicateID):
-			t.Fatal(err)
-		}
-	}
-	if won != 1 {
-		t.Fatalf("%d appends of one id on two nodes succeeded, want 1", won)
-	}
-	if _, last, _ := a.Bounds(t.Context()); last != e.Pos+2 {
-		t.Fatalf("Bounds last = %d, want %d: refused appends took positions", last, e.Pos+2)
-	}
+	logtest.IDsAcrossNodes(t, open(t, url, Options{Prefix: prefix}), open(t, url, Options{Prefix: prefix}))
 }
 
 // TestIDsInOneScriptCall checks the group commit: a refused append does not

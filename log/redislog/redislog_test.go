@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -89,88 +86,11 @@ func TestStoredEntries(t *testing.T) {
 }
 
 // TestNodesShareOnePositionSpace runs three Logs on the same keys, as three
-// hub nodes would, appending concurrently: every node's Read and a Tail see
-// the same events in the same order, with unique positions.
+// hub nodes would, appending concurrently (logtest.SharedPositions).
 func TestNodesShareOnePositionSpace(t *testing.T) {
 	url := sharedURL(t)
 	prefix := newPrefix(t, url)
-	nodes := []*Log{open(t, url, Options{Prefix: prefix}), open(t, url, Options{Prefix: prefix}), open(t, url, Options{Prefix: prefix})}
-
-	const perNode = 60
-	tailed := make(chan []*ssehub.Event, 100)
-	ctx, cancel := context.WithCancel(t.Context())
-	tailErr := make(chan error, 1)
-	go func() {
-		tailErr <- nodes[0].Tail(ctx, 0, func(events []*ssehub.Event) error {
-			tailed <- events
-			return nil
-		})
-	}()
-
-	var wg sync.WaitGroup
-	acked := make(chan *ssehub.Event, len(nodes)*perNode)
-	for n, l := range nodes {
-		wg.Go(func() {
-			for i := range perNode {
-				e := event("t", fmt.Sprintf("node %d event %d", n, i))
-				if err := l.Append(t.Context(), e); err != nil {
-					t.Errorf("node %d: %v", n, err)
-					return
-				}
-				acked <- e
-			}
-		})
-	}
-	wg.Wait()
-	close(acked)
-	byPos := map[uint64]string{}
-	for e := range acked {
-		if other, dup := byPos[e.Pos]; dup {
-			t.Fatalf("position %d given to %q and %q", e.Pos, other, e.Data)
-		}
-		byPos[e.Pos] = e.Data
-	}
-
-	var fromTail []*ssehub.Event
-	timeout := time.After(10 * time.Second)
-	for len(fromTail) < len(byPos) {
-		select {
-		case batch := <-tailed:
-			fromTail = append(fromTail, batch...)
-		case <-timeout:
-			t.Fatalf("tail delivered %d of %d events", len(fromTail), len(byPos))
-		}
-	}
-	cancel()
-	if err := <-tailErr; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Tail returned %v", err)
-	}
-	for i, e := range fromTail {
-		if byPos[e.Pos] != e.Data {
-			t.Fatalf("tail: position %d has %q, the append acknowledged %q", e.Pos, e.Data, byPos[e.Pos])
-		}
-		if i > 0 && e.Pos <= fromTail[i-1].Pos {
-			t.Fatalf("tail: position %d after %d", e.Pos, fromTail[i-1].Pos)
-		}
-	}
-	for n, l := range nodes {
-		got, err := l.Read(t.Context(), 0, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != len(fromTail) {
-			t.Fatalf("node %d reads %d events, the tail saw %d", n, len(got), len(fromTail))
-		}
-		for i := range got {
-			if got[i].Pos != fromTail[i].Pos || got[i].Data != fromTail[i].Data {
-				t.Fatalf("node %d event %d: %d %q, tail saw %d %q", n, i, got[i].Pos, got[i].Data, fromTail[i].Pos, fromTail[i].Data)
-			}
-		}
-		first, last, err := l.Bounds(t.Context())
-		if err != nil || first != fromTail[0].Pos || last != fromTail[len(fromTail)-1].Pos {
-			t.Fatalf("node %d: Bounds = %d, %d, %v", n, first, last, err)
-		}
-	}
+	logtest.SharedPositions(t, open(t, url, Options{Prefix: prefix}), open(t, url, Options{Prefix: prefix}), open(t, url, Options{Prefix: prefix}))
 }
 
 // TestPositionsAfterDataLoss checks that positions never go back when Redis
@@ -356,87 +276,21 @@ func TestTailCancelUnblocks(t *testing.T) {
 // positions continuing.
 func TestUnavailable(t *testing.T) {
 	srv := startServer(t)
-	l := open(t, srv.url(), Options{Timeout: time.Second})
-	before := event("a", "before")
-	if err := l.Append(t.Context(), before); err != nil {
-		t.Fatal(err)
-	}
-	srv.Kill()
-
-	addr := fmt.Sprintf("127.0.0.1:%d", srv.Port)
-	calls := []struct {
-		name string
-		call func(ctx context.Context) error
-	}{
-		{"Append", func(ctx context.Context) error { return l.Append(ctx, event("a", "lost")) }},
-		{"Read", func(ctx context.Context) error { _, err := l.Read(ctx, 0, 10); return err }},
-		{"Bounds", func(ctx context.Context) error { _, _, err := l.Bounds(ctx); return err }},
-		{"Ping", l.Ping},
-	}
-	for _, c := range calls {
-		t.Run(c.name, func(t *testing.T) {
-			err := c.call(t.Context())
-			if !errors.Is(err, ssehub.ErrUnavailable) {
-				t.Fatalf("%s with Redis down = %v, want ErrUnavailable", c.name, err)
-			}
-			if !strings.Contains(err.Error(), addr) {
-				t.Fatalf("%s error %q does not name the server %s", c.name, err, addr)
-			}
-		})
-	}
-
-	srv.Start()
-	after := event("a", "after")
-	if err := l.Append(t.Context(), after); err != nil {
-		t.Fatalf("Append after Redis came back: %v", err)
-	}
-	if after.Pos <= before.Pos {
-		t.Fatalf("position after the restart %d, not after %d", after.Pos, before.Pos)
-	}
-	got, err := l.Read(t.Context(), 0, 10)
-	if err != nil || len(got) != 2 || got[0].Data != "before" || got[1].Data != "after" {
-		t.Fatalf("Read after restart = %d events, %v; want before and after (the failed append was never acknowledged)", len(got), err)
-	}
+	logtest.Unavailable(t, logtest.Down{
+		Log:    open(t, srv.url(), Options{Timeout: time.Second}),
+		Server: fmt.Sprintf("127.0.0.1:%d", srv.Port),
+		Kill:   srv.Kill, Restart: srv.Start,
+	})
 }
 
 // TestUnansweredRequestTimesOut points a Log at a server that accepts
 // connections and never answers: Append gives up after Options.Timeout
 // with ErrUnavailable instead of hanging.
 func TestUnansweredRequestTimesOut(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	var mu sync.Mutex
-	accepted := make(chan struct{})
-	go func() {
-		defer close(accepted)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // read nothing, answer nothing
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		ln.Close()
-		<-accepted
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	}()
-
-	url := "redis://" + ln.Addr().String() + "/0"
-	_, err = Open(t.Context(), url, Options{Timeout: 200 * time.Millisecond})
-	if !errors.Is(err, ssehub.ErrUnavailable) || !strings.Contains(err.Error(), ln.Addr().String()) {
-		t.Fatalf("Open on a server that never answers = %v, want ErrUnavailable naming %s", err, ln.Addr())
-	}
+	logtest.SilentServer(t, func(ctx context.Context, addr string) error {
+		_, err := Open(ctx, "redis://"+addr+"/0", Options{Timeout: 200 * time.Millisecond})
+		return err
+	})
 }
 
 // TestTailSurvivesOutage kills and restarts the test's own redis-server
@@ -459,16 +313,5 @@ func TestTailSurvivesOutage(t *testing.T) {
 func TestStalledServer(t *testing.T) {
 	srv := startServer(t)
 	l := open(t, srv.url(), Options{Timeout: 300 * time.Millisecond})
-	if err := l.Append(t.Context(), event("a", "before")); err != nil {
-		t.Fatal(err)
-	}
-	srv.Stop()
-	err := l.Append(t.Context(), event("a", "stalled"))
-	srv.Cont()
-	if !errors.Is(err, ssehub.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer within 300ms") {
-		t.Fatalf("Append to a stalled Redis = %v, want ErrUnavailable saying it did not answer", err)
-	}
-	if err := l.Append(t.Context(), event("a", "after")); err != nil {
-		t.Fatalf("Append after Redis continued: %v", err)
-	}
+	logtest.Stalled(t, logtest.Down{Log: l, Stop: srv.Stop, Cont: srv.Cont, Timeout: 300 * time.Millisecond})
 }
