@@ -77,7 +77,7 @@ func metricsEnv(t *testing.T, cfg httpapi.Config, hopts hub.Options) (*env, *htt
 var testHints = func() map[string]string {
 	m := map[string]string{}
 	for _, s := range []string{"Anonymous", "CORSOrigins", "Limits.MaxConnections", "Limits.MaxConnectionsPerIP",
-		"Limits.PublishRate", "Limits.ReadTimeout", "Limits.MaxSelectorCost", "Limits.MaxPublishTopics", "Limits.MaxEventBytes"} {
+		"Limits.PublishRate", "Limits.ReadTimeout", "Limits.MaxSelectorCost", "Limits.MaxPublishTopics", "Limits.MaxEventBytes", "Subscriptions"} {
 		m[s] = "hint " + s
 	}
 	return m

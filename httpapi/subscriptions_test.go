@@ -254,7 +254,7 @@ func TestSubscriptionsAPIDisabled(t *testing.T) {
 	e := newEnv(t, httpapi.Config{Anonymous: true}, hub.Options{})
 	var v subscriptionsJSON
 	code, body := getJSON(t, e.srv.URL, httpapi.SubscriptionsPath, token(t, subKey, nil, []string{"*"}, time.Hour), &v)
-	if code != 404 || !strings.Contains(body, "--subscriptions") {
+	if code != 404 || !strings.Contains(body, "not enabled") || !strings.Contains(body, "hint Subscriptions") {
 		t.Fatalf("got %d %q", code, body)
 	}
 }
