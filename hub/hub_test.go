@@ -443,20 +443,7 @@ func TestCloseEndsStreamsWithRetry(t *testing.T) {
 	publishN(t, h, "a", 0, 3)
 	waitDispatched(t, h)
 	h.Close()
-	var buf bytes.Buffer
-	for {
-		chunks, err := s.Next(context.Background())
-		if err != nil {
-			if !errors.Is(err, hub.ErrShutdown) {
-				t.Fatalf("ended with %v", err)
-			}
-			break
-		}
-		for _, c := range chunks {
-			buf.Write(c)
-		}
-	}
-	got, retry := decodeEnd(t, buf.Bytes())
+	got, retry := decodeEnd(t, drainShutdown(t, s))
 	if !slices.Equal(got, seq(0, 3)) {
 		t.Fatalf("pending events before shutdown: %q", got)
 	}
@@ -510,6 +497,25 @@ func TestUnsubscribe(t *testing.T) {
 // decodeEnd decodes a stream that ends with the hub's reconnect
 // instruction: it returns the data of the events before it and the retry
 // time, checking that the event and the retry field agree.
+// drainShutdown returns what Next returns until it ends, which must be
+// with ErrShutdown.
+func drainShutdown(t *testing.T, s *hub.Subscriber) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	for {
+		chunks, err := s.Next(context.Background())
+		if err != nil {
+			if !errors.Is(err, hub.ErrShutdown) {
+				t.Fatalf("ended with %v", err)
+			}
+			return buf.Bytes()
+		}
+		for _, c := range chunks {
+			buf.Write(c)
+		}
+	}
+}
+
 func decodeEnd(t *testing.T, b []byte) ([]string, time.Duration) {
 	t.Helper()
 	d := sse.NewDecoder(bytes.NewReader(b))
@@ -745,5 +751,38 @@ func TestDuplicateIDIsNotALogError(t *testing.T) {
 	}
 	if st := h.Stats(); st.AppendErrors != 0 {
 		t.Fatalf("a refused duplicate counted as a log error: %+v", st)
+	}
+}
+
+// A stream that is still replaying when the hub closes ends like a live
+// one: with the jittered reconnect event, so that a restart during a
+// reconnect storm does not bring every replaying client back at once.
+// (It may stop its replay there: the reconnect event has no id, and the
+// client resumes after the last event it got.)
+func TestCloseDuringReplayEndsWithRetry(t *testing.T) {
+	for _, sel := range []string{"a", "*"} { // the index, the shared scan
+		t.Run(sel, func(t *testing.T) {
+			l := memlog.New(memlog.Options{})
+			defer l.Close()
+			h, err := hub.New(l, hub.Options{ShutdownRetry: 2 * time.Second, ShutdownJitter: 3 * time.Second, Heartbeat: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			publishN(t, h, "a", 0, 3)
+			waitDispatched(t, h)
+			s, err := h.Subscribe(context.Background(), hub.Request{Selectors: sels(t, sel), LastEventID: hub.LastEventIDEarliest})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			h.Close()
+			got, retry := decodeEnd(t, drainShutdown(t, s))
+			if want := seq(0, 3); !slices.Equal(got, want[:len(got)]) {
+				t.Fatalf("replayed %q before the end, want a prefix of %q", got, want)
+			}
+			if retry < 2*time.Second || retry >= 5*time.Second {
+				t.Fatalf("retry %v, want in [2s, 5s)", retry)
+			}
+		})
 	}
 }

@@ -287,20 +287,21 @@ func (sc *scanner) step(ctx context.Context, s *Subscriber) ([]byte, error) {
 	}
 	select {
 	case <-r.done:
-		return r.buf, r.err
 	case <-ctx.Done():
 		if sc.withdraw(r) {
 			return nil, ctx.Err()
 		}
 		<-r.done // the scanner has it: it finishes soon, and owns r meanwhile
-		return nil, ctx.Err()
 	case <-sc.stopped:
 		if sc.withdraw(r) {
 			return nil, ErrShutdown
 		}
 		<-r.done
-		return nil, ErrShutdown
 	}
+	// Served, even if ctx ended meanwhile: the step has advanced the
+	// replay, so its chunk must reach the caller (a long poll's timeout
+	// would otherwise drop it while Cursor moved past it).
+	return r.buf, r.err
 }
 
 // withdraw removes r from the waiting requests; false if the scanner took

@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ssehub/ssehub"
@@ -291,4 +293,71 @@ func TestReplayChunksAreBoundedInBytes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A Next whose ctx ends while the scanner is already filling its step (a
+// long poll's timeout) must not lose that step: the scanner has advanced
+// the replay, so Cursor and the next Next start after it. The Private
+// callback, which the scanner calls while it fills the step, holds the
+// scanner there while the ctx ends.
+func TestScanStepCancelledWhileServedLosesNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := memlog.New(memlog.Options{})
+		defer l.Close()
+		for _, d := range []string{"A", "B", "C"} {
+			if err := l.Append(context.Background(), &ssehub.Event{Topics: []string{"a"}, Data: d, Private: d == "B"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h, err := hub.New(l, hub.Options{Heartbeat: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		inFill, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		s, err := h.Subscribe(context.Background(), hub.Request{
+			Selectors:   sels(t, "*"), // the shared scan
+			LastEventID: hub.LastEventIDEarliest,
+			Private: func([]string) bool {
+				once.Do(func() { close(inFill); <-release })
+				return true
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		type result struct {
+			chunks [][]byte
+			err    error
+		}
+		res := make(chan result, 1)
+		go func() {
+			chunks, err := s.Next(ctx)
+			res <- result{slices.Clone(chunks), err}
+		}()
+		<-inFill // the scanner took the request and is filling it
+		cancel()
+		synctest.Wait() // Next saw its ctx end
+		close(release)
+		r := <-res
+		var buf bytes.Buffer
+		for _, c := range r.chunks {
+			buf.Write(c)
+		}
+		for !s.Live() {
+			chunks, err := s.Next(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range chunks {
+				buf.Write(c)
+			}
+		}
+		if got := datas(decodeAll(t, &buf)); !slices.Equal(got, []string{"A", "B", "C"}) {
+			t.Fatalf("replayed %q (first Next: %v), cursor %s: want A, B, C", got, r.err, s.Cursor())
+		}
+	})
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -52,6 +53,7 @@ type Subscriber struct {
 	qbytes int
 	minPos uint64 // live events at or before this position are already with the client
 	err    error  // set once the subscriber is done; Next returns it after the queue
+	end    []byte // the last chunk finish queued (a reconnect event), for a replay that ends
 	busy   bool   // something was queued since the last heartbeat tick
 
 	onWake atomic.Pointer[func()] // when set, called instead of waking Next
@@ -187,7 +189,9 @@ func (s *Subscriber) LastID() string { return s.lastID }
 // it as wire chunks (SSE bytes): first the gap event, then the replay, then
 // live events and heartbeats. The chunks stay valid until the next call.
 // When the subscriber is done, Next returns what was pending and then the
-// reason: ErrSlow, ErrShutdown or ErrUnsubscribed; or ctx.Err().
+// reason: ErrSlow, ErrShutdown, ErrReconnect or ErrUnsubscribed; or
+// ctx.Err(). (Done during the replay, it stops the replay and returns only
+// the reconnect event, if any, before the reason.)
 // Only one goroutine may call Next.
 func (s *Subscriber) Next(ctx context.Context) ([][]byte, error) {
 	clear(s.out)
@@ -202,7 +206,27 @@ func (s *Subscriber) Next(ctx context.Context) ([][]byte, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err // a long replay of events the filter skips
 		}
+		if end, err := s.ended(); err != nil {
+			// The stream ends during its replay (the hub closes, asks
+			// everyone to reconnect, or it was closed): stop replaying
+			// and send only its last chunk, the reconnect event. It has
+			// no id, so the client resumes after what it got; the live
+			// events queued after the replay are not for it yet.
+			if end != nil {
+				s.out = append(spare, end)
+				return s.out, nil
+			}
+			return nil, err
+		}
 		chunk, err := s.replayStep(ctx)
+		if errors.Is(err, ErrShutdown) {
+			// Close ends every subscriber right after it starts closing:
+			// wait for that, and end as above.
+			if err := s.waitEnded(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -235,6 +259,35 @@ func (s *Subscriber) take(spare [][]byte) ([][]byte, error) {
 		return s.out, nil
 	}
 	return nil, s.err
+}
+
+// ended returns the subscriber's end, once it is done, and the last chunk
+// finish queued the first time it is asked for.
+func (s *Subscriber) ended() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	end := s.end
+	if s.err != nil {
+		s.end = nil
+	}
+	return end, s.err
+}
+
+// waitEnded waits until the subscriber is done.
+func (s *Subscriber) waitEnded(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		err := s.err
+		s.mu.Unlock()
+		if err != nil {
+			return nil
+		}
+		select {
+		case <-s.wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Cursor returns the id of the position the client is up to date with,
@@ -329,6 +382,7 @@ func (s *Subscriber) finish(err error, last []byte) {
 		s.err = err
 		if last != nil {
 			s.queue = append(s.queue, last)
+			s.end = last
 		}
 	}
 	s.mu.Unlock()

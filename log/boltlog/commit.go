@@ -27,6 +27,10 @@ type committer struct {
 	setTime []bool // which events of the batch got their Time from us
 }
 
+// afterCommit, when not nil, is called by the committer after a commit
+// of events, before readers are told of it. For tests.
+var afterCommit func()
+
 // maxArena is the most arena memory kept between transactions.
 const maxArena = 4 << 20
 
@@ -133,11 +137,13 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	var firstTime time.Time
 	written := 0
 	flush := false
+	var raised restoreFirst
 	defer func() {
 		if p := recover(); p != nil {
 			err = corruptError(l.file, fmt.Errorf("damaged: bbolt panicked while writing: %v", p))
 		}
 		if err != nil {
+			raised.undo(l)
 			c.tkeys, c.tevents, c.tbytes = c.tkeys[:tkeys0], tevents0, tbytes0
 			i := 0
 			for _, r := range batch {
@@ -224,11 +230,17 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 			}
 		}
 		var err error
-		first, firstTime, c.trimMore, err = l.trim(b, first, firstTime, seq, now)
-		return err
+		if first, firstTime, c.trimMore, err = l.trim(b, first, firstTime, seq, now); err != nil {
+			return err
+		}
+		raised = l.raiseFirst(first)
+		return nil
 	})
 	if err != nil {
 		return err
+	}
+	if afterCommit != nil {
+		afterCommit()
 	}
 	if cap(c.vals) > maxArena {
 		c.vals = nil
@@ -334,6 +346,45 @@ func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint6
 	}
 }
 
+// raiseFirst tells readers of what the transaction under way trims, before
+// it commits: first is the oldest position it retains. Readers'
+// transactions see the trim as soon as it commits, before the committer
+// publishes the new bounds; were first raised only then, Bounds read after
+// such a read would claim an event the read did not find, and a replay
+// would skip it without a gap. Until the commit, Bounds may say an event
+// is gone that a read still finds: a gap reported early, never an event
+// lost silently. When first is one of the transaction's new events (it
+// trims every older one), no event readers can see yet is retained: 0.
+// Called by the committer inside the transaction; undo the result if the
+// transaction fails.
+func (l *Log) raiseFirst(first uint64) restoreFirst {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if first > l.last {
+		first = 0
+	}
+	if first == l.first {
+		return restoreFirst{}
+	}
+	r := restoreFirst{set: true, first: l.first}
+	l.first = first
+	return r
+}
+
+// restoreFirst undoes raiseFirst after a failed transaction.
+type restoreFirst struct {
+	set   bool
+	first uint64
+}
+
+func (r restoreFirst) undo(l *Log) {
+	if r.set {
+		l.mu.Lock()
+		l.first = r.first
+		l.mu.Unlock()
+	}
+}
+
 // trimDue reports whether the oldest retained event is beyond a limit.
 func (l *Log) trimDue(now time.Time) bool {
 	if l.first == 0 {
@@ -352,13 +403,18 @@ func (l *Log) trimOnly() {
 	var first uint64
 	var firstTime time.Time
 	var more bool
+	var raised restoreFirst
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketName)
 		var err error
-		first, firstTime, more, err = l.trim(b, l.first, c.firstTime, b.Sequence(), time.Now())
-		return err
+		if first, firstTime, more, err = l.trim(b, l.first, c.firstTime, b.Sequence(), time.Now()); err != nil {
+			return err
+		}
+		raised = l.raiseFirst(first)
+		return nil
 	})
 	if err != nil {
+		raised.undo(l)
 		// Retried at the next commit.
 		c.trimMore = false
 		l.logger.Error("boltlog: deleting expired events failed", "path", l.file, "err", err)

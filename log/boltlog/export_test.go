@@ -31,3 +31,12 @@ func TopicKeys(l *Log) (keys int, through uint64, err error) {
 	})
 	return keys, through, err
 }
+
+// SetAfterCommit sets a function the committer calls after each commit of
+// events, before readers are told of it, and returns a function that
+// restores the previous one. Not for parallel tests.
+func SetAfterCommit(fn func()) (restore func()) {
+	old := afterCommit
+	afterCommit = fn
+	return func() { afterCommit = old }
+}
