@@ -70,3 +70,25 @@ func mustLast(t *testing.T, l ssehub.Log) uint64 {
 	}
 	return last
 }
+
+// Two different sets of selectors never share a signature (the scanner
+// shares match results between subscribers by signature).
+func TestFilterSignaturesDiffer(t *testing.T) {
+	mk := func(sels ...string) *filter {
+		var ss []topic.Selector
+		for _, s := range sels {
+			ss = append(ss, topic.CompileExact(s))
+		}
+		f := newFilter(Request{Selectors: ss})
+		return &f
+	}
+	for _, pair := range [][2]*filter{
+		{mk("a\x00e:b"), mk("a", "b")},
+		{mk("a:1:b"), mk("a", "b")},
+		{mk("ab"), mk("a", "b")},
+	} {
+		if pair[0].signature() == pair[1].signature() {
+			t.Errorf("selectors %q and %q share the signature %q", pair[0].exact, pair[1].exact, pair[0].signature())
+		}
+	}
+}

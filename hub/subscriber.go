@@ -455,12 +455,17 @@ type filter struct {
 // the goroutine that owns the subscriber's replay may call it.
 func (f *filter) signature() string {
 	if f.sig == "" {
+		// Each selector as kind, length and text: no two sets of
+		// selectors spell the same signature, whatever bytes they hold.
 		var b strings.Builder
+		add := func(kind, s string) {
+			b.WriteString(kind + ":" + strconv.Itoa(len(s)) + ":" + s)
+		}
 		for _, e := range f.exact {
-			b.WriteString("e:" + e + "\x00")
+			add("e", e)
 		}
 		for _, w := range f.wild {
-			b.WriteString(w.Kind().String() + ":" + w.String() + "\x00")
+			add(w.Kind().String(), w.String())
 		}
 		f.sig = b.String()
 	}
