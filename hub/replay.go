@@ -481,14 +481,12 @@ func readBounded(ctx context.Context, l ssehub.Log, q ssehub.TopicQuery) ([]*sse
 			break
 		}
 	}
-	if n := len(evs); n > 0 {
-		if n == q.Limit && !c.Full() && !c.Beyond(evs[n-1].Pos) {
-			// The log may hold more than one read returns: the answer is
-			// complete only through the last event read.
-			newest = evs[n-1].Pos
-		} else {
-			newest = max(newest, evs[n-1].Pos) // appended since Bounds
-		}
+	if n := len(evs); n > 0 && !c.Full() && !c.Beyond(evs[n-1].Pos) {
+		// Log.Read promises up to Limit events, not that a shorter page
+		// is all there is: the answer is complete only through the last
+		// event read. (An empty page is: nothing after q.After then, so
+		// complete through the newest position read before it.)
+		newest = evs[n-1].Pos
 	}
 	out, through := c.Result(newest)
 	return out, through, nil

@@ -92,3 +92,53 @@ func TestFilterSignaturesDiffer(t *testing.T) {
 		}
 	}
 }
+
+// shortLog is a log without a topic index whose Read returns at most two
+// events, whatever the limit: Log.Read promises no more.
+type shortLog struct{ *memlog.Log }
+
+func (l shortLog) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Event, error) {
+	return l.Log.Read(ctx, after, min(limit, 2))
+}
+
+// ReadTopics hides memlog's topic index (another signature).
+func (shortLog) ReadTopics() {}
+
+// A replay from a log whose reads return short pages still gets every
+// event: a short page is not taken for the end of the history.
+func TestReplayFromShortPages(t *testing.T) {
+	l := shortLog{memlog.New(memlog.Options{})}
+	h, err := New(l, Options{Heartbeat: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { h.Close(); l.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for i := range 10 {
+		if err := h.Publish(ctx, &ssehub.Event{Topics: []string{"a"}, Data: strings.Repeat("x", i+1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for h.LastPos() < mustLast(t, l) {
+		time.Sleep(time.Millisecond)
+	}
+	s, err := h.Subscribe(ctx, Request{Selectors: []topic.Selector{topic.MustCompile("*")}, LastEventID: LastEventIDEarliest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got strings.Builder
+	for !s.Live() {
+		chunks, err := s.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range chunks {
+			got.Write(c)
+		}
+	}
+	if n := strings.Count(got.String(), "data: "); n != 10 {
+		t.Fatalf("replayed %d events of 10 from a log with short pages", n)
+	}
+}
