@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -97,7 +98,7 @@ func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, th
 	}
 	var n uint64
 	matching := cache.matching(&s.filter, evs)
-	k, _ := slices.BinarySearchFunc(matching, from+1, func(i int32, pos uint64) int { return cmpPos(evs[i].Pos, pos) })
+	k, _ := slices.BinarySearchFunc(matching, from+1, func(i int32, pos uint64) int { return cmp.Compare(evs[i].Pos, pos) })
 	for ; k < len(matching) && evs[matching[k]].Pos <= to; k++ {
 		i := int(matching[k])
 		ev := evs[i]
@@ -122,16 +123,6 @@ func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, th
 	s.buf = buf
 	s.hub.stats.replayed.Add(n)
 	return buf, nil
-}
-
-func cmpPos(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (s *Subscriber) appendGap(buf []byte, g Gap) []byte {

@@ -2,6 +2,7 @@ package boltlog
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -161,23 +162,13 @@ func (p *pendingIndex) collect(topics []string, after, until, first uint64) []*s
 			continue
 		}
 		evs := p.topics[t]
-		j, _ := slices.BinarySearchFunc(evs, after+1, func(e *ssehub.Event, pos uint64) int { return cmpPos(e.Pos, pos) })
+		j, _ := slices.BinarySearchFunc(evs, after+1, func(e *ssehub.Event, pos uint64) int { return cmp.Compare(e.Pos, pos) })
 		for ; j < len(evs) && evs[j].Pos <= until; j++ {
 			out = append(out, evs[j])
 		}
 	}
-	slices.SortFunc(out, func(a, b *ssehub.Event) int { return cmpPos(a.Pos, b.Pos) })
+	slices.SortFunc(out, func(a, b *ssehub.Event) int { return cmp.Compare(a.Pos, b.Pos) })
 	return slices.CompactFunc(out, func(a, b *ssehub.Event) bool { return a == b })
-}
-
-func cmpPos(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // forgetTopics deletes the index keys of the event stored under key with
