@@ -293,35 +293,42 @@ func (h *Hub) dispatch(events []*ssehub.Event) error {
 	if fn := h.onEvent.Load(); fn != nil {
 		observe = *fn
 	}
-	h.mu.RLock()
-	defer h.mu.RUnlock()
 	for i, ev := range events {
 		if ev.Pos <= h.dispatched.Load() {
 			continue // already fanned out (a Tail restarted)
 		}
-		if observe != nil {
-			observe(ev)
-		}
-		if wire := wires[i]; wire != nil {
-			var n uint64
-			for _, t := range ev.Topics {
-				for s := range h.exact[t] {
-					n += h.offer(s, ev, wire)
-				}
-			}
-			for s := range h.wild {
-				if s.filter.matchTopics(ev.Topics) {
-					n += h.offer(s, ev, wire)
-				}
-			}
-			h.stats.delivered.Add(n)
-			if !ev.Time.IsZero() {
-				h.stats.observeLag(time.Since(ev.Time))
-			}
-		}
-		h.dispatched.Store(ev.Pos)
+		h.fanOut(ev, wires[i], observe)
 	}
 	return nil
+}
+
+// fanOut queues one event to its subscribers. It holds Hub.mu (read) for
+// this event only, so a Subscribe or Close waits for at most one event's
+// matching, not a whole batch's. Only called by the dispatcher.
+func (h *Hub) fanOut(ev *ssehub.Event, wire []byte, observe func(*ssehub.Event)) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if observe != nil {
+		observe(ev)
+	}
+	if wire != nil {
+		var n uint64
+		for _, t := range ev.Topics {
+			for s := range h.exact[t] {
+				n += h.offer(s, ev, wire)
+			}
+		}
+		for s := range h.wild {
+			if s.filter.matchTopics(ev.Topics) {
+				n += h.offer(s, ev, wire)
+			}
+		}
+		h.stats.delivered.Add(n)
+		if !ev.Time.IsZero() {
+			h.stats.observeLag(time.Since(ev.Time))
+		}
+	}
+	h.dispatched.Store(ev.Pos)
 }
 
 // checkBehind handles a jump in the tail after position d: if retention

@@ -1,8 +1,11 @@
 package hub_test
 
 import (
+	"context"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,4 +93,48 @@ func TestOnCloseRunsOnceWhoeverCloses(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("OnClose ran %d times, want 1", calls)
 	}
+}
+
+// A Subscribe that arrives while the dispatcher fans out a batch waits for
+// at most one event, not the whole batch: matching a batch against many
+// templates must not hold new subscribers (and closes) back.
+func TestSubscribeWaitsForOneEventNotTheBatch(t *testing.T) {
+	h, _ := newHub(t, hub.Options{}, memlog.Options{})
+	const batch = 200
+	subscribed := make(chan struct{})
+	var seen atomic.Int32
+	var inTime atomic.Bool
+	h.OnEvent(func(ev *ssehub.Event) {
+		switch n := seen.Add(1); {
+		case n == 1: // the dispatcher is in the batch's first event
+			go func() {
+				s, err := h.Subscribe(context.Background(), hub.Request{Selectors: sels(t, "b")})
+				if err == nil {
+					s.Close()
+				}
+				close(subscribed)
+			}()
+		case n < batch:
+			runtime.Gosched() // between events, a waiting Subscribe gets the lock
+		default: // the batch's last event
+			select {
+			case <-subscribed:
+				inTime.Store(true)
+			default:
+			}
+		}
+	})
+	evs := make([]*ssehub.Event, batch)
+	for i := range evs {
+		evs[i] = &ssehub.Event{Topics: []string{"a"}}
+	}
+	publish(t, h, evs...)
+	waitDispatched(t, h)
+	if seen.Load() != batch {
+		t.Fatalf("the hub saw %d events", seen.Load())
+	}
+	if !inTime.Load() {
+		t.Fatal("a Subscribe that started at the batch's first event waited for the whole batch's fan-out")
+	}
+	<-subscribed
 }
