@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/eventlog"
 )
 
 // committer is the state owned by the committer goroutine (run).
@@ -185,11 +186,8 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 				e.Pos = seq
 				set := e.Time.IsZero()
 				if set {
-					t := now
-					if !t.After(lastTime) {
-						t = lastTime.Add(time.Nanosecond)
-					}
-					e.Time, lastTime = t, t
+					lastTime = eventlog.NextTime(lastTime, now)
+					e.Time = lastTime
 				}
 				c.setTime = append(c.setTime, set)
 				if first == 0 {
