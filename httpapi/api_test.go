@@ -503,6 +503,62 @@ func TestLongPolling(t *testing.T) {
 	})
 }
 
+// A long-poll answer carries each event's topics, and its data with the
+// line breaks an EventSource would deliver; a gap is an event of its own.
+func TestLongPollingEventFields(t *testing.T) {
+	e := newEnv(t, httpapi.Config{Anonymous: true}, hub.Options{})
+	before := e.publish(t, url.Values{"topic": {"a"}, "data": {"before"}})
+	e.publish(t, url.Values{"topic": {"a", "https://example.com/b"}, "data": {"x\r\ny\rz"}})
+	e.publish(t, url.Values{"topic": {"elsewhere"}, "data": {"not for us"}})
+	e.settle(t)
+	type answer struct {
+		Events []struct {
+			ID, Type, Data string
+			Topics         []string
+		}
+	}
+	get := func(query string) answer {
+		req, _ := http.NewRequest("GET", e.url+"?"+query, nil)
+		code, body := do(t, req)
+		var ans answer
+		if err := json.Unmarshal([]byte(body), &ans); code != 200 || err != nil {
+			t.Fatalf("poll: %d %s %v", code, body, err)
+		}
+		return ans
+	}
+	ans := get("topic=a&poll=1&lastEventID=" + url.QueryEscape(before))
+	if len(ans.Events) != 1 {
+		t.Fatalf("%+v", ans)
+	}
+	ev := ans.Events[0]
+	if !slices.Equal(ev.Topics, []string{"a", "https://example.com/b"}) || ev.Data != "x\ny\nz" || ev.Type != "message" {
+		t.Fatalf("event %+v, want both topics and LF line breaks", ev)
+	}
+	ans = get("topic=a&poll=1&lastEventID=urn:never-issued")
+	if len(ans.Events) != 1 || ans.Events[0].Type != hub.GapType || ans.Events[0].Topics != nil {
+		t.Fatalf("after an unknown id: %+v, want a gap event", ans)
+	}
+	ans = get("topic=a&poll=1&lastEventID=" + url.QueryEscape(ans.Events[0].ID))
+	if len(ans.Events) == 0 || ans.Events[0].Data != "before" {
+		t.Fatalf("after the gap: %+v, want the history", ans)
+	}
+	// A poll waiting when the hub sends everyone away answers the
+	// reconnect instruction, with the cursor as its id.
+	last := ans.Events[len(ans.Events)-1].ID
+	done := make(chan answer, 1)
+	go func() { done <- get("topic=a&poll=1&lastEventID=" + url.QueryEscape(last)) }()
+	for deadline := time.Now().Add(5 * time.Second); e.hub.Stats().Subscribers == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the poll did not subscribe")
+		}
+	}
+	e.hub.Reconnect(2 * time.Second)
+	ans = <-done
+	if len(ans.Events) != 1 || ans.Events[0].Type != hub.ReconnectType || ans.Events[0].ID != last || !strings.Contains(ans.Events[0].Data, "retry_ms") {
+		t.Fatalf("poll during Reconnect: %+v, want an ssehub.reconnect event with id %s", ans, last)
+	}
+}
+
 func TestReconnectEndpoint(t *testing.T) {
 	e := newEnv(t, httpapi.Config{Anonymous: true}, hub.Options{})
 	s := e.open(t, "topic=a", nil)

@@ -119,6 +119,13 @@ func TestPollTimeoutDuringReplaySkipsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := ev.WireID()
+	// Poll once the hub has fanned everything out: events it has not
+	// dispatched yet would reach the poll live, not through the replay.
+	for wait := time.Now().Add(10 * time.Second); h.LastPos() < ev.Pos; time.Sleep(time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatal("the hub did not dispatch the events")
+		}
+	}
 	last := "earliest"
 	deadline := time.Now().Add(30 * time.Second)
 	for polls := 1; ; polls++ {

@@ -1,18 +1,15 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
-	"github.com/ssehub/ssehub/sse"
 )
 
 // wantsPoll reports whether a subscribe request asks for long polling: the
@@ -27,11 +24,16 @@ func wantsPoll(r *http.Request) bool {
 	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/event-stream")
 }
 
+// eventSourceNewlines turns CRLF and CR into LF, as an EventSource does with
+// the data lines of an event.
+var eventSourceNewlines = strings.NewReplacer("\r\n", "\n", "\r", "\n")
+
 // pollEvent is one event of a long-poll answer.
 type pollEvent struct {
-	ID   string `json:"id"`
-	Type string `json:"type"`
-	Data string `json:"data"`
+	ID     string   `json:"id"`
+	Type   string   `json:"type"`
+	Data   string   `json:"data"`
+	Topics []string `json:"topics,omitempty"`
 }
 
 // pollAnswer is the JSON body of a long-poll answer.
@@ -43,8 +45,9 @@ type pollAnswer struct {
 // poll answers a long-polling subscription: the events after the client's
 // last event id as JSON, as soon as there is at least one, or none after
 // the timeout. It runs the same subscription as a stream (same matching,
-// authorization, replay and gap signalling) and decodes its wire bytes, so
-// switching between the two modes never loses an event.
+// authorization, replay and gap signalling) and answers the events behind
+// its chunks (hub.Request.Events), so switching between the two modes
+// never loses an event.
 func (a *API) poll(ctx context.Context, w http.ResponseWriter, r *http.Request, req hub.Request) {
 	timeout := a.cfg.PollTimeout
 	if v := r.URL.Query().Get("timeout"); v != "" {
@@ -55,6 +58,7 @@ func (a *API) poll(ctx context.Context, w http.ResponseWriter, r *http.Request, 
 		}
 		timeout = min(time.Duration(ms)*time.Millisecond, a.cfg.PollTimeout)
 	}
+	req.Events = true
 	sub, err := a.cfg.Hub.Subscribe(ctx, req)
 	if err != nil {
 		writeError(w, err)
@@ -65,13 +69,12 @@ func (a *API) poll(ctx context.Context, w http.ResponseWriter, r *http.Request, 
 	defer cancel()
 
 	ans := pollAnswer{Events: []pollEvent{}}
-	var wire bytes.Buffer
 	for len(ans.Events) == 0 {
 		// How far the client is, should this answer be empty: where the
 		// replay got to, or where live delivery started. Polling on from
 		// there loses nothing, even when the timeout cut a long replay.
 		ans.LastEventID = sub.Cursor()
-		chunks, err := sub.Next(ctx)
+		_, err := sub.Next(ctx)
 		if err != nil {
 			if r.Context().Err() != nil {
 				return // the client left
@@ -83,24 +86,21 @@ func (a *API) poll(ctx context.Context, w http.ResponseWriter, r *http.Request, 
 			ans.LastEventID = sub.Cursor() // the replay may have moved on
 			break                          // the timeout: answer what we have (nothing)
 		}
-		for _, c := range chunks {
-			wire.Write(c)
-		}
-		d := sse.NewDecoder(&wire)
-		d.SetLastEventID(ans.LastEventID)
-		for {
-			ev, err := d.Next()
-			if err != nil {
-				if err != io.EOF {
-					writeError(w, err)
-					return
-				}
-				break
+		for _, ev := range sub.Events() {
+			typ := ev.Type
+			if typ == "" {
+				typ = "message" // as an EventSource reports it
 			}
-			ans.Events = append(ans.Events, pollEvent{ID: ev.ID, Type: ev.Type, Data: ev.Data})
-			ans.LastEventID = ev.ID
+			// Line breaks as an EventSource delivers them, so that a
+			// client switching between the two modes sees the same data.
+			data := eventSourceNewlines.Replace(ev.Data)
+			id := ans.LastEventID // an event without an id (ssehub.reconnect) keeps it, as in a stream
+			if ev.ID != "" || ev.Pos != 0 {
+				id = ev.WireID()
+			}
+			ans.Events = append(ans.Events, pollEvent{ID: id, Type: typ, Data: data, Topics: ev.Topics})
+			ans.LastEventID = id
 		}
-		wire.Reset()
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

@@ -355,7 +355,7 @@ func (h *Hub) offer(s *Subscriber, ev *ssehub.Event, wire []byte) uint64 {
 	if ev.Private && !s.filter.mayReceivePrivate(ev.Topics) {
 		return 0
 	}
-	if s.enqueue(wire, ev.Pos) {
+	if s.enqueue(wire, ev) {
 		return 1
 	}
 	return 0
@@ -425,7 +425,7 @@ func (h *Hub) sendAway(err error, base, jitter time.Duration) int {
 		if jitter > 0 {
 			d += rand.N(jitter)
 		}
-		s.finish(err, reconnectEvent(d))
+		s.finish(err, reconnectEvent(d), reconnectAsEvent(d))
 	}
 	return len(subs)
 }

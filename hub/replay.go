@@ -113,6 +113,9 @@ func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, th
 		if buf, err = cache.append(buf, i, ev); err != nil {
 			return nil, fmt.Errorf("hub: encoding event %d: %w", ev.Pos, err)
 		}
+		if s.collect {
+			s.stepEvents = append(s.stepEvents, ev)
+		}
 		n++
 	}
 	s.replayAfter = to
@@ -129,6 +132,9 @@ func (s *Subscriber) appendGap(buf []byte, g Gap) []byte {
 	s.hub.stats.gaps.Add(1)
 	if s.gap.Reason == "" {
 		s.gap = g
+	}
+	if s.collect {
+		s.stepEvents = append(s.stepEvents, gapAsEvent(g))
 	}
 	return append(buf, gapEvent(g)...)
 }

@@ -361,3 +361,44 @@ func TestScanStepCancelledWhileServedLosesNothing(t *testing.T) {
 		}
 	})
 }
+
+// With Request.Events a subscriber hands out, for each Next, the events its
+// chunks hold, in the same order: the gap, the replay (through the index or
+// the shared scan) and live events.
+func TestEventsMatchTheChunks(t *testing.T) {
+	for _, sel := range []string{"a", "*"} {
+		t.Run(sel, func(t *testing.T) {
+			h, _ := newHub(t, hub.Options{ReplayBatch: 3}, memlog.Options{})
+			publishN(t, h, "a", 0, 9)
+			waitDispatched(t, h)
+			s := subscribe(t, h, hub.Request{Selectors: sels(t, sel), LastEventID: "urn:unknown", Events: true})
+			publishN(t, h, "a", 9, 11)
+			var ids, datas []string
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			for len(datas) < 1+9+2 {
+				chunks, err := s.Next(ctx)
+				if err != nil {
+					t.Fatalf("after %q: %v", datas, err)
+				}
+				var wire strings.Builder
+				for _, c := range chunks {
+					wire.Write(c)
+				}
+				evs := s.Events()
+				if n := strings.Count(wire.String(), "\ndata: ") + strings.Count(wire.String()[:min(6, wire.Len())], "data: "); n != len(evs) {
+					t.Fatalf("Next returned %d events' bytes %q, Events %d", n, wire.String(), len(evs))
+				}
+				for _, ev := range evs {
+					if !strings.Contains(wire.String(), "id: "+ev.WireID()+"\n") {
+						t.Fatalf("event %s is not in the chunks %q", ev.WireID(), wire.String())
+					}
+					ids, datas = append(ids, ev.WireID()), append(datas, ev.Data)
+				}
+			}
+			if !strings.Contains(datas[0], `"reason":"unknown"`) || !slices.Equal(datas[1:], seq(0, 11)) {
+				t.Fatalf("events %q, want the gap, then 0 to 10", datas)
+			}
+		})
+	}
+}

@@ -29,6 +29,11 @@ type Request struct {
 	// after it. "" means live events only; LastEventIDEarliest means every
 	// retained event.
 	LastEventID string
+	// Events makes the subscriber also keep, for each Next, the events
+	// its chunks hold (Subscriber.Events): for answers that are not an
+	// event stream, such as long polling, which need the events' fields
+	// (topics among them) rather than their wire bytes.
+	Events bool
 }
 
 // Gap says why a subscriber's replay could not start right after its last
@@ -49,22 +54,27 @@ type Subscriber struct {
 	mark uint64 // last position offered; touched only by the hub's dispatcher
 
 	mu     sync.Mutex
-	queue  [][]byte // wire chunks waiting to be written
+	queue  [][]byte        // wire chunks waiting to be written
+	evq    []*ssehub.Event // with collect: the events of queue, in order
 	qbytes int
-	minPos uint64 // live events at or before this position are already with the client
-	err    error  // set once the subscriber is done; Next returns it after the queue
-	end    []byte // the last chunk finish queued (a reconnect event), for a replay that ends
-	busy   bool   // something was queued since the last heartbeat tick
+	minPos uint64        // live events at or before this position are already with the client
+	err    error         // set once the subscriber is done; Next returns it after the queue
+	end    []byte        // the last chunk finish queued (a reconnect event), for a replay that ends
+	endEv  *ssehub.Event // with collect: end as an event
+	busy   bool          // something was queued since the last heartbeat tick
 
 	onWake atomic.Pointer[func()] // when set, called instead of waking Next
 
 	// Owned by the goroutine calling Next.
-	out         [][]byte // returned by the previous Next; recycled by the next
-	head        []byte   // gap event, sent before the replay
-	replayAfter uint64   // the replay has sent everything up to here
-	replayTo    uint64   // and goes on up to here, where live delivery started
-	indexed     bool     // the replay reads the log's topic index
-	buf         []byte   // the replay's chunk; nil once live
+	out         [][]byte        // returned by the previous Next; recycled by the next
+	head        []byte          // gap event, sent before the replay
+	replayAfter uint64          // the replay has sent everything up to here
+	replayTo    uint64          // and goes on up to here, where live delivery started
+	indexed     bool            // the replay reads the log's topic index
+	collect     bool            // Request.Events: keep the events of each Next
+	outEvents   []*ssehub.Event // with collect: the events of what Next returned last
+	stepEvents  []*ssehub.Event // with collect: the events of the replay step under way
+	buf         []byte          // the replay's chunk; nil once live
 	scanStep    *scanStep
 
 	hub       *Hub
@@ -87,7 +97,7 @@ func (h *Hub) Subscribe(ctx context.Context, req Request) (*Subscriber, error) {
 	if len(req.Selectors) == 0 {
 		return nil, ErrNoSelector
 	}
-	s := &Subscriber{hub: h, filter: newFilter(req), wake: make(chan struct{}, 1)}
+	s := &Subscriber{hub: h, filter: newFilter(req), wake: make(chan struct{}, 1), collect: req.Events}
 
 	var (
 		cursor uint64
@@ -197,16 +207,21 @@ func (s *Subscriber) Next(ctx context.Context) ([][]byte, error) {
 	clear(s.out)
 	spare := s.out[:0]
 	s.out = nil
+	clear(s.outEvents)
+	s.outEvents = s.outEvents[:0]
 	if s.head != nil {
 		s.out = append(spare, s.head)
 		s.head = nil
+		if s.collect {
+			s.outEvents = append(s.outEvents, gapAsEvent(s.gap))
+		}
 		return s.out, nil
 	}
 	for s.replayAfter < s.replayTo {
 		if err := ctx.Err(); err != nil {
 			return nil, err // a long replay of events the filter skips
 		}
-		if end, err := s.ended(); err != nil {
+		if end, endEv, err := s.ended(); err != nil {
 			// The stream ends during its replay (the hub closes, asks
 			// everyone to reconnect, or it was closed): stop replaying
 			// and send only its last chunk, the reconnect event. It has
@@ -214,10 +229,14 @@ func (s *Subscriber) Next(ctx context.Context) ([][]byte, error) {
 			// events queued after the replay are not for it yet.
 			if end != nil {
 				s.out = append(spare, end)
+				if endEv != nil {
+					s.outEvents = append(s.outEvents, endEv)
+				}
 				return s.out, nil
 			}
 			return nil, err
 		}
+		s.stepEvents = s.stepEvents[:0]
 		chunk, err := s.replayStep(ctx)
 		if errors.Is(err, ErrShutdown) {
 			// Close ends every subscriber right after it starts closing:
@@ -232,6 +251,9 @@ func (s *Subscriber) Next(ctx context.Context) ([][]byte, error) {
 		}
 		if len(chunk) > 0 {
 			s.out = append(spare, chunk)
+			if s.collect {
+				s.outEvents, s.stepEvents = s.stepEvents, s.outEvents
+			}
 			return s.out, nil
 		}
 	}
@@ -256,21 +278,33 @@ func (s *Subscriber) take(spare [][]byte) ([][]byte, error) {
 	if len(s.queue) > 0 {
 		s.out, s.queue = s.queue, spare
 		s.qbytes = 0
+		if s.collect {
+			s.outEvents, s.evq = s.evq, s.outEvents[:0]
+		}
 		return s.out, nil
 	}
 	return nil, s.err
 }
 
+// Events returns the events of the chunks the last Next returned, for a
+// subscriber made with Request.Events (nil otherwise): replayed and live
+// events, the GapType event and the ReconnectType event that ends a stream
+// sent away, in order; heartbeats are not events. Gap and reconnect events
+// have no topics; a reconnect event has no id. The slice is valid until the next call to Next; the events are
+// shared and must not be modified. Only the goroutine calling Next may
+// call it.
+func (s *Subscriber) Events() []*ssehub.Event { return s.outEvents }
+
 // ended returns the subscriber's end, once it is done, and the last chunk
 // finish queued the first time it is asked for.
-func (s *Subscriber) ended() ([]byte, error) {
+func (s *Subscriber) ended() ([]byte, *ssehub.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	end := s.end
+	end, endEv := s.end, s.endEv
 	if s.err != nil {
-		s.end = nil
+		s.end, s.endEv = nil, nil
 	}
-	return end, s.err
+	return end, endEv, s.err
 }
 
 // waitEnded waits until the subscriber is done.
@@ -341,14 +375,14 @@ func (s *Subscriber) OnWake(f func()) {
 
 // enqueue adds a live event's wire bytes; false if the subscriber is done
 // or already has the event. Called by the hub's dispatcher.
-func (s *Subscriber) enqueue(wire []byte, pos uint64) bool {
+func (s *Subscriber) enqueue(wire []byte, ev *ssehub.Event) bool {
 	s.mu.Lock()
-	if s.err != nil || pos <= s.minPos {
+	if s.err != nil || ev.Pos <= s.minPos {
 		s.mu.Unlock()
 		return false
 	}
 	if len(s.queue)+1 > s.hub.opts.QueueEvents || s.qbytes+len(wire) > s.hub.opts.QueueBytes {
-		s.queue, s.qbytes = nil, 0
+		s.queue, s.qbytes, s.evq = nil, 0, nil
 		s.err = ErrSlow
 		s.mu.Unlock()
 		s.hub.stats.slow.Add(1)
@@ -356,6 +390,9 @@ func (s *Subscriber) enqueue(wire []byte, pos uint64) bool {
 		return false
 	}
 	s.queue = append(s.queue, wire)
+	if s.collect {
+		s.evq = append(s.evq, ev)
+	}
 	s.qbytes += len(wire)
 	s.busy = true
 	s.mu.Unlock()
@@ -376,13 +413,17 @@ func (s *Subscriber) heartbeat() {
 }
 
 // finish ends the subscriber with err after the pending queue and last.
-func (s *Subscriber) finish(err error, last []byte) {
+func (s *Subscriber) finish(err error, last []byte, lastEv *ssehub.Event) {
 	s.mu.Lock()
 	if s.err == nil {
 		s.err = err
 		if last != nil {
 			s.queue = append(s.queue, last)
 			s.end = last
+			if s.collect && lastEv != nil {
+				s.evq = append(s.evq, lastEv)
+				s.endEv = lastEv
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -405,7 +446,7 @@ func (s *Subscriber) signal() {
 // again): an idle stream that replayed megabytes goes back to its small
 // size.
 func (s *Subscriber) dropReplay() {
-	s.buf, s.scanStep = nil, nil
+	s.buf, s.scanStep, s.stepEvents = nil, nil, nil
 	s.replayDone()
 }
 
@@ -422,7 +463,7 @@ func (s *Subscriber) replayDone() {
 func (s *Subscriber) Close() {
 	s.hub.unregister(s)
 	s.replayDone()
-	s.finish(ErrUnsubscribed, nil)
+	s.finish(ErrUnsubscribed, nil, nil)
 	if s.closed.CompareAndSwap(false, true) && s.onClose != nil {
 		s.onClose()
 	}
@@ -511,19 +552,31 @@ var heartbeatLine = sse.AppendComment(nil, "")
 // reconnectEvent is the "come back in d" instruction: a ReconnectType event
 // for clients that look at it, then a retry field for every EventSource.
 func reconnectEvent(d time.Duration) []byte {
-	ms := strconv.FormatInt(d.Milliseconds(), 10)
-	b, _ := sse.AppendEvent(nil, sse.Event{Type: ReconnectType, Data: `{"retry_ms":` + ms + `}`})
+	ev := reconnectAsEvent(d)
+	b, _ := sse.AppendEvent(nil, sse.Event{Type: ev.Type, Data: ev.Data})
 	return sse.AppendRetry(b, d.Truncate(time.Millisecond))
+}
+
+// reconnectAsEvent is the ReconnectType event as an event (for
+// Subscriber.Events).
+func reconnectAsEvent(d time.Duration) *ssehub.Event {
+	return &ssehub.Event{Type: ReconnectType, Data: `{"retry_ms":` + strconv.FormatInt(d.Milliseconds(), 10) + `}`}
 }
 
 // gapEvent is the GapType event that tells a client what history could not
 // fill; its id is where the replay resumed.
 func gapEvent(g Gap) []byte {
+	ev := gapAsEvent(g)
+	b, _ := sse.AppendEvent(nil, sse.Event{ID: ev.ID, Type: ev.Type, Data: ev.Data})
+	return b
+}
+
+// gapAsEvent is the GapType event as an event (for Subscriber.Events).
+func gapAsEvent(g Gap) *ssehub.Event {
 	data, _ := json.Marshal(struct {
 		Reason       string `json:"reason"`
 		Requested    string `json:"requested"`
 		ResumedAfter string `json:"resumed_after"`
 	}{g.Reason, g.Requested, ssehub.FormatID(g.After)})
-	b, _ := sse.AppendEvent(nil, sse.Event{ID: ssehub.FormatID(g.After), Type: GapType, Data: string(data)})
-	return b
+	return &ssehub.Event{Pos: g.After, ID: ssehub.FormatID(g.After), Type: GapType, Data: string(data)}
 }
