@@ -142,9 +142,10 @@ func TestMetrics(t *testing.T) {
 	if code, _ := e.post(t, token(t, pubKey, []string{"b"}, nil, time.Hour), url.Values{"topic": {"a"}}); code != 403 {
 		t.Fatalf("wrong topic: %d", code)
 	}
-	// Long polls: a replay of 2 events, and a gap.
-	for _, last := range []string{ids[0], "nope"} {
-		code, body := do(t, mustReq(t, "GET", e.url+"?topic=a&poll=1&timeout=1&lastEventID="+last+"&authorization="+subTok))
+	// Long polls: a replay of 2 events through the topic index, a gap, and
+	// a replay of 2 events through the shared scan (a wildcard).
+	for _, q := range []string{"topic=a&lastEventID=" + ids[0], "topic=a&lastEventID=nope", "topic=*&lastEventID=" + ids[0]} {
+		code, body := do(t, mustReq(t, "GET", e.url+"?"+q+"&poll=1&timeout=1&authorization="+subTok))
 		if code != 200 {
 			t.Fatalf("poll: %d %s", code, body)
 		}
@@ -156,11 +157,13 @@ func TestMetrics(t *testing.T) {
 		`ssehub_subscriptions{transport="stream"}`:                         1,
 		`ssehub_subscriptions{transport="long_poll"}`:                      0,
 		`ssehub_subscriptions_total{transport="stream"}`:                   1,
-		`ssehub_subscriptions_total{transport="long_poll"}`:                2,
+		`ssehub_subscriptions_total{transport="long_poll"}`:                3,
 		"ssehub_events_published_total":                                    3,
 		"ssehub_events_delivered_total":                                    3,
-		"ssehub_events_replayed_total":                                     2,
+		"ssehub_events_replayed_total":                                     4,
 		"ssehub_replay_gaps_total":                                         1,
+		"ssehub_replays_in_progress":                                       0,
+		"ssehub_replay_scans_total":                                        1,
 		`ssehub_auth_failures_total{reason="missing"}`:                     1,
 		`ssehub_auth_failures_total{reason="signature"}`:                   1,
 		`ssehub_auth_failures_total{reason="topic"}`:                       1,

@@ -161,8 +161,7 @@ type Hub struct {
 
 // New starts a hub on l: one goroutine tails the log from its current end,
 // one reads history for replays (see Subscribe) and one sends heartbeats.
-// Close stops them. The hub does not own l: close
-// the log after the hub.
+// Close stops them. The hub does not own l: close the log after the hub.
 func New(l ssehub.Log, opts Options) (*Hub, error) {
 	opts.setDefaults()
 	_, last, err := l.Bounds(context.Background())
@@ -199,10 +198,9 @@ func New(l ssehub.Log, opts Options) (*Hub, error) {
 
 // OnEvent makes the hub call fn with every event it fans out, in log
 // order, once each, before the event is queued to subscribers; nil stops
-// it. The hub has one such slot: a second call replaces the first fn (the
-// subscriptions API is its one user; combine functions in the caller to
-// have several). It is how a component builds state from the log (the subscriptions
-// API does). fn runs on the hub's dispatcher goroutine: it must be quick,
+// it. It is how a component builds state from the log (the subscriptions
+// API does). The hub has one such slot: a second call replaces the first
+// fn; combine functions in the caller to have several. fn runs on the hub's dispatcher goroutine: it must be quick,
 // must not block and must not call the Hub's methods. The events are
 // shared: fn must not modify them. Safe for concurrent use.
 func (h *Hub) OnEvent(fn func(*ssehub.Event)) {

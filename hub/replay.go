@@ -77,8 +77,8 @@ func (s *Subscriber) replayIndexed(ctx context.Context) ([]byte, error) {
 // subscriber's replay still needs and its filter matches, preceded by a
 // gap event if retention removed positions it had not read yet, and
 // advances the replay to through. first is the oldest retained position,
-// read after evs. wires, when not nil, caches the events' encodings (a
-// scan shares them between subscribers). Only called with the replay
+// read after evs. cache, when not nil, holds the batch's encodings and
+// matches (a scan shares them between subscribers). Only called with the replay
 // owned by the caller: the Next goroutine, or the scanner while that
 // goroutine waits for it.
 func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, through, first uint64) ([]byte, error) {
@@ -221,7 +221,7 @@ type scanBatch struct {
 	evs           []*ssehub.Event
 	from, through uint64
 	first         uint64
-	wires         batchCache
+	cache         batchCache
 }
 
 // maxGather is how long the scanner waits for the subscribers it just
@@ -387,7 +387,7 @@ func (sc *scanner) run(ctx context.Context) {
 			if err != nil {
 				r.err = err
 			} else {
-				r.buf, r.err = r.s.fill(r.buf, b.evs, &b.wires, b.through, b.first)
+				r.buf, r.err = r.s.fill(r.buf, b.evs, &b.cache, b.through, b.first)
 				if r.err == nil && r.s.replayAfter < r.s.replayTo {
 					gather++ // it will be back
 				}
@@ -448,7 +448,7 @@ func (sc *scanner) read(ctx context.Context, from, until uint64) (*scanBatch, er
 	if err != nil {
 		return nil, fmt.Errorf("hub: replaying history: %w", err)
 	}
-	b := &scanBatch{evs: evs, from: from, through: through, first: first, wires: batchCache{wires: make([][]byte, len(evs))}}
+	b := &scanBatch{evs: evs, from: from, through: through, first: first, cache: batchCache{wires: make([][]byte, len(evs))}}
 	if len(sc.recent) == recentBatches {
 		sc.recent[0] = nil
 		sc.recent = sc.recent[1:]

@@ -290,9 +290,9 @@ func (s *Subscriber) take(spare [][]byte) ([][]byte, error) {
 // subscriber made with Request.Events (nil otherwise): replayed and live
 // events, the GapType event and the ReconnectType event that ends a stream
 // sent away, in order; heartbeats are not events. Gap and reconnect events
-// have no topics; a reconnect event has no id. The slice is valid until the next call to Next; the events are
-// shared and must not be modified. Only the goroutine calling Next may
-// call it.
+// have no topics; a reconnect event has no id. The slice is valid until
+// the next call to Next; the events are shared and must not be modified.
+// Only the goroutine calling Next may call it.
 func (s *Subscriber) Events() []*ssehub.Event { return s.outEvents }
 
 // ended returns the subscriber's end, once it is done, and the last chunk
@@ -531,10 +531,6 @@ func (f *filter) matchTopics(topics []string) bool {
 
 func (f *filter) mayReceivePrivate(topics []string) bool {
 	return f.private != nil && f.private(topics)
-}
-
-func (f *filter) match(ev *ssehub.Event) bool {
-	return f.matchTopics(ev.Topics) && (!ev.Private || f.mayReceivePrivate(ev.Topics))
 }
 
 func contains(list []string, s string) bool {
