@@ -10,6 +10,13 @@ import (
 // codecVersion is the first byte of every encoded event.
 const codecVersion = 1
 
+// Flags, the second byte. An event without Meta is encoded exactly as
+// before Meta existed, and records written then decode unchanged.
+const (
+	flagPrivate = 1 << 0
+	flagMeta    = 1 << 1 // Meta follows Data
+)
+
 // errCorrupt is returned by UnmarshalBinary for bytes it cannot decode.
 var errCorrupt = errors.New("ssehub: corrupt stored event")
 
@@ -20,7 +27,10 @@ func (e *Event) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, codecVersion)
 	var flags byte
 	if e.Private {
-		flags |= 1
+		flags |= flagPrivate
+	}
+	if e.Meta != "" {
+		flags |= flagMeta
 	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, e.Pos)
@@ -33,12 +43,15 @@ func (e *Event) AppendBinary(b []byte) ([]byte, error) {
 		b = appendString(b, t)
 	}
 	b = appendString(b, e.Data)
+	if e.Meta != "" {
+		b = appendString(b, e.Meta)
+	}
 	return b, nil
 }
 
 // MarshalBinary returns the event's storage encoding.
 func (e *Event) MarshalBinary() ([]byte, error) {
-	return e.AppendBinary(make([]byte, 0, 32+len(e.ID)+len(e.Type)+len(e.Data)+16*len(e.Topics)))
+	return e.AppendBinary(make([]byte, 0, 32+len(e.ID)+len(e.Type)+len(e.Data)+len(e.Meta)+16*len(e.Topics)))
 }
 
 // UnmarshalBinary decodes bytes made by AppendBinary into e.
@@ -65,6 +78,10 @@ func (e *Event) UnmarshalBinary(b []byte) error {
 		}
 	}
 	data := d.string()
+	var meta string
+	if flags&flagMeta != 0 {
+		meta = d.string()
+	}
 	if d.err != nil {
 		return d.err
 	}
@@ -75,8 +92,9 @@ func (e *Event) UnmarshalBinary(b []byte) error {
 		Type:    typ,
 		Data:    data,
 		Retry:   time.Duration(retry) * time.Millisecond,
-		Private: flags&1 != 0,
+		Private: flags&flagPrivate != 0,
 		Time:    time.Unix(0, nanos),
+		Meta:    meta,
 	}
 	return nil
 }

@@ -30,6 +30,11 @@ type Event struct {
 	Private bool
 	// Time is when the log accepted the event (set by Append when zero).
 	Time time.Time
+	// Meta is what a protocol layer of the hub stores with the event for
+	// itself (package streams keeps a Durable Stream's configuration and
+	// its writers' sequence numbers there): every log keeps it, no
+	// subscriber receives it, and publishers over HTTP cannot set it.
+	Meta string
 }
 
 // FormatID returns the id the hub generates for the event at position pos:
@@ -179,9 +184,9 @@ type TopicIndex interface {
 }
 
 // Size is the event's size as TopicQuery.MaxBytes counts it: the bytes of
-// its id, type, data and topics.
+// its id, type, data, meta and topics.
 func (e *Event) Size() int {
-	n := len(e.ID) + len(e.Type) + len(e.Data)
+	n := len(e.ID) + len(e.Type) + len(e.Data) + len(e.Meta)
 	for _, t := range e.Topics {
 		n += len(t)
 	}

@@ -29,7 +29,9 @@ var ErrReservedType = errors.New(`ssehub: event types starting with "ssehub." ar
 // (C0, DEL, C1: CR, LF or NUL would inject SSE fields); no topic equal to
 // the wildcard "*" (no subscriber could select it alone); an id that is
 // not made of digits only (reserved for the ids the log assigns) nor
-// EarliestID; a type not starting with ReservedTypePrefix; data in valid
+// EarliestID; a type not starting with ReservedTypePrefix, unless the
+// event carries Meta (only the hub's own protocol layers write it: a
+// Durable Stream's lifecycle events); data in valid
 // UTF-8; no negative retry. Errors wrap ErrInvalid and say what to fix.
 // Safe for concurrent use.
 func (e *Event) Validate() error {
@@ -68,7 +70,7 @@ func (e *Event) Validate() error {
 		if err := CheckText("type", e.Type); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
-		if strings.HasPrefix(e.Type, ReservedTypePrefix) {
+		if strings.HasPrefix(e.Type, ReservedTypePrefix) && e.Meta == "" {
 			return fmt.Errorf("%w: %w", ErrInvalid, ErrReservedType)
 		}
 	}

@@ -30,6 +30,7 @@ func TestValidate(t *testing.T) {
 		{"earliest id", ssehub.Event{Topics: []string{"a"}, ID: ssehub.EarliestID}, "reserved"},
 		{"CR in type", ssehub.Event{Topics: []string{"a"}, Type: "a\rb"}, "type must not contain"},
 		{"reserved type", ssehub.Event{Topics: []string{"a"}, Type: "ssehub.gap"}, "reserved for the hub"},
+		{"reserved type of a protocol layer's event", ssehub.Event{Topics: []string{"a"}, Type: "ssehub.stream.closed", Meta: "{}"}, ""},
 		{"invalid UTF-8 data", ssehub.Event{Topics: []string{"a"}, Data: "\xff"}, "data is not valid UTF-8"},
 		{"negative retry", ssehub.Event{Topics: []string{"a"}, Retry: -1}, "retry"},
 	} {

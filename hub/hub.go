@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,7 +153,9 @@ type Hub struct {
 
 	stats counters
 
-	onEvent atomic.Pointer[func(*ssehub.Event)] // set by OnEvent; called by the dispatcher
+	observeMu sync.Mutex                             // serializes OnEvent's changes to observers
+	observers atomic.Pointer[[]func(*ssehub.Event)] // set by OnEvent; called by the dispatcher
+	slots     []*int                                // guarded by observeMu: one per observer, same order
 
 	closing chan struct{} // closed by Close
 	cancel  context.CancelFunc
@@ -197,18 +200,35 @@ func New(l ssehub.Log, opts Options) (*Hub, error) {
 }
 
 // OnEvent makes the hub call fn with every event it fans out, in log
-// order, once each, before the event is queued to subscribers; nil stops
-// it. It is how a component builds state from the log (the subscriptions
-// API does). The hub has one such slot: a second call replaces the first
-// fn; combine functions in the caller to have several. fn runs on the hub's dispatcher goroutine: it must be quick,
+// order, once each, before the event is queued to subscribers, until the
+// returned remove is called. It is how a component builds state from the
+// log (presence and the Durable Streams layer do); each caller gets its
+// own slot. fn runs on the hub's dispatcher goroutine: it must be quick,
 // must not block and must not call the Hub's methods. The events are
 // shared: fn must not modify them. Safe for concurrent use.
-func (h *Hub) OnEvent(fn func(*ssehub.Event)) {
-	if fn == nil {
-		h.onEvent.Store(nil)
-		return
+func (h *Hub) OnEvent(fn func(*ssehub.Event)) (remove func()) {
+	id := new(int) // identifies this slot
+	h.observeMu.Lock()
+	defer h.observeMu.Unlock()
+	var fns []func(*ssehub.Event)
+	if old := h.observers.Load(); old != nil {
+		fns = append(fns, *old...)
 	}
-	h.onEvent.Store(&fn)
+	fns = append(fns, fn)
+	h.observers.Store(&fns)
+	h.slots = append(h.slots, id)
+	return func() {
+		h.observeMu.Lock()
+		defer h.observeMu.Unlock()
+		i := slices.Index(h.slots, id)
+		if i < 0 {
+			return
+		}
+		fns := slices.Clone(*h.observers.Load())
+		fns = slices.Delete(fns, i, i+1)
+		h.slots = slices.Delete(h.slots, i, i+1)
+		h.observers.Store(&fns)
+	}
 }
 
 // Closing returns a channel closed when Close starts: long-lived handlers
@@ -287,9 +307,9 @@ func (h *Hub) dispatch(events []*ssehub.Event) error {
 		wires[i] = arena[start:len(arena):len(arena)]
 	}
 
-	var observe func(*ssehub.Event)
-	if fn := h.onEvent.Load(); fn != nil {
-		observe = *fn
+	var observe []func(*ssehub.Event)
+	if fns := h.observers.Load(); fns != nil {
+		observe = *fns
 	}
 	for i, ev := range events {
 		if ev.Pos <= h.dispatched.Load() {
@@ -303,11 +323,11 @@ func (h *Hub) dispatch(events []*ssehub.Event) error {
 // fanOut queues one event to its subscribers. It holds Hub.mu (read) for
 // this event only, so a Subscribe or Close waits for at most one event's
 // matching, not a whole batch's. Only called by the dispatcher.
-func (h *Hub) fanOut(ev *ssehub.Event, wire []byte, observe func(*ssehub.Event)) {
+func (h *Hub) fanOut(ev *ssehub.Event, wire []byte, observe []func(*ssehub.Event)) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if observe != nil {
-		observe(ev)
+	for _, fn := range observe {
+		fn(ev)
 	}
 	if wire != nil {
 		var n uint64

@@ -21,7 +21,7 @@ func TestOnEventSeesEveryEventInOrder(t *testing.T) {
 		mu  sync.Mutex
 		got []uint64
 	)
-	h.OnEvent(func(ev *ssehub.Event) {
+	remove := h.OnEvent(func(ev *ssehub.Event) {
 		mu.Lock()
 		got = append(got, ev.Pos)
 		mu.Unlock()
@@ -59,7 +59,7 @@ func TestOnEventSeesEveryEventInOrder(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	h.OnEvent(nil)
+	remove()
 	last := &ssehub.Event{Topics: []string{"x"}}
 	publish(t, h, last)
 	for h.LastPos() < last.Pos {
@@ -71,7 +71,7 @@ func TestOnEventSeesEveryEventInOrder(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != len(want) {
-		t.Fatalf("OnEvent(nil) did not stop the calls: %v", got)
+		t.Fatalf("remove did not stop the calls: %v", got)
 	}
 }
 
@@ -137,4 +137,32 @@ func TestSubscribeWaitsForOneEventNotTheBatch(t *testing.T) {
 		t.Fatal("a Subscribe that started at the batch's first event waited for the whole batch's fan-out")
 	}
 	<-subscribed
+}
+
+// Two components that build state from the log (presence and the Durable
+// Streams layer) each see every event; removing one leaves the other.
+func TestOnEventHasOneSlotPerCaller(t *testing.T) {
+	h, _ := newHub(t, hub.Options{}, memlog.Options{})
+	var a, b atomic.Int32
+	removeA := h.OnEvent(func(*ssehub.Event) { a.Add(1) })
+	h.OnEvent(func(*ssehub.Event) { b.Add(1) })
+	wait := func(ev *ssehub.Event) {
+		publish(t, h, ev)
+		deadline := time.Now().Add(5 * time.Second)
+		for h.LastPos() < ev.Pos {
+			if time.Now().After(deadline) {
+				t.Fatal("the event was not dispatched")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	wait(&ssehub.Event{Topics: []string{"x"}})
+	if a.Load() != 1 || b.Load() != 1 {
+		t.Fatalf("observers saw %d and %d events, want 1 each", a.Load(), b.Load())
+	}
+	removeA()
+	wait(&ssehub.Event{Topics: []string{"x"}})
+	if a.Load() != 1 || b.Load() != 2 {
+		t.Fatalf("after removing the first: observers saw %d and %d events, want 1 and 2", a.Load(), b.Load())
+	}
 }

@@ -69,7 +69,8 @@ func (s *suite) testFields(t *testing.T) {
 		{"retry", ssehub.Event{Topics: []string{"a"}, Data: "x", Retry: 1500 * time.Millisecond}},
 		{"private", ssehub.Event{Topics: []string{"secret"}, Data: "x", Private: true}},
 		{"publisher time", ssehub.Event{Topics: []string{"a"}, Data: "x", Time: publisherTime}},
-		{"everything", ssehub.Event{ID: "id-1", Topics: []string{"t1", "t2"}, Type: "t", Data: "d\nd", Retry: time.Second, Private: true}},
+		{"meta", ssehub.Event{Topics: []string{"/v1/stream/a"}, Type: "ssehub.stream.closed", Data: "x", Meta: `{"op":"close"}`}},
+		{"everything", ssehub.Event{ID: "id-1", Topics: []string{"t1", "t2"}, Type: "t", Data: "d\nd", Retry: time.Second, Private: true, Meta: "m\x00\xff"}},
 	}
 	l := s.open(t)
 	var all []*ssehub.Event

@@ -183,6 +183,9 @@ func diff(got, want *ssehub.Event) string {
 	if got.Retry != want.Retry {
 		d = append(d, fmt.Sprintf("Retry %v, want %v", got.Retry, want.Retry))
 	}
+	if got.Meta != want.Meta {
+		d = append(d, fmt.Sprintf("Meta %q, want %q", got.Meta, want.Meta))
+	}
 	if got.Private != want.Private {
 		d = append(d, fmt.Sprintf("Private %v, want %v", got.Private, want.Private))
 	}
