@@ -25,6 +25,7 @@ import (
 	"github.com/ssehub/ssehub/log/natslog"
 	"github.com/ssehub/ssehub/log/redislog"
 	"github.com/ssehub/ssehub/presence"
+	"github.com/ssehub/ssehub/streams"
 	"github.com/ssehub/ssehub/web"
 )
 
@@ -39,6 +40,9 @@ type serveConfig struct {
 	HistorySize       int
 	HistoryAge        time.Duration
 	Anonymous         bool
+	AnonymousWrites   bool
+	StreamsMaxBody    int64
+	StreamsPoll       time.Duration
 	Subscriptions     bool
 	SubscriptionsRate float64
 	SubscriptionsMax  int
@@ -72,6 +76,9 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.IntVar(&c.HistorySize, "history-size", 1_000_000, "keep at most this many events in history (0: no count limit)")
 	fs.DurationVar(&c.HistoryAge, "history-age", 0, "drop history events older than this, e.g. 24h (0: no age limit)")
 	fs.BoolVar(&c.Anonymous, "anonymous", false, "let subscribers without a token receive public updates")
+	fs.BoolVar(&c.AnonymousWrites, "anonymous-writes", false, "let anyone without a token create, append to, close and delete Durable Streams at /v1/stream/ (development and conformance tests only)")
+	fs.Int64Var(&c.StreamsMaxBody, "streams-max-body", 8<<20, "largest Durable Streams create or append request body in bytes")
+	fs.DurationVar(&c.StreamsPoll, "streams-poll-timeout", 20*time.Second, "a Durable Streams long-poll read with no new data answers 204 after this")
 	fs.BoolVar(&c.Subscriptions, "subscriptions", false, "publish subscription events and serve the subscriptions API (presence) at /.well-known/mercure/subscriptions")
 	fs.Float64Var(&c.SubscriptionsRate, "subscriptions-rate", presence.DefaultRate, "with --subscriptions, most subscription start events written to the log per second (more wait; one that ends while waiting writes nothing; negative: no limit)")
 	fs.IntVar(&c.SubscriptionsMax, "subscriptions-max-selectors", presence.DefaultMaxSelectors, "with --subscriptions, most selectors of one subscribe request announced (the rest are not listed; negative: no limit)")
@@ -98,10 +105,10 @@ var serveGroups = []struct {
 	title string
 	flags []string
 }{
-	{"Network and protocol", []string{"addr", "tls-cert", "tls-key", "h2c", "cors-origins", "anonymous", "subscriptions", "subscriptions-rate", "subscriptions-max-selectors", "heartbeat", "retry", "no-dashboard"}},
+	{"Network and protocol", []string{"addr", "tls-cert", "tls-key", "h2c", "cors-origins", "anonymous", "anonymous-writes", "streams-poll-timeout", "subscriptions", "subscriptions-rate", "subscriptions-max-selectors", "heartbeat", "retry", "no-dashboard"}},
 	{"Storage and history", []string{"data", "history", "history-size", "history-age", "no-sync", "log", "log-name"}},
 	{"Auth (keys and tokens)", []string{"publisher-jwt-key", "publisher-jwt-alg", "publisher-jwks-url", "subscriber-jwt-key", "subscriber-jwt-alg", "subscriber-jwks-url", "issuer", "audience", "require-access-token"}},
-	{"Limits and timeouts", []string{"max-connections", "max-connections-per-ip", "max-topics", "max-selector-cost", "max-publish-topics", "max-body", "max-event-bytes", "max-header-bytes", "max-stream-input", "publish-rate", "publish-burst", "queue-events", "queue-bytes", "replay-limit", "replay-concurrency", "replay-bytes", "read-header-timeout", "read-timeout", "write-timeout", "idle-timeout"}},
+	{"Limits and timeouts", []string{"max-connections", "max-connections-per-ip", "max-topics", "max-selector-cost", "max-publish-topics", "max-body", "streams-max-body", "max-event-bytes", "max-header-bytes", "max-stream-input", "publish-rate", "publish-burst", "queue-events", "queue-bytes", "replay-limit", "replay-concurrency", "replay-bytes", "read-header-timeout", "read-timeout", "write-timeout", "idle-timeout"}},
 	{"Operations", []string{"config", "print-config", "log-level", "log-format", "metrics-addr", "shutdown-timeout"}},
 }
 
@@ -266,6 +273,24 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	})
 	if err != nil {
 		return err
+	}
+	ds, err := streams.New(streams.Config{
+		Hub:             h,
+		Publishers:      keys.pub,
+		Subscribers:     keys.sub,
+		Anonymous:       c.Anonymous,
+		AnonymousWrites: c.AnonymousWrites,
+		MaxBodyBytes:    c.StreamsMaxBody,
+		PollTimeout:     c.StreamsPoll,
+		Logger:          logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer ds.Close()
+	api.Handle(streams.Prefix, ds)
+	if c.AnonymousWrites {
+		logger.Warn("--anonymous-writes: anyone who can reach this hub can create, append to, close and delete Durable Streams at " + streams.Prefix + "; use it for development and conformance tests only")
 	}
 	if !c.NoDashboard {
 		api.Handle("/", web.Handler())

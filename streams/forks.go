@@ -1,0 +1,91 @@
+package streams
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// forkPlan is what creating a fork takes from its source.
+type forkPlan struct {
+	contentType string
+	partial     [][]byte // with a sub-offset: the bytes of the source's next data event that the fork inherits, as its own first data
+}
+
+// planFork checks a fork's headers against its source and fills in the
+// create meta m (source, fork point, inherited TTL or expiry). It answers
+// the request itself when the fork cannot be made.
+func (s *Server) planFork(w http.ResponseWriter, r *http.Request, from string, m *meta, ct string) (*forkPlan, bool) {
+	src, err := s.current(r.Context(), s.store.get(from), false)
+	if err != nil {
+		s.storageError(w, err)
+		return nil, false
+	}
+	if !src.exists {
+		fail(w, http.StatusNotFound, "Stream-Forked-From: no stream at "+from)
+		return nil, false
+	}
+	if src.softDeleted {
+		fail(w, http.StatusConflict, "Stream-Forked-From: the stream at "+from+" was deleted; it cannot be forked")
+		return nil, false
+	}
+	if ct != "" && !sameType(ct, src.contentType) {
+		fail(w, http.StatusConflict, "a fork has its source's content type, "+src.contentType+" (got "+ct+"); leave Content-Type out")
+		return nil, false
+	}
+	pos := src.tail
+	if v := r.Header.Get("Stream-Fork-Offset"); v != "" && v != "now" {
+		p, ok := parseOffset(v)
+		if !ok && v != "-1" {
+			fail(w, http.StatusBadRequest, "Stream-Fork-Offset "+strconv.Quote(v)+" is not an offset of this server: use a Stream-Next-Offset it returned")
+			return nil, false
+		}
+		if v == "-1" {
+			p = src.createPos
+			if src.from != "" {
+				p = 0
+			}
+		}
+		if p > src.tail {
+			fail(w, http.StatusBadRequest, "Stream-Fork-Offset "+v+" is beyond the source's tail, "+formatOffset(src.tail))
+			return nil, false
+		}
+		pos = p
+	}
+	plan := &forkPlan{contentType: src.contentType}
+	if v := r.Header.Get("Stream-Fork-Sub-Offset"); v != "" && v != "0" {
+		n, ok := parseTTL(v)
+		if !ok {
+			fail(w, http.StatusBadRequest, "Stream-Fork-Sub-Offset must be a non-negative integer (got "+strconv.Quote(v)+")")
+			return nil, false
+		}
+		c, err := s.readChunk(r.Context(), from, &src, pos)
+		if err != nil {
+			s.storageError(w, err)
+			return nil, false
+		}
+		m.FromSub = n
+		if isJSON(src.contentType) {
+			if n > int64(len(c.msgs)) {
+				fail(w, http.StatusBadRequest, "Stream-Fork-Sub-Offset "+v+" is past the source's data")
+				return nil, false
+			}
+			plan.partial = c.msgs[:n]
+		} else {
+			if len(c.msgs) == 0 || n > int64(len(c.msgs[0])) {
+				fail(w, http.StatusBadRequest, "Stream-Fork-Sub-Offset "+v+" is past the next data boundary of the source")
+				return nil, false
+			}
+			plan.partial = [][]byte{c.msgs[0][:n]}
+		}
+	}
+	m.From, m.FromPos = from, pos
+	// TTL and expiry: the fork's own when it asks; else its source's.
+	if m.TTL == 0 && m.ExpiresAt == "" {
+		m.TTL = src.ttl
+		if !src.expiresAt.IsZero() {
+			m.ExpiresAt = src.expiresAt.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	return plan, true
+}

@@ -1,0 +1,500 @@
+package streams
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ssehub/ssehub"
+)
+
+// segment is a range of one topic's data events that a stream's reads
+// return: a fork reads its source's up to the fork, then its own.
+type segment struct {
+	topic string
+	after uint64 // exclusive
+	until uint64 // inclusive; 0: no end
+}
+
+// segments returns the ranges a read of the stream at tp goes through, in
+// order (their positions increase: a fork is made after its fork point).
+func (s *Server) segments(ctx context.Context, tp string, cur *state) ([]segment, error) {
+	own := segment{tp, cur.createPos, cur.end()}
+	if cur.from == "" {
+		return []segment{own}, nil
+	}
+	src, err := s.store.sync(ctx, s.store.get(cur.from))
+	if err != nil {
+		return nil, err
+	}
+	up, err := s.segments(ctx, cur.from, &src)
+	if err != nil {
+		return nil, err
+	}
+	var segs []segment
+	for _, g := range up {
+		if g.until == 0 || g.until > cur.fromPos {
+			g.until = cur.fromPos
+		}
+		if g.after < g.until {
+			segs = append(segs, g)
+		}
+	}
+	return append(segs, own), nil
+}
+
+// chunk is what one read returns.
+type chunk struct {
+	msgs     [][]byte // the data events' bytes, in order
+	next     uint64   // the offset after them
+	upToDate bool     // they reach the stream's tail as of the read
+}
+
+// readChunk reads the stream's data after position after, up to ReadBytes.
+func (s *Server) readChunk(ctx context.Context, tp string, cur *state, after uint64) (chunk, error) {
+	segs, err := s.segments(ctx, tp, cur)
+	if err != nil {
+		return chunk{}, err
+	}
+	c := chunk{next: max(after, cur.tail)}
+	budget := s.cfg.ReadBytes
+	complete := true
+	var last uint64
+	for _, g := range segs {
+		from := max(g.after, after)
+		if g.until != 0 && from >= g.until {
+			continue
+		}
+		evs, through, err := s.store.log.ReadTopics(ctx, ssehub.TopicQuery{
+			Topics: []string{g.topic}, After: from, Until: g.until, Limit: 4096, MaxBytes: budget,
+		})
+		if err != nil {
+			return chunk{}, err
+		}
+		for _, ev := range evs {
+			m, ok := decodeMeta(ev.Meta)
+			if !ok || m.Op != opAppend {
+				continue
+			}
+			b := []byte(ev.Data)
+			if m.B64 {
+				if b, err = base64.StdEncoding.DecodeString(ev.Data); err != nil {
+					continue
+				}
+			}
+			c.msgs = append(c.msgs, b)
+			last = ev.Pos
+			budget -= len(b)
+		}
+		if len(evs) > 0 && through <= evs[len(evs)-1].Pos && (g.until == 0 || through < g.until) {
+			// cut short by the bounds: there may be more
+			complete = false
+			if last == 0 {
+				last = through
+			}
+			break
+		}
+		if budget <= 0 {
+			complete = false
+			break
+		}
+	}
+	if last != 0 {
+		c.next = last
+	}
+	c.upToDate = complete || c.next >= cur.tail
+	return c, nil
+}
+
+// body is the response body of a chunk in the stream's content type.
+func body(ct string, msgs [][]byte) []byte {
+	if isJSON(ct) {
+		return jsonArray(msgs)
+	}
+	return bytes.Join(msgs, nil)
+}
+
+func jsonArray(msgs [][]byte) []byte {
+	n := 2
+	for _, m := range msgs {
+		n += len(m) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, m := range msgs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, m...)
+	}
+	return append(b, ']')
+}
+
+// head handles HEAD: the stream's metadata.
+func (s *Server) head(w http.ResponseWriter, r *http.Request, tp string) {
+	cur, err := s.current(r.Context(), s.store.get(tp), false)
+	if err != nil {
+		s.storageError(w, err)
+		return
+	}
+	if !cur.exists {
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	if cur.softDeleted {
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusGone)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", cur.contentType)
+	h.Set("Cache-Control", "no-store")
+	setState(h, &cur)
+	if cur.ttl > 0 {
+		h.Set("Stream-TTL", strconv.FormatInt(cur.ttl, 10))
+	}
+	if !cur.expiresAt.IsZero() {
+		h.Set("Stream-Expires-At", cur.expiresAt.UTC().Format(time.RFC3339Nano))
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// read handles GET: catch-up, long-poll and SSE reads.
+func (s *Server) read(w http.ResponseWriter, r *http.Request, tp string) {
+	q := r.URL.Query()
+	live := q.Get("live")
+	if live != "" && live != "long-poll" && live != "sse" {
+		fail(w, http.StatusBadRequest, "live must be long-poll or sse (got "+strconv.Quote(live)+"); leave it out for a catch-up read")
+		return
+	}
+	offs, hasOffset := q["offset"]
+	if len(offs) > 1 {
+		fail(w, http.StatusBadRequest, "give one offset")
+		return
+	}
+	if live != "" && !hasOffset {
+		fail(w, http.StatusBadRequest, "a live read needs an offset: -1 for the start, now for the tail, or the Stream-Next-Offset of a previous read")
+		return
+	}
+	st := s.store.get(tp)
+	cur, err := s.current(r.Context(), st, false)
+	if err != nil {
+		s.storageError(w, err)
+		return
+	}
+	if !s.found(w, &cur, tp) {
+		return
+	}
+	st.touch()
+	var after uint64
+	now := false
+	switch off := q.Get("offset"); {
+	case !hasOffset || off == "-1":
+	case off == "now":
+		now, after = true, cur.tail
+	default:
+		pos, ok := parseOffset(off)
+		if !ok {
+			fail(w, http.StatusBadRequest, "offset "+strconv.Quote(off)+" is not an offset of this server: use -1, now, or a Stream-Next-Offset it returned")
+			return
+		}
+		after = pos
+	}
+	switch live {
+	case "sse":
+		s.sse(w, r, tp, st, cur, after)
+	case "long-poll":
+		s.longPoll(w, r, tp, st, cur, after, now)
+	default:
+		s.catchUp(w, r, tp, cur, after, now)
+	}
+}
+
+// cacheControl is the Cache-Control of catch-up and long-poll data.
+func (s *Server) cacheControl() string {
+	if s.cfg.Anonymous || s.cfg.AnonymousWrites {
+		return "public, max-age=60, stale-while-revalidate=300"
+	}
+	return "private, max-age=60, stale-while-revalidate=300"
+}
+
+func (s *Server) catchUp(w http.ResponseWriter, r *http.Request, tp string, cur state, after uint64, now bool) {
+	h := w.Header()
+	h.Set("Content-Type", cur.contentType)
+	if now {
+		h.Set("Cache-Control", "no-store")
+		h.Set("Stream-Next-Offset", formatOffset(cur.tail))
+		h.Set("Stream-Up-To-Date", "true")
+		if cur.closed {
+			h.Set("Stream-Closed", "true")
+		}
+		w.WriteHeader(http.StatusOK)
+		w.Write(body(cur.contentType, nil))
+		return
+	}
+	c, err := s.readChunk(r.Context(), tp, &cur, after)
+	if err != nil {
+		s.storageError(w, err)
+		return
+	}
+	closed := cur.closed && c.upToDate
+	etag := `"` + strconv.FormatUint(cur.createPos, 36) + ":" + formatOffset(after) + ":" + formatOffset(c.next)
+	if closed {
+		etag += ":c"
+	}
+	etag += `"`
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", s.cacheControl())
+	h.Set("Stream-Next-Offset", formatOffset(c.next))
+	if c.upToDate {
+		h.Set("Stream-Up-To-Date", "true")
+	}
+	if closed {
+		h.Set("Stream-Closed", "true")
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(body(cur.contentType, c.msgs))
+}
+
+func etagMatch(header, etag string) bool {
+	for _, v := range strings.Split(header, ",") {
+		v = strings.TrimSpace(v)
+		if v == etag || v == "*" || strings.TrimPrefix(v, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// cursor is the Stream-Cursor of a live answer: the number of 20-second
+// intervals since 2024-10-09T00:00:00Z, always above the client's.
+func cursor(client string) string {
+	const interval = 20 * time.Second
+	epoch := time.Date(2024, 10, 9, 0, 0, 0, 0, time.UTC)
+	n := int64(time.Since(epoch) / interval)
+	if c, err := strconv.ParseInt(client, 10, 64); err == nil && c >= n {
+		n = c + 1 + rand.Int64N(int64(time.Hour/interval))
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, tp string, st *stream, cur state, after uint64, now bool) {
+	ctx := r.Context()
+	h := w.Header()
+	deadline := time.NewTimer(s.cfg.PollTimeout)
+	defer deadline.Stop()
+	for {
+		if cur.closed && after >= cur.tail {
+			h.Set("Stream-Next-Offset", formatOffset(cur.tail))
+			h.Set("Stream-Up-To-Date", "true")
+			h.Set("Stream-Closed", "true")
+			h.Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		woken := s.store.wait(tp)
+		c, err := s.readChunk(ctx, tp, &cur, after)
+		if err != nil {
+			s.storageError(w, err)
+			return
+		}
+		if len(c.msgs) > 0 {
+			closed := cur.closed && c.upToDate
+			h.Set("Content-Type", cur.contentType)
+			h.Set("Cache-Control", s.cacheControl())
+			h.Set("Stream-Next-Offset", formatOffset(c.next))
+			h.Set("ETag", `"`+strconv.FormatUint(cur.createPos, 36)+":"+formatOffset(after)+":"+formatOffset(c.next)+`"`)
+			if c.upToDate {
+				h.Set("Stream-Up-To-Date", "true")
+			}
+			if closed {
+				h.Set("Stream-Closed", "true")
+			} else {
+				h.Set("Stream-Cursor", cursor(r.URL.Query().Get("cursor")))
+			}
+			w.WriteHeader(http.StatusOK)
+			w.Write(body(cur.contentType, c.msgs))
+			return
+		}
+		select {
+		case <-woken:
+		case <-deadline.C:
+			h.Set("Stream-Next-Offset", formatOffset(max(after, cur.tail)))
+			h.Set("Stream-Up-To-Date", "true")
+			h.Set("Stream-Cursor", cursor(r.URL.Query().Get("cursor")))
+			h.Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case <-ctx.Done():
+			return
+		case <-s.hub.Closing():
+			h.Set("Retry-After", "1")
+			fail(w, http.StatusServiceUnavailable, "the server is shutting down; retry")
+			return
+		}
+		if cur, err = s.store.sync(ctx, st); err != nil {
+			s.storageError(w, err)
+			return
+		}
+		if !s.found(w, &cur, tp) {
+			return
+		}
+		if now {
+			after = max(after, 0)
+		}
+	}
+}
+
+// control is the data of an SSE control event.
+type control struct {
+	StreamNextOffset string `json:"streamNextOffset"`
+	StreamCursor     string `json:"streamCursor,omitempty"`
+	UpToDate         bool   `json:"upToDate,omitempty"`
+	StreamClosed     bool   `json:"streamClosed,omitempty"`
+}
+
+func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, st *stream, cur state, after uint64) {
+	ctx := r.Context()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	text := isText(cur.contentType)
+	if !text {
+		h.Set("Stream-Sse-Data-Encoding", "base64")
+	}
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	var buf []byte
+	clientCursor := r.URL.Query().Get("cursor")
+	lifetime := time.NewTimer(s.cfg.SSELifetime)
+	defer lifetime.Stop()
+	beat := time.NewTicker(s.cfg.Heartbeat)
+	defer beat.Stop()
+	first := true
+	for {
+		woken := s.store.wait(tp)
+		c, err := s.readChunk(ctx, tp, &cur, after)
+		if err != nil {
+			return
+		}
+		buf = buf[:0]
+		if len(c.msgs) > 0 {
+			var data string
+			switch {
+			case isJSON(cur.contentType):
+				data = string(jsonLines(c.msgs))
+			case text:
+				data = string(bytes.Join(c.msgs, nil))
+			default:
+				data = base64.StdEncoding.EncodeToString(bytes.Join(c.msgs, nil))
+			}
+			buf = appendSSE(buf, "data", data)
+			after = c.next
+		}
+		if len(c.msgs) > 0 || first || (cur.closed && c.upToDate) {
+			ctl := control{StreamNextOffset: formatOffset(c.next), UpToDate: c.upToDate}
+			if cur.closed && c.upToDate {
+				ctl.StreamClosed, ctl.UpToDate = true, true
+			} else {
+				clientCursor = cursor(clientCursor)
+				ctl.StreamCursor = clientCursor
+			}
+			js, _ := json.Marshal(ctl)
+			buf = appendSSE(buf, "control", string(js))
+			first = false
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+			if ctl.StreamClosed {
+				return
+			}
+		}
+		if !c.upToDate {
+			continue
+		}
+	wait:
+		select {
+		case <-woken:
+		case <-beat.C:
+			if _, err := w.Write([]byte(":\n\n")); err != nil {
+				return
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+			goto wait
+		case <-lifetime.C:
+			return
+		case <-ctx.Done():
+			return
+		case <-s.hub.Closing():
+			return
+		}
+		if cur, err = s.store.sync(ctx, st); err != nil || !cur.exists || cur.softDeleted {
+			return
+		}
+	}
+}
+
+// jsonLines is a JSON array of msgs, one message per line, so an SSE data
+// event carries it as one data: line each.
+func jsonLines(msgs [][]byte) []byte {
+	var b []byte
+	b = append(b, "[\n"...)
+	for i, m := range msgs {
+		b = append(b, m...)
+		if i < len(msgs)-1 {
+			b = append(b, ',')
+		}
+		b = append(b, '\n')
+	}
+	return append(b, ']')
+}
+
+// appendSSE appends an SSE event as the protocol's examples write it:
+// "data:" with no space, so a line that starts with a space keeps it.
+// data is split into lines at CR, LF and CRLF.
+func appendSSE(b []byte, typ, data string) []byte {
+	b = append(b, "event: "...)
+	b = append(b, typ...)
+	b = append(b, '\n')
+	for {
+		i := strings.IndexAny(data, "\r\n")
+		if i < 0 {
+			break
+		}
+		b = appendData(b, data[:i])
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+	b = appendData(b, data)
+	return append(b, '\n')
+}
+
+// appendData appends one data line. A line that starts with a space gets
+// the separating space, which readers remove, so that it keeps its own.
+func appendData(b []byte, line string) []byte {
+	b = append(b, "data:"...)
+	if strings.HasPrefix(line, " ") {
+		b = append(b, ' ')
+	}
+	b = append(b, line...)
+	return append(b, '\n')
+}

@@ -1,0 +1,337 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/topic"
+)
+
+// Prefix is where the Durable Streams protocol is served by default.
+const Prefix = "/v1/stream/"
+
+// Config configures a Server. Hub is required; every other field has a
+// default.
+type Config struct {
+	// Hub is the engine streams are stored in and read from. Its log must
+	// keep an index by topic (ssehub.TopicIndex; every log of this module
+	// does).
+	Hub *hub.Hub
+	// Publishers verifies the tokens of writers (create, append, close,
+	// delete): a token whose publish selectors match the stream's topic.
+	Publishers *auth.Verifier
+	// Subscribers verifies the tokens of readers (GET, HEAD): a token
+	// whose subscribe selectors match the stream's topic.
+	Subscribers *auth.Verifier
+	// Anonymous lets readers without a token read every stream.
+	Anonymous bool
+	// AnonymousWrites lets anyone create, append to, close and delete
+	// streams without a token (and read them). For development and the
+	// protocol's conformance suite only.
+	AnonymousWrites bool
+	// CookieName is the cookie that may carry a token. Default
+	// "mercureAuthorization".
+	CookieName string
+	// Prefix is the path streams live under; a stream's topic is its
+	// path. Default Prefix ("/v1/stream/").
+	Prefix string
+	// MaxBodyBytes bounds a create or append request body. Default 8 MiB.
+	MaxBodyBytes int64
+	// ReadBytes bounds the data of one catch-up or long-poll answer and of
+	// one SSE data event. Default 1 MiB.
+	ReadBytes int
+	// PollTimeout is how long a long-poll read waits for data before it
+	// answers 204. Default 20s.
+	PollTimeout time.Duration
+	// SSELifetime is how long an SSE read stays open before the server
+	// ends it (the client resumes from the last offset; the protocol asks
+	// for about a minute so that CDNs can collapse requests). Default 60s.
+	SSELifetime time.Duration
+	// Heartbeat is how often an idle SSE read gets a comment line, so
+	// proxies keep it open. Default 15s.
+	Heartbeat time.Duration
+	// Logger receives warnings (failed appends). Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves the Durable Streams protocol. Create it with New; it is
+// an http.Handler for the paths under Config.Prefix. Safe for concurrent
+// use.
+type Server struct {
+	cfg    Config
+	hub    *hub.Hub
+	store  *store
+	sels   *topic.Cache
+	logger *slog.Logger
+	remove func()
+}
+
+// New returns a Server on cfg.Hub. Close it before the hub.
+func New(cfg Config) (*Server, error) {
+	if cfg.Hub == nil {
+		return nil, errors.New("streams: Config.Hub is required")
+	}
+	idx, ok := cfg.Hub.Log().(ssehub.TopicIndex)
+	if !ok {
+		return nil, fmt.Errorf("streams: the hub's log (%T) keeps no index by topic (ssehub.TopicIndex)", cfg.Hub.Log())
+	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = "mercureAuthorization"
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = Prefix
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 8 << 20
+	}
+	if cfg.ReadBytes <= 0 {
+		cfg.ReadBytes = 1 << 20
+	}
+	if cfg.PollTimeout <= 0 {
+		cfg.PollTimeout = 20 * time.Second
+	}
+	if cfg.SSELifetime <= 0 {
+		cfg.SSELifetime = 60 * time.Second
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 15 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, hub: cfg.Hub, store: newStore(idx), sels: topic.NewCache(1024), logger: cfg.Logger}
+	s.remove = cfg.Hub.OnEvent(s.store.observe)
+	return s, nil
+}
+
+// Close stops the server's watch of the hub. Open reads end when the hub
+// closes.
+func (s *Server) Close() { s.remove() }
+
+// ServeHTTP serves one protocol request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	h.Set("Access-Control-Expose-Headers", exposed)
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, PUT, POST, DELETE, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", allowedHeaders)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	name, ok := strings.CutPrefix(r.URL.Path, s.cfg.Prefix)
+	if !ok || name == "" {
+		fail(w, http.StatusNotFound, "no stream here: streams live at "+s.cfg.Prefix+"<name>")
+		return
+	}
+	tp := r.URL.Path
+	if err := ssehub.CheckText("stream path", tp); err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	write := r.Method != http.MethodGet && r.Method != http.MethodHead
+	if !s.authorized(w, r, tp, write) {
+		return
+	}
+	switch r.Method {
+	case http.MethodPut:
+		s.create(w, r, tp)
+	case http.MethodPost:
+		s.append(w, r, tp)
+	case http.MethodDelete:
+		s.delete(w, r, tp)
+	case http.MethodHead:
+		s.head(w, r, tp)
+	case http.MethodGet:
+		s.read(w, r, tp)
+	default:
+		h.Set("Allow", "GET, HEAD, PUT, POST, DELETE, OPTIONS")
+		fail(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not part of the Durable Streams protocol; use PUT, POST, GET, HEAD or DELETE")
+	}
+}
+
+const exposed = "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date, Stream-Closed, Stream-TTL, Stream-Expires-At, Stream-Sse-Data-Encoding, Producer-Epoch, Producer-Seq, Producer-Expected-Seq, Producer-Received-Seq, ETag, Location, Content-Type"
+const allowedHeaders = "Authorization, Content-Type, Stream-Seq, Stream-TTL, Stream-Expires-At, Stream-Closed, Stream-Forked-From, Stream-Fork-Offset, Stream-Fork-Sub-Offset, Producer-Id, Producer-Epoch, Producer-Seq, If-None-Match"
+
+// authorized checks the request's token: writers need a publisher token
+// whose publish selectors match the stream's topic, readers a subscriber
+// token whose subscribe selectors do (or Anonymous).
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request, tp string, write bool) bool {
+	if s.cfg.AnonymousWrites || (!write && s.cfg.Anonymous) {
+		return true
+	}
+	role, v := "subscriber", s.cfg.Subscribers
+	if write {
+		role, v = "publisher", s.cfg.Publishers
+	}
+	tok, _, err := auth.TokenFromRequest(r, s.cfg.CookieName)
+	if errors.Is(err, auth.ErrMissing) {
+		what := "reading a stream needs a subscriber JWT whose mercure.subscribe claim matches the stream's path"
+		if write {
+			what = "writing to a stream needs a publisher JWT whose mercure.publish claim matches the stream's path"
+		}
+		unauthorized(w, http.StatusUnauthorized, err, "auth: "+what+" ("+tp+"); send it as Authorization: Bearer <token>")
+		return false
+	}
+	if err != nil {
+		unauthorized(w, http.StatusUnauthorized, err, err.Error())
+		return false
+	}
+	if v == nil {
+		fail(w, http.StatusUnauthorized, "auth: this hub has no "+role+" key configured, so it cannot verify "+role+" tokens")
+		return false
+	}
+	c, err := v.Verify(tok)
+	if err != nil {
+		unauthorized(w, http.StatusUnauthorized, err, err.Error())
+		return false
+	}
+	if write {
+		if err := c.CanPublish([]string{tp}, s.sels); err != nil {
+			unauthorized(w, http.StatusForbidden, err, err.Error())
+			return false
+		}
+		return true
+	}
+	if !c.CanReceive([]string{tp}) {
+		fail(w, http.StatusForbidden, "auth: the token's mercure.subscribe claim does not match "+tp)
+		return false
+	}
+	return true
+}
+
+func unauthorized(w http.ResponseWriter, code int, err error, msg string) {
+	if code == http.StatusUnauthorized {
+		if v := auth.WWWAuthenticate(err); v != "" {
+			w.Header().Set("WWW-Authenticate", v)
+		}
+	}
+	fail(w, code, msg)
+}
+
+// fail answers an error with a message that says what to fix.
+func fail(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}
+
+// storageError answers a failure of the log.
+func (s *Server) storageError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return
+	case errors.Is(err, ssehub.ErrTooLarge):
+		fail(w, http.StatusRequestEntityTooLarge, err.Error())
+	case errors.Is(err, ssehub.ErrInvalid):
+		fail(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ssehub.ErrUnavailable), errors.Is(err, ssehub.ErrClosed):
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusServiceUnavailable, "storage unavailable, retry: "+err.Error())
+	default:
+		s.logger.Warn("streams: storage failed", "err", err)
+		fail(w, http.StatusInternalServerError, "storage failed: "+err.Error())
+	}
+}
+
+// current returns the stream's state, up to date with the log, after
+// deleting it when its TTL or expiry time has passed. A writer calls it
+// holding st.writeMu (locked true).
+func (s *Server) current(ctx context.Context, st *stream, locked bool) (state, error) {
+	cur, err := s.store.sync(ctx, st)
+	if err != nil || !st.expired(&cur, time.Now()) {
+		return cur, err
+	}
+	if !locked {
+		st.writeMu.Lock()
+		defer st.writeMu.Unlock()
+		if cur, err = s.store.sync(ctx, st); err != nil || !st.expired(&cur, time.Now()) {
+			return cur, err
+		}
+	}
+	if err := s.publish(ctx, s.deleteEvents(ctx, st.topic, &cur)...); err != nil {
+		return cur, err
+	}
+	return s.store.sync(ctx, st)
+}
+
+// publish appends events through the hub.
+func (s *Server) publish(ctx context.Context, evs ...*ssehub.Event) error {
+	return s.hub.Publish(context.WithoutCancel(ctx), evs...)
+}
+
+// mediaType is a content type's essence, lower case ("text/plain").
+func mediaType(ct string) string {
+	if mt, _, err := mime.ParseMediaType(ct); err == nil {
+		return mt
+	}
+	ct, _, _ = strings.Cut(ct, ";")
+	return strings.ToLower(strings.TrimSpace(ct))
+}
+
+func isJSON(ct string) bool { return mediaType(ct) == "application/json" }
+
+// isText reports whether a stream's bytes are sent as text in SSE (else
+// base64).
+func isText(ct string) bool {
+	mt := mediaType(ct)
+	return strings.HasPrefix(mt, "text/") || mt == "application/json"
+}
+
+// sameType compares content types as the protocol does: by essence,
+// case-insensitively.
+func sameType(a, b string) bool { return mediaType(a) == mediaType(b) }
+
+// isTrue is the protocol's reading of Stream-Closed: exactly "true", any
+// case.
+func isTrue(v string) bool { return strings.EqualFold(v, "true") }
+
+// parseTTL parses Stream-TTL: decimal digits without a leading zero.
+func parseTTL(v string) (int64, bool) {
+	if v == "" || len(v) > 12 || (len(v) > 1 && v[0] == '0') {
+		return 0, false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
+}
+
+// parseJSNumber parses a producer epoch or sequence: a non-negative
+// integer no larger than 2^53-1.
+func parseJSNumber(v string) (int64, bool) {
+	if v == "" || len(v) > 16 {
+		return 0, false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil && n <= 1<<53-1
+}
+
+// setState writes the headers that describe a stream's state.
+func setState(h http.Header, cur *state) {
+	h.Set("Stream-Next-Offset", formatOffset(cur.tail))
+	if cur.closed {
+		h.Set("Stream-Closed", "true")
+	}
+}

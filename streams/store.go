@@ -1,0 +1,145 @@
+package streams
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ssehub/ssehub"
+)
+
+// stream is this hub's view of one stream's topic: its state, folded
+// from the topic's events up to applied, and the readers waiting for it.
+//
+// Lock order: writeMu before mu. mu is held while the state is brought up
+// to date (one read of the topic's index); writeMu while a write is
+// validated and appended, so that the writes of one hub to one stream
+// are checked against the state they produce, one after the other.
+type stream struct {
+	topic   string
+	writeMu sync.Mutex
+
+	mu         sync.Mutex
+	st         state
+	applied    uint64    // the topic's events up to here are in st
+	lastAccess time.Time // for a sliding TTL: the last read or write on this hub
+	createdPos uint64    // the incarnation lastAccess belongs to
+}
+
+// store holds the streams this hub has seen and wakes their readers.
+type store struct {
+	log ssehub.TopicIndex
+
+	mu      sync.Mutex
+	streams map[string]*stream
+	waiters map[string][]chan struct{} // by topic: closed when an event of it is fanned out
+}
+
+func newStore(l ssehub.TopicIndex) *store {
+	return &store{log: l, streams: map[string]*stream{}, waiters: map[string][]chan struct{}{}}
+}
+
+// get returns the stream of a topic, creating the view when needed.
+func (s *store) get(topic string) *stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.streams[topic]
+	if st == nil {
+		st = &stream{topic: topic}
+		s.streams[topic] = st
+	}
+	return st
+}
+
+// observe is the hub's OnEvent hook: it wakes the readers waiting for the
+// event's topics. It runs on the hub's dispatcher and only closes channels.
+func (s *store) observe(ev *ssehub.Event) {
+	if ev.Meta == "" {
+		return // not an event of a stream
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range ev.Topics {
+		if ws, ok := s.waiters[t]; ok {
+			for _, c := range ws {
+				close(c)
+			}
+			delete(s.waiters, t)
+		}
+	}
+}
+
+// wait returns a channel closed when the next event of topic is fanned
+// out. Register before reading, then wait: no event is missed between.
+func (s *store) wait(topic string) <-chan struct{} {
+	c := make(chan struct{})
+	s.mu.Lock()
+	s.waiters[topic] = append(s.waiters[topic], c)
+	s.mu.Unlock()
+	return c
+}
+
+// sync brings st's state up to date with the log and returns a copy.
+// Reads of the topic's index are complete through a position (see
+// ssehub.TopicIndex), so applied never skips an event.
+func (s *store) sync(ctx context.Context, st *stream) (state, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for {
+		evs, through, err := s.log.ReadTopics(ctx, ssehub.TopicQuery{
+			Topics: []string{st.topic}, After: st.applied, Limit: 4096, MaxBytes: 1 << 20,
+		})
+		if err != nil {
+			return state{}, err
+		}
+		for _, ev := range evs {
+			st.st.apply(ev)
+		}
+		st.applied = max(st.applied, through)
+		if len(evs) == 0 || through > lastPos(evs) {
+			break // complete: the read was not cut short by its bounds
+		}
+	}
+	if st.createdPos != st.st.createPos {
+		st.createdPos, st.lastAccess = st.st.createPos, time.Now()
+	}
+	return st.st.clone(), nil
+}
+
+// touch records a read or write for the sliding TTL.
+func (st *stream) touch() {
+	st.mu.Lock()
+	st.lastAccess = time.Now()
+	st.mu.Unlock()
+}
+
+// expired reports whether the stream's TTL or expiry time has passed.
+func (st *stream) expired(s *state, now time.Time) bool {
+	if !s.exists {
+		return false
+	}
+	if !s.expiresAt.IsZero() && !now.Before(s.expiresAt) {
+		return true
+	}
+	if s.ttl > 0 {
+		st.mu.Lock()
+		last := st.lastAccess
+		st.mu.Unlock()
+		return now.Sub(last) >= time.Duration(s.ttl)*time.Second
+	}
+	return false
+}
+
+func lastPos(evs []*ssehub.Event) uint64 { return evs[len(evs)-1].Pos }
+
+// clone copies a state so that it can be used without the stream's lock.
+func (s state) clone() state {
+	if s.producers != nil {
+		p := make(map[string]producer, len(s.producers))
+		for k, v := range s.producers {
+			p[k] = v
+		}
+		s.producers = p
+	}
+	return s
+}
