@@ -153,7 +153,7 @@ type Hub struct {
 
 	stats counters
 
-	observeMu sync.Mutex                             // serializes OnEvent's changes to observers
+	observeMu sync.Mutex                            // serializes OnEvent's changes to observers
 	observers atomic.Pointer[[]func(*ssehub.Event)] // set by OnEvent; called by the dispatcher
 	slots     []*int                                // guarded by observeMu: one per observer, same order
 

@@ -1,9 +1,9 @@
 package streams
 
 import (
-	"strings"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ssehub/ssehub"
