@@ -4,7 +4,8 @@
 # JetStream (127.0.0.1:4222), started here for the run when nothing answers
 # on those ports. With CI=true a missing service fails the tests instead of
 # skipping them. Browser tests install Debian's chromium
-# and the npm packages they need when missing.
+# and the npm packages they need when missing, and the Durable Streams
+# conformance suite (npm) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,11 @@ fi
 if [ ! -d web/test/node_modules ] && command -v npm >/dev/null 2>&1; then
   echo "== npm ci (web/test: the eventsource package for the Node test)"
   (cd web/test && npm ci --no-audit --no-fund)
+fi
+
+if [ ! -d streams/conformance/node_modules ] && command -v npm >/dev/null 2>&1; then
+  echo "== npm ci (streams/conformance: the Durable Streams conformance suite)"
+  (cd streams/conformance && npm ci --no-audit --no-fund)
 fi
 
 # Redis (127.0.0.1:6379) and NATS JetStream (127.0.0.1:4222) normally run
