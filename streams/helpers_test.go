@@ -1,0 +1,212 @@
+package streams_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/servicetest"
+	"github.com/ssehub/ssehub/log/boltlog"
+	"github.com/ssehub/ssehub/log/memlog"
+	"github.com/ssehub/ssehub/log/natslog"
+	"github.com/ssehub/ssehub/log/redislog"
+	"github.com/ssehub/ssehub/streams"
+)
+
+// node is one hub serving Mercure and Durable Streams over HTTP.
+type node struct {
+	url string
+	hub *hub.Hub
+	srv *httptest.Server
+	ds  *streams.Server
+}
+
+// serve starts a hub on l with the Mercure API (anonymous subscribers)
+// and the Durable Streams server configured by cfg (Hub set here), all
+// stopped when t ends (the log too).
+func serve(t *testing.T, l ssehub.Log, cfg streams.Config) *node {
+	t.Helper()
+	h, err := hub.New(l, hub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := httpapi.New(httpapi.Config{Hub: h, Anonymous: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Hub = h
+	ds, err := streams.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.Handle(streams.Prefix, ds)
+	srv := httptest.NewServer(api)
+	n := &node{url: srv.URL, hub: h, srv: srv, ds: ds}
+	t.Cleanup(func() { n.stop(); l.Close() })
+	return n
+}
+
+// stop closes the server and the hub (not the log).
+func (n *node) stop() {
+	n.srv.CloseClientConnections()
+	n.srv.Close()
+	n.ds.Close()
+	n.hub.Close()
+}
+
+// response is an answer, read whole.
+type response struct {
+	code int
+	h    http.Header
+	body string
+}
+
+// do sends a request to the node; headers alternate names and values.
+func (n *node) do(t *testing.T, method, path, body string, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, n.url+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, string(b)}
+}
+
+// want fails t unless r has the status code.
+func (r response) want(t *testing.T, code int, what string) response {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("%s: status %d, want %d (body %q)", what, r.code, code, r.body)
+	}
+	return r
+}
+
+func (r response) next() string { return r.h.Get("Stream-Next-Offset") }
+
+// engine opens logs of one kind; reopen opens the same log again (for
+// the engines that keep data).
+type engine struct {
+	name string
+	open func(t *testing.T) (l ssehub.Log, reopen func(t *testing.T) ssehub.Log)
+}
+
+func engines() []engine {
+	return []engine{
+		{"memlog", func(t *testing.T) (ssehub.Log, func(*testing.T) ssehub.Log) {
+			return memlog.New(memlog.Options{}), nil
+		}},
+		{"boltlog", func(t *testing.T) (ssehub.Log, func(*testing.T) ssehub.Log) {
+			dir := t.TempDir()
+			open := func(t *testing.T) ssehub.Log {
+				l, err := boltlog.Open(dir, boltlog.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l
+			}
+			return open(t), open
+		}},
+		{"redislog", func(t *testing.T) (ssehub.Log, func(*testing.T) ssehub.Log) {
+			url := "redis://127.0.0.1:6379/0"
+			prefix := redisPrefix(t, url)
+			open := func(t *testing.T) ssehub.Log {
+				l, err := redislog.Open(t.Context(), url, redislog.Options{Prefix: prefix})
+				if err != nil {
+					servicetest.Unavailable(t, fmt.Sprintf("Redis at %s: %v", url, err))
+				}
+				return l
+			}
+			return open(t), open
+		}},
+		{"natslog", func(t *testing.T) (ssehub.Log, func(*testing.T) ssehub.Log) {
+			url := "nats://127.0.0.1:4222"
+			name := natsStream(t, url)
+			open := func(t *testing.T) ssehub.Log {
+				l, err := natslog.Open(t.Context(), url, natslog.Options{Stream: name})
+				if err != nil {
+					servicetest.Unavailable(t, fmt.Sprintf("NATS JetStream at %s: %v", url, err))
+				}
+				return l
+			}
+			return open(t), open
+		}},
+	}
+}
+
+func randomName() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// redisPrefix returns a key prefix of this test, deleted when it ends.
+func redisPrefix(t *testing.T, url string) string {
+	prefix := "ssehubtest-streams-" + randomName()
+	t.Cleanup(func() {
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			return
+		}
+		c := redis.NewClient(opts)
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		keys, _ := c.Keys(ctx, "{"+prefix+"}:*").Result()
+		if len(keys) > 0 {
+			c.Del(ctx, keys...)
+		}
+	})
+	return prefix
+}
+
+// natsStream returns a JetStream stream name of this test, deleted when
+// it ends.
+func natsStream(t *testing.T, url string) string {
+	name := "SSEHUBTEST_STREAMS_" + strings.ToUpper(randomName())
+	t.Cleanup(func() {
+		nc, err := nats.Connect(url, nats.Timeout(2*time.Second))
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		names := js.StreamNames(ctx)
+		for n := range names.Name() {
+			if strings.HasPrefix(n, name) || strings.HasSuffix(n, name) {
+				js.DeleteStream(ctx, n)
+			}
+		}
+	})
+	return name
+}
