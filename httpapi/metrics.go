@@ -153,7 +153,13 @@ func (m *Metrics) authFailure(reason string) {
 	}
 }
 
-func (m *Metrics) limited(limit string) {
+func (m *Metrics) limited(limit string) { m.Limited(limit) }
+
+// Limited counts a request refused by a limit in
+// ssehub_limit_rejections_total{limit}: for handlers mounted beside the
+// API (the Durable Streams server). A nil *Metrics counts nothing. Safe
+// for concurrent use.
+func (m *Metrics) Limited(limit string) {
 	if m != nil {
 		m.limits.WithLabelValues(limit).Inc()
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssehub/ssehub"
@@ -62,6 +63,9 @@ type Config struct {
 	Heartbeat time.Duration
 	// Logger receives warnings (failed appends). Default slog.Default().
 	Logger *slog.Logger
+	// OnLimit, when set, is called with the name of the limit a request
+	// was refused by ("streams_body" for MaxBodyBytes), for metrics.
+	OnLimit func(limit string)
 }
 
 // Server serves the Durable Streams protocol. Create it with New; it is
@@ -69,6 +73,7 @@ type Config struct {
 // use.
 type Server struct {
 	cfg    Config
+	keys   atomic.Pointer[keys] // set by Reload
 	hub    *hub.Hub
 	store  *store
 	sels   *topic.Cache
@@ -112,6 +117,16 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, hub: cfg.Hub, store: newStore(idx), sels: topic.NewCache(1024), logger: cfg.Logger}
 	s.remove = cfg.Hub.OnEvent(s.store.observe)
 	return s, nil
+}
+
+// keys are the verifiers installed by Reload.
+type keys struct{ pub, sub *auth.Verifier }
+
+// Reload replaces the verifiers of writers' and readers' tokens for every
+// request that arrives after it returns (nil: no such token is accepted).
+// Safe for concurrent use.
+func (s *Server) Reload(publishers, subscribers *auth.Verifier) {
+	s.keys.Store(&keys{publishers, subscribers})
 }
 
 // Close stops the server's watch of the hub. Open reads end when the hub
@@ -171,9 +186,13 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, tp string, w
 	if s.cfg.AnonymousWrites || (!write && s.cfg.Anonymous) {
 		return true
 	}
-	role, v := "subscriber", s.cfg.Subscribers
+	pub, sub := s.cfg.Publishers, s.cfg.Subscribers
+	if k := s.keys.Load(); k != nil {
+		pub, sub = k.pub, k.sub
+	}
+	role, v := "subscriber", sub
 	if write {
-		role, v = "publisher", s.cfg.Publishers
+		role, v = "publisher", pub
 	}
 	tok, _, err := auth.TokenFromRequest(r, s.cfg.CookieName)
 	if errors.Is(err, auth.ErrMissing) {

@@ -133,7 +133,8 @@ func TestOffsetsAreMercureIDs(t *testing.T) {
 // Bad requests get the status the protocol names and a message that says
 // what to fix; none of them changes the stream.
 func TestBadInput(t *testing.T) {
-	n := serve(t, memlog.New(memlog.Options{}), streams.Config{AnonymousWrites: true, MaxBodyBytes: 1024})
+	var limited []string
+	n := serve(t, memlog.New(memlog.Options{}), streams.Config{AnonymousWrites: true, MaxBodyBytes: 1024, OnLimit: func(l string) { limited = append(limited, l) }})
 	const p = "/v1/stream/bad"
 	n.do(t, "PUT", p, "x", "Content-Type", "text/plain").want(t, 201, "create")
 	n.do(t, "PUT", "/v1/stream/bad-json", "", "Content-Type", jsonCT).want(t, 201, "create JSON")
@@ -186,6 +187,9 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("the refused requests changed the stream: %q, then %q", before, after)
 	}
 	n.do(t, "HEAD", "/v1/stream/new", "").want(t, 404, "no refused create made a stream")
+	if !slices.Equal(limited, []string{"streams_body"}) {
+		t.Fatalf("limits counted: %q, want the body limit once", limited)
+	}
 }
 
 // Without AnonymousWrites, writers need a publisher token whose publish
@@ -235,6 +239,12 @@ func TestAuthorization(t *testing.T) {
 		t.Fatalf("read %q, want %q", r.body, "hi")
 	}
 	n.do(t, "DELETE", p, "", "Authorization", mine).want(t, 204, "delete with a matching publisher token")
+
+	// Reload replaces the keys for the requests that follow.
+	const newPubKey = "publisher-secret-after-reload-0123456"
+	n.ds.Reload(verifier(newPubKey), verifier(subKey))
+	n.do(t, "PUT", p, "", "Content-Type", "text/plain", "Authorization", mine).want(t, 401, "create with a token of the replaced key")
+	n.do(t, "PUT", p, "", "Content-Type", "text/plain", "Authorization", token(newPubKey, []string{p}, nil)).want(t, 201, "create with a token of the new key")
 
 	anon := serve(t, memlog.New(memlog.Options{}), streams.Config{Anonymous: true, Publishers: verifier(pubKey)})
 	anon.do(t, "PUT", p, "x", "Content-Type", "text/plain", "Authorization", mine).want(t, 201, "create")

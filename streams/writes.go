@@ -21,6 +21,9 @@ func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			if s.cfg.OnLimit != nil {
+				s.cfg.OnLimit("streams_body")
+			}
 			fail(w, http.StatusRequestEntityTooLarge, "request body exceeds "+strconv.FormatInt(tooBig.Limit, 10)+" bytes; append in smaller pieces")
 			return nil, false
 		}

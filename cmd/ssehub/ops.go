@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/streams"
 	"github.com/ssehub/ssehub/hub"
 )
 
@@ -202,7 +203,7 @@ type ops struct {
 // keys is the serve's keyring: a reload replaces it (and closes the old
 // one); it is only read or written by the goroutine startOps starts until
 // stop returns.
-func startOps(ctx context.Context, c *serveConfig, api *httpapi.API, m *httpapi.Metrics, cert *certificate, keys **keyring, logger *slog.Logger) (*ops, error) {
+func startOps(ctx context.Context, c *serveConfig, api *httpapi.API, ds *streams.Server, m *httpapi.Metrics, cert *certificate, keys **keyring, logger *slog.Logger) (*ops, error) {
 	o := &ops{}
 	if m != nil {
 		switch c.MetricsAddr {
@@ -238,7 +239,7 @@ func startOps(ctx context.Context, c *serveConfig, api *httpapi.API, m *httpapi.
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload(c, api, cert, keys, logger)
+				reload(c, api, ds, cert, keys, logger)
 			}
 		}
 	}()
@@ -272,7 +273,7 @@ var reloadable = []string{
 // the new keys (fetching JWKS again), CORS origins and TLS certificate
 // without dropping any connection. On any error the running configuration
 // stays.
-func reload(c *serveConfig, api *httpapi.API, cert *certificate, keys **keyring, logger *slog.Logger) {
+func reload(c *serveConfig, api *httpapi.API, ds *streams.Server, cert *certificate, keys **keyring, logger *slog.Logger) {
 	fs, nc := serveFlags(io.Discard)
 	if err := parseFlags(fs, c.args); err != nil {
 		logger.Error("reload failed; keeping the running configuration", "err", err)
@@ -297,6 +298,7 @@ func reload(c *serveConfig, api *httpapi.API, cert *certificate, keys **keyring,
 		}
 	}
 	api.Reload(httpapi.ReloadConfig{Publishers: kr.pub, Subscribers: kr.sub, CORSOrigins: nc.CORSOrigins})
+	ds.Reload(kr.pub, kr.sub)
 	(*keys).close()
 	*keys = kr
 

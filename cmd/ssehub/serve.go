@@ -283,6 +283,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		MaxBodyBytes:    c.StreamsMaxBody,
 		PollTimeout:     c.StreamsPoll,
 		Logger:          logger,
+		OnLimit:         metrics.Limited,
 	})
 	if err != nil {
 		return err
@@ -313,7 +314,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		return err
 	}
 	started := keys                                               // reloads replace keys
-	o, err := startOps(ctx, c, api, metrics, cert, &keys, logger) // metrics, SIGHUP
+	o, err := startOps(ctx, c, api, ds, metrics, cert, &keys, logger) // metrics, SIGHUP
 	if err != nil {
 		ln.Close()
 		return err
