@@ -21,8 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/ssehub/ssehub/httpapi"
-	"github.com/ssehub/ssehub/streams"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/streams"
 )
 
 // opsConfig is the operational part of serveConfig: the config file,

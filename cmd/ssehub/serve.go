@@ -313,7 +313,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		ln.Close()
 		return err
 	}
-	started := keys                                               // reloads replace keys
+	started := keys                                                   // reloads replace keys
 	o, err := startOps(ctx, c, api, ds, metrics, cert, &keys, logger) // metrics, SIGHUP
 	if err != nil {
 		ln.Close()
