@@ -303,13 +303,15 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, tp string, st 
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		woken := s.store.wait(tp)
+		woken, done := s.store.wait(tp)
 		c, err := s.readChunk(ctx, tp, &cur, after)
 		if err != nil {
+			done()
 			s.storageError(w, err)
 			return
 		}
 		if len(c.msgs) > 0 {
+			done()
 			closed := cur.closed && c.upToDate
 			h.Set("Content-Type", cur.contentType)
 			h.Set("Cache-Control", s.cacheControl())
@@ -329,7 +331,9 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, tp string, st 
 		}
 		select {
 		case <-woken:
+			done()
 		case <-deadline.C:
+			done()
 			h.Set("Stream-Next-Offset", formatOffset(max(after, cur.tail)))
 			h.Set("Stream-Up-To-Date", "true")
 			h.Set("Stream-Cursor", cursor(r.URL.Query().Get("cursor")))
@@ -337,8 +341,10 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, tp string, st 
 			w.WriteHeader(http.StatusNoContent)
 			return
 		case <-ctx.Done():
+			done()
 			return
 		case <-s.hub.Closing():
+			done()
 			h.Set("Retry-After", "1")
 			fail(w, http.StatusServiceUnavailable, "the server is shutting down; retry")
 			return
@@ -375,7 +381,7 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, st *stre
 		h.Set("Stream-Sse-Data-Encoding", "base64")
 	}
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
+	rc := http.NewResponseController(w)
 	var buf []byte
 	clientCursor := r.URL.Query().Get("cursor")
 	lifetime := time.NewTimer(s.cfg.SSELifetime)
@@ -384,9 +390,10 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, st *stre
 	defer beat.Stop()
 	first := true
 	for {
-		woken := s.store.wait(tp)
+		woken, done := s.store.wait(tp)
+		stop := func() bool { done(); return true }
 		c, err := s.readChunk(ctx, tp, &cur, after)
-		if err != nil {
+		if err != nil && stop() {
 			return
 		}
 		buf = buf[:0]
@@ -414,41 +421,47 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, st *stre
 			js, _ := json.Marshal(ctl)
 			buf = appendSSE(buf, "control", string(js))
 			first = false
-			if _, err := w.Write(buf); err != nil {
-				return
-			}
-			if flusher != nil {
-				flusher.Flush()
-			}
-			if ctl.StreamClosed {
+			if s.send(w, rc, buf) != nil && stop() || ctl.StreamClosed && stop() {
 				return
 			}
 		}
 		if !c.upToDate {
+			done()
 			continue
 		}
 	wait:
 		select {
 		case <-woken:
+			done()
 		case <-beat.C:
-			if _, err := w.Write([]byte(":\n\n")); err != nil {
+			if s.send(w, rc, []byte(":\n\n")) != nil && stop() {
 				return
-			}
-			if flusher != nil {
-				flusher.Flush()
 			}
 			goto wait
 		case <-lifetime.C:
+			done()
 			return
 		case <-ctx.Done():
+			done()
 			return
 		case <-s.hub.Closing():
+			done()
 			return
 		}
 		if cur, err = s.store.sync(ctx, st); err != nil || !cur.exists || cur.softDeleted {
 			return
 		}
 	}
+}
+
+// send writes b to an SSE reader and flushes it, within WriteTimeout: a
+// reader that does not take its bytes in time is disconnected.
+func (s *Server) send(w http.ResponseWriter, rc *http.ResponseController, b []byte) error {
+	rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	return rc.Flush()
 }
 
 // jsonLines is a JSON array of msgs, one message per line, so an SSE data

@@ -61,6 +61,13 @@ type Config struct {
 	// Heartbeat is how often an idle SSE read gets a comment line, so
 	// proxies keep it open. Default 15s.
 	Heartbeat time.Duration
+	// WriteTimeout is the deadline of each write to an SSE reader; one that
+	// does not take its bytes in time is disconnected. Default 10s.
+	WriteTimeout time.Duration
+	// MaxStreams is how many streams' state a hub keeps in memory; beyond
+	// it, streams nobody is using are forgotten and read from the log again
+	// when next used. Default 100,000.
+	MaxStreams int
 	// Logger receives warnings (failed appends). Default slog.Default().
 	Logger *slog.Logger
 	// OnLimit, when set, is called with the name of the limit a request
@@ -111,10 +118,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
 	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = 100_000
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, hub: cfg.Hub, store: newStore(idx), sels: topic.NewCache(1024), logger: cfg.Logger}
+	s := &Server{cfg: cfg, hub: cfg.Hub, store: newStore(idx, cfg.MaxStreams), sels: topic.NewCache(1024), logger: cfg.Logger}
 	s.remove = cfg.Hub.OnEvent(s.store.observe)
 	return s, nil
 }

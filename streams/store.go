@@ -30,25 +30,51 @@ type stream struct {
 type store struct {
 	log ssehub.TopicIndex
 
+	max     int // most streams kept in streams
 	mu      sync.Mutex
 	streams map[string]*stream
-	waiters map[string][]chan struct{} // by topic: closed when an event of it is fanned out
+	waiters map[string]map[chan struct{}]struct{} // by topic: closed when an event of it is fanned out
 }
 
-func newStore(l ssehub.TopicIndex) *store {
-	return &store{log: l, streams: map[string]*stream{}, waiters: map[string][]chan struct{}{}}
+func newStore(l ssehub.TopicIndex, max int) *store {
+	return &store{log: l, max: max, streams: map[string]*stream{}, waiters: map[string]map[chan struct{}]struct{}{}}
 }
 
-// get returns the stream of a topic, creating the view when needed.
+// get returns the stream of a topic, creating the view when needed. When
+// the store holds max streams, it first forgets some that nobody is using:
+// their state is read from the log again when they are next used (a
+// sliding TTL then counts from that moment).
 func (s *store) get(topic string) *stream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.streams[topic]
 	if st == nil {
+		if len(s.streams) >= s.max {
+			s.evict(max(1, s.max/100))
+		}
 		st = &stream{topic: topic}
 		s.streams[topic] = st
 	}
 	return st
+}
+
+// evict forgets up to n streams that no request holds (map order is
+// random enough to spread evictions). Called with s.mu held.
+func (s *store) evict(n int) {
+	for t, st := range s.streams {
+		if n == 0 {
+			return
+		}
+		if _, waited := s.waiters[t]; waited || !st.writeMu.TryLock() {
+			continue
+		}
+		if st.mu.TryLock() {
+			delete(s.streams, t)
+			n--
+			st.mu.Unlock()
+		}
+		st.writeMu.Unlock()
+	}
 }
 
 // observe is the hub's OnEvent hook: it wakes the readers waiting for the
@@ -61,7 +87,7 @@ func (s *store) observe(ev *ssehub.Event) {
 	defer s.mu.Unlock()
 	for _, t := range ev.Topics {
 		if ws, ok := s.waiters[t]; ok {
-			for _, c := range ws {
+			for c := range ws {
 				close(c)
 			}
 			delete(s.waiters, t)
@@ -70,13 +96,28 @@ func (s *store) observe(ev *ssehub.Event) {
 }
 
 // wait returns a channel closed when the next event of topic is fanned
-// out. Register before reading, then wait: no event is missed between.
-func (s *store) wait(topic string) <-chan struct{} {
+// out, and done, which the caller calls when it no longer waits. Register
+// before reading, then wait: no event is missed between.
+func (s *store) wait(topic string) (woken <-chan struct{}, done func()) {
 	c := make(chan struct{})
 	s.mu.Lock()
-	s.waiters[topic] = append(s.waiters[topic], c)
+	ws := s.waiters[topic]
+	if ws == nil {
+		ws = map[chan struct{}]struct{}{}
+		s.waiters[topic] = ws
+	}
+	ws[c] = struct{}{}
 	s.mu.Unlock()
-	return c
+	return c, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if ws, ok := s.waiters[topic]; ok {
+			delete(ws, c)
+			if len(ws) == 0 {
+				delete(s.waiters, topic)
+			}
+		}
+	}
 }
 
 // sync brings st's state up to date with the log and returns a copy.
