@@ -382,6 +382,12 @@ func printWelcome(w io.Writer, c *serveConfig, addr string, keys *keyring) {
 			self, self, cmp.Or(keys.pubAlg, "HS256"), base)
 	}
 	fmt.Fprintf(&b, "In a browser page:\n  new EventSource('%s').onmessage = e => console.log(e.data)\n\n", subURL)
+	dsURL := c.scheme() + "://" + host + streams.Prefix + "demo"
+	if c.AnonymousWrites {
+		fmt.Fprintf(&b, "Durable Streams (docs/durable-streams.md; --anonymous-writes: no token needed):\n  curl -X PUT -H 'Content-Type: text/plain' %s && curl -d 'a token' -H 'Content-Type: text/plain' %s\n  curl -N '%s?offset=-1&live=sse'\n\n", dsURL, dsURL, dsURL)
+	} else {
+		fmt.Fprintf(&b, "Durable Streams at %s%s<name> (docs/durable-streams.md): writes take the publisher token above, reads the subscriber token.\n\n", c.scheme()+"://"+host, streams.Prefix)
+	}
 	if keys.generated {
 		if c.History == "memory" {
 			b.WriteString("The JWT keys were generated for this run only (--history memory); the tokens above are valid for 30 days.\n\n")
