@@ -38,7 +38,7 @@ type node struct {
 // serve starts a hub on l with the Mercure API (anonymous subscribers)
 // and the Durable Streams server configured by cfg (Hub set here), all
 // stopped when t ends (the log too).
-func serve(t *testing.T, l ssehub.Log, cfg streams.Config) *node {
+func serve(t testing.TB, l ssehub.Log, cfg streams.Config) *node {
 	t.Helper()
 	h, err := hub.New(l, hub.Options{})
 	if err != nil {
