@@ -64,7 +64,6 @@ func serve(t testing.TB, l ssehub.Log, cfg streams.Config) *node {
 func (n *node) stop() {
 	n.srv.CloseClientConnections()
 	n.srv.Close()
-	n.ds.Close()
 	n.hub.Close()
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/topic"
 )
 
 // segment is a range of one topic's data events that a stream's reads
@@ -209,9 +211,9 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, tp string) {
 	}
 	switch live {
 	case "sse":
-		s.sse(w, r, tp, st, cur, after)
+		s.sse(w, r, tp, cur, after)
 	case "long-poll":
-		s.longPoll(w, r, tp, st, cur, after, now)
+		s.longPoll(w, r, tp, cur, after)
 	default:
 		s.catchUp(w, r, tp, cur, after, now)
 	}
@@ -289,75 +291,131 @@ func cursor(client string) string {
 	return strconv.FormatInt(n, 10)
 }
 
-func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, tp string, st *stream, cur state, after uint64, now bool) {
+// follow subscribes to the stream's own topic after position after: the
+// hub replays what the topic holds after it (through the topic index) and
+// then hands over live events, as to any subscriber. A fork's live data is
+// its own: appends to its source after the fork are not part of it.
+func (s *Server) follow(ctx context.Context, tp string, cur *state, after uint64) (*hub.Subscriber, error) {
+	return s.hub.Subscribe(ctx, hub.Request{
+		Selectors:   []topic.Selector{topic.CompileExact(tp)},
+		LastEventID: ssehub.FormatID(max(after, cur.createPos)), // a fork's own events come after its create
+		Events:      true,
+	})
+}
+
+// live is what one Next of a followed stream brought.
+type live struct {
+	msgs   [][]byte
+	last   uint64 // position of the last data event, or 0
+	closed bool   // the stream was closed (after msgs)
+	gone   bool   // the stream was deleted, or created anew
+}
+
+// collect sorts the events of one Next into data and lifecycle.
+func collect(evs []*ssehub.Event) live {
+	var l live
+	for _, ev := range evs {
+		m, ok := decodeMeta(ev.Meta)
+		if !ok || l.closed || l.gone {
+			continue
+		}
+		switch m.Op {
+		case opAppend:
+			b := []byte(ev.Data)
+			if m.B64 {
+				var err error
+				if b, err = base64.StdEncoding.DecodeString(ev.Data); err != nil {
+					continue
+				}
+			}
+			l.msgs = append(l.msgs, b)
+			l.last = ev.Pos
+		case opClose:
+			l.closed = true
+		case opDelete, opCreate:
+			l.gone = true
+		}
+	}
+	return l
+}
+
+func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, tp string, cur state, after uint64) {
 	ctx := r.Context()
 	h := w.Header()
-	deadline := time.NewTimer(s.cfg.PollTimeout)
-	defer deadline.Stop()
-	for {
-		if cur.closed && after >= cur.tail {
-			h.Set("Stream-Next-Offset", formatOffset(cur.tail))
+	eof := func() {
+		h.Set("Stream-Next-Offset", formatOffset(max(after, cur.tail)))
+		h.Set("Stream-Up-To-Date", "true")
+		h.Set("Stream-Closed", "true")
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNoContent)
+	}
+	data := func(msgs [][]byte, next uint64, upToDate, closed bool) {
+		h.Set("Content-Type", cur.contentType)
+		h.Set("Cache-Control", s.cacheControl())
+		h.Set("Stream-Next-Offset", formatOffset(next))
+		h.Set("ETag", `"`+strconv.FormatUint(cur.createPos, 36)+":"+formatOffset(after)+":"+formatOffset(next)+`"`)
+		if upToDate {
 			h.Set("Stream-Up-To-Date", "true")
+		}
+		if closed {
 			h.Set("Stream-Closed", "true")
-			h.Set("Cache-Control", "no-store")
-			w.WriteHeader(http.StatusNoContent)
-			return
+		} else {
+			h.Set("Stream-Cursor", cursor(r.URL.Query().Get("cursor")))
 		}
-		woken, done := s.store.wait(tp)
-		c, err := s.readChunk(ctx, tp, &cur, after)
+		w.WriteHeader(http.StatusOK)
+		w.Write(body(cur.contentType, msgs))
+	}
+	if cur.closed && after >= cur.tail {
+		eof()
+		return
+	}
+	c, err := s.readChunk(ctx, tp, &cur, after)
+	if err != nil {
+		s.storageError(w, err)
+		return
+	}
+	if len(c.msgs) > 0 {
+		data(c.msgs, c.next, c.upToDate, cur.closed && c.upToDate)
+		return
+	}
+	after = max(after, c.next)
+	sub, err := s.follow(ctx, tp, &cur, after)
+	if err != nil {
+		s.storageError(w, err)
+		return
+	}
+	defer sub.Close()
+	wait, cancel := context.WithTimeout(ctx, s.cfg.PollTimeout)
+	defer cancel()
+	for {
+		_, err := sub.Next(wait)
 		if err != nil {
-			done()
-			s.storageError(w, err)
-			return
-		}
-		if len(c.msgs) > 0 {
-			done()
-			closed := cur.closed && c.upToDate
-			h.Set("Content-Type", cur.contentType)
-			h.Set("Cache-Control", s.cacheControl())
-			h.Set("Stream-Next-Offset", formatOffset(c.next))
-			h.Set("ETag", `"`+strconv.FormatUint(cur.createPos, 36)+":"+formatOffset(after)+":"+formatOffset(c.next)+`"`)
-			if c.upToDate {
-				h.Set("Stream-Up-To-Date", "true")
+			if ctx.Err() != nil {
+				return // the client went away
 			}
-			if closed {
-				h.Set("Stream-Closed", "true")
-			} else {
-				h.Set("Stream-Cursor", cursor(r.URL.Query().Get("cursor")))
+			if wait.Err() == nil { // the hub ended the subscription
+				h.Set("Retry-After", "1")
+				fail(w, http.StatusServiceUnavailable, "the server is shutting down or the reader fell behind; retry from offset "+formatOffset(after))
+				return
 			}
-			w.WriteHeader(http.StatusOK)
-			w.Write(body(cur.contentType, c.msgs))
-			return
-		}
-		select {
-		case <-woken:
-			done()
-		case <-deadline.C:
-			done()
-			h.Set("Stream-Next-Offset", formatOffset(max(after, cur.tail)))
+			h.Set("Stream-Next-Offset", formatOffset(after))
 			h.Set("Stream-Up-To-Date", "true")
 			h.Set("Stream-Cursor", cursor(r.URL.Query().Get("cursor")))
 			h.Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusNoContent)
 			return
-		case <-ctx.Done():
-			done()
-			return
-		case <-s.hub.Closing():
-			done()
-			h.Set("Retry-After", "1")
-			fail(w, http.StatusServiceUnavailable, "the server is shutting down; retry")
-			return
 		}
-		if cur, err = s.store.sync(ctx, st); err != nil {
-			s.storageError(w, err)
+		l := collect(sub.Events())
+		switch {
+		case len(l.msgs) > 0:
+			data(l.msgs, l.last, sub.Live(), l.closed)
 			return
-		}
-		if !s.found(w, &cur, tp) {
+		case l.closed:
+			eof()
 			return
-		}
-		if now {
-			after = max(after, 0)
+		case l.gone:
+			fail(w, http.StatusNotFound, "the stream at "+tp+" was deleted")
+			return
 		}
 	}
 }
@@ -370,85 +428,100 @@ type control struct {
 	StreamClosed     bool   `json:"streamClosed,omitempty"`
 }
 
-func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, st *stream, cur state, after uint64) {
-	ctx := r.Context()
+// sseReader writes one SSE read.
+type sseReader struct {
+	s      *Server
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	ct     string
+	cursor string // the last cursor sent (or the client's)
+	buf    []byte
+}
+
+// write sends msgs (if any) as a data event and a control event; it
+// reports false when the reader is gone.
+func (o *sseReader) write(msgs [][]byte, next uint64, upToDate, closed bool) bool {
+	o.buf = o.buf[:0]
+	if len(msgs) > 0 {
+		var data string
+		switch {
+		case isJSON(o.ct):
+			data = string(jsonLines(msgs))
+		case isText(o.ct):
+			data = string(bytes.Join(msgs, nil))
+		default:
+			data = base64.StdEncoding.EncodeToString(bytes.Join(msgs, nil))
+		}
+		o.buf = appendSSE(o.buf, "data", data)
+	}
+	ctl := control{StreamNextOffset: formatOffset(next), UpToDate: upToDate}
+	if closed {
+		ctl.StreamClosed, ctl.UpToDate = true, true
+	} else {
+		o.cursor = cursor(o.cursor)
+		ctl.StreamCursor = o.cursor
+	}
+	js, _ := json.Marshal(ctl)
+	o.buf = appendSSE(o.buf, "control", string(js))
+	return o.s.send(o.w, o.rc, o.buf) == nil
+}
+
+func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, cur state, after uint64) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	text := isText(cur.contentType)
-	if !text {
+	if !isText(cur.contentType) {
 		h.Set("Stream-Sse-Data-Encoding", "base64")
 	}
 	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	var buf []byte
-	clientCursor := r.URL.Query().Get("cursor")
-	lifetime := time.NewTimer(s.cfg.SSELifetime)
-	defer lifetime.Stop()
-	beat := time.NewTicker(s.cfg.Heartbeat)
-	defer beat.Stop()
-	first := true
+	o := &sseReader{s: s, w: w, rc: http.NewResponseController(w), ct: cur.contentType, cursor: r.URL.Query().Get("cursor")}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.SSELifetime)
+	defer cancel()
+
+	// Catch up through the stream's segments (a fork's source first),
+	// then follow its own topic.
 	for {
-		woken, done := s.store.wait(tp)
-		stop := func() bool { done(); return true }
 		c, err := s.readChunk(ctx, tp, &cur, after)
-		if err != nil && stop() {
+		if err != nil {
 			return
 		}
-		buf = buf[:0]
-		if len(c.msgs) > 0 {
-			var data string
-			switch {
-			case isJSON(cur.contentType):
-				data = string(jsonLines(c.msgs))
-			case text:
-				data = string(bytes.Join(c.msgs, nil))
-			default:
-				data = base64.StdEncoding.EncodeToString(bytes.Join(c.msgs, nil))
-			}
-			buf = appendSSE(buf, "data", data)
-			after = c.next
+		after = max(after, c.next)
+		closed := cur.closed && c.upToDate
+		if !o.write(c.msgs, c.next, c.upToDate, closed) || closed {
+			return
 		}
-		if len(c.msgs) > 0 || first || (cur.closed && c.upToDate) {
-			ctl := control{StreamNextOffset: formatOffset(c.next), UpToDate: c.upToDate}
-			if cur.closed && c.upToDate {
-				ctl.StreamClosed, ctl.UpToDate = true, true
-			} else {
-				clientCursor = cursor(clientCursor)
-				ctl.StreamCursor = clientCursor
-			}
-			js, _ := json.Marshal(ctl)
-			buf = appendSSE(buf, "control", string(js))
-			first = false
-			if s.send(w, rc, buf) != nil && stop() || ctl.StreamClosed && stop() {
+		if c.upToDate {
+			break
+		}
+	}
+	sub, err := s.follow(ctx, tp, &cur, after)
+	if err != nil {
+		return
+	}
+	defer sub.Close()
+	for {
+		chunks, err := sub.Next(ctx)
+		if err != nil {
+			return // lifetime over, client gone, or the hub ended it (the client resumes)
+		}
+		if len(sub.Events()) == 0 && len(chunks) > 0 { // the hub's heartbeat
+			if s.send(w, o.rc, []byte(":\n\n")) != nil {
 				return
 			}
-		}
-		if !c.upToDate {
-			done()
 			continue
 		}
-	wait:
-		select {
-		case <-woken:
-			done()
-		case <-beat.C:
-			if s.send(w, rc, []byte(":\n\n")) != nil && stop() {
-				return
-			}
-			goto wait
-		case <-lifetime.C:
-			done()
-			return
-		case <-ctx.Done():
-			done()
-			return
-		case <-s.hub.Closing():
-			done()
+		l := collect(sub.Events())
+		if l.gone {
 			return
 		}
-		if cur, err = s.store.sync(ctx, st); err != nil || !cur.exists || cur.softDeleted {
+		if len(l.msgs) == 0 && !l.closed {
+			continue
+		}
+		if l.last != 0 {
+			after = l.last
+		}
+		if !o.write(l.msgs, after, sub.Live(), l.closed) || l.closed {
 			return
 		}
 	}

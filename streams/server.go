@@ -58,9 +58,6 @@ type Config struct {
 	// ends it (the client resumes from the last offset; the protocol asks
 	// for about a minute so that CDNs can collapse requests). Default 60s.
 	SSELifetime time.Duration
-	// Heartbeat is how often an idle SSE read gets a comment line, so
-	// proxies keep it open. Default 15s.
-	Heartbeat time.Duration
 	// WriteTimeout is the deadline of each write to an SSE reader; one that
 	// does not take its bytes in time is disconnected. Default 10s.
 	WriteTimeout time.Duration
@@ -85,10 +82,9 @@ type Server struct {
 	store  *store
 	sels   *topic.Cache
 	logger *slog.Logger
-	remove func()
 }
 
-// New returns a Server on cfg.Hub. Close it before the hub.
+// New returns a Server on cfg.Hub.
 func New(cfg Config) (*Server, error) {
 	if cfg.Hub == nil {
 		return nil, errors.New("streams: Config.Hub is required")
@@ -115,9 +111,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SSELifetime <= 0 {
 		cfg.SSELifetime = 60 * time.Second
 	}
-	if cfg.Heartbeat <= 0 {
-		cfg.Heartbeat = 15 * time.Second
-	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
@@ -128,7 +121,6 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, hub: cfg.Hub, store: newStore(idx, cfg.MaxStreams), sels: topic.NewCache(1024), logger: cfg.Logger}
-	s.remove = cfg.Hub.OnEvent(s.store.observe)
 	return s, nil
 }
 
@@ -141,10 +133,6 @@ type keys struct{ pub, sub *auth.Verifier }
 func (s *Server) Reload(publishers, subscribers *auth.Verifier) {
 	s.keys.Store(&keys{publishers, subscribers})
 }
-
-// Close stops the server's watch of the hub. Open reads end when the hub
-// closes.
-func (s *Server) Close() { s.remove() }
 
 // ServeHTTP serves one protocol request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -9,7 +9,7 @@ import (
 )
 
 // stream is this hub's view of one stream's topic: its state, folded
-// from the topic's events up to applied, and the readers waiting for it.
+// from the topic's events up to applied.
 //
 // Lock order: writeMu before mu. mu is held while the state is brought up
 // to date (one read of the topic's index); writeMu while a write is
@@ -26,18 +26,17 @@ type stream struct {
 	createdPos uint64    // the incarnation lastAccess belongs to
 }
 
-// store holds the streams this hub has seen and wakes their readers.
+// store holds the streams this hub has seen.
 type store struct {
 	log ssehub.TopicIndex
 
 	max     int // most streams kept in streams
 	mu      sync.Mutex
 	streams map[string]*stream
-	waiters map[string]map[chan struct{}]struct{} // by topic: closed when an event of it is fanned out
 }
 
 func newStore(l ssehub.TopicIndex, max int) *store {
-	return &store{log: l, max: max, streams: map[string]*stream{}, waiters: map[string]map[chan struct{}]struct{}{}}
+	return &store{log: l, max: max, streams: map[string]*stream{}}
 }
 
 // get returns the stream of a topic, creating the view when needed. When
@@ -65,7 +64,7 @@ func (s *store) evict(n int) {
 		if n == 0 {
 			return
 		}
-		if _, waited := s.waiters[t]; waited || !st.writeMu.TryLock() {
+		if !st.writeMu.TryLock() {
 			continue
 		}
 		if st.mu.TryLock() {
@@ -74,49 +73,6 @@ func (s *store) evict(n int) {
 			st.mu.Unlock()
 		}
 		st.writeMu.Unlock()
-	}
-}
-
-// observe is the hub's OnEvent hook: it wakes the readers waiting for the
-// event's topics. It runs on the hub's dispatcher and only closes channels.
-func (s *store) observe(ev *ssehub.Event) {
-	if ev.Meta == "" {
-		return // not an event of a stream
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, t := range ev.Topics {
-		if ws, ok := s.waiters[t]; ok {
-			for c := range ws {
-				close(c)
-			}
-			delete(s.waiters, t)
-		}
-	}
-}
-
-// wait returns a channel closed when the next event of topic is fanned
-// out, and done, which the caller calls when it no longer waits. Register
-// before reading, then wait: no event is missed between.
-func (s *store) wait(topic string) (woken <-chan struct{}, done func()) {
-	c := make(chan struct{})
-	s.mu.Lock()
-	ws := s.waiters[topic]
-	if ws == nil {
-		ws = map[chan struct{}]struct{}{}
-		s.waiters[topic] = ws
-	}
-	ws[c] = struct{}{}
-	s.mu.Unlock()
-	return c, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if ws, ok := s.waiters[topic]; ok {
-			delete(ws, c)
-			if len(ws) == 0 {
-				delete(s.waiters, topic)
-			}
-		}
 	}
 }
 

@@ -288,7 +288,6 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	if err != nil {
 		return err
 	}
-	defer ds.Close()
 	api.Handle(streams.Prefix, ds)
 	if c.AnonymousWrites {
 		logger.Warn("--anonymous-writes: anyone who can reach this hub can create, append to, close and delete Durable Streams at " + streams.Prefix + "; use it for development and conformance tests only")
