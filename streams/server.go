@@ -288,9 +288,14 @@ func (s *Server) current(ctx context.Context, st *stream, locked bool) (state, e
 	return s.store.sync(ctx, st)
 }
 
-// publish appends events through the hub.
+// publish appends events through the hub and folds them into the streams'
+// states.
 func (s *Server) publish(ctx context.Context, evs ...*ssehub.Event) error {
-	return s.hub.Publish(context.WithoutCancel(ctx), evs...)
+	if err := s.hub.Publish(context.WithoutCancel(ctx), evs...); err != nil {
+		return err
+	}
+	s.store.applyOwn(evs)
+	return nil
 }
 
 // mediaType is a content type's essence, lower case ("text/plain").

@@ -22,6 +22,7 @@ type stream struct {
 	mu         sync.Mutex
 	st         state
 	applied    uint64    // the topic's events up to here are in st
+	loaded     bool      // with a local log: st was read from the log once, through applied
 	lastAccess time.Time // for a sliding TTL: the last read or write on this hub
 	createdPos uint64    // the incarnation lastAccess belongs to
 }
@@ -29,6 +30,11 @@ type stream struct {
 // store holds the streams this hub has seen.
 type store struct {
 	log ssehub.TopicIndex
+	// local: this process is the log's only writer (bbolt, memory), so
+	// a stream's state, once read, is kept up to date by this hub's own
+	// writes (applyOwn) without reading the log again. With a shared log
+	// (Redis, NATS) every request reads what other hubs appended.
+	local bool
 
 	max     int // most streams kept in streams
 	mu      sync.Mutex
@@ -36,7 +42,33 @@ type store struct {
 }
 
 func newStore(l ssehub.TopicIndex, max int) *store {
-	return &store{log: l, max: max, streams: map[string]*stream{}}
+	_, shared := l.(ssehub.Pinger) // the logs on a server are shared
+	return &store{log: l, local: !shared, max: max, streams: map[string]*stream{}}
+}
+
+// applyOwn folds events this hub has just appended into the states of the
+// streams they belong to, with a local log. A stream whose state was not
+// read yet reads them from the log when it is; one read before they were
+// committed gets them here. Writes to one stream are serialized (writeMu),
+// and the only events one stream's writer appends to another stream (a
+// fork's reference on its source) commute with that stream's own.
+func (s *store) applyOwn(evs []*ssehub.Event) {
+	if !s.local {
+		return
+	}
+	for _, ev := range evs {
+		s.mu.Lock()
+		st := s.streams[ev.Topics[0]]
+		s.mu.Unlock()
+		if st == nil {
+			continue
+		}
+		st.mu.Lock()
+		if st.loaded && ev.Pos > st.applied {
+			st.st.apply(ev)
+		}
+		st.mu.Unlock()
+	}
 }
 
 // get returns the stream of a topic, creating the view when needed. When
@@ -82,7 +114,7 @@ func (s *store) evict(n int) {
 func (s *store) sync(ctx context.Context, st *stream) (state, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	for {
+	for !st.loaded {
 		evs, through, err := s.log.ReadTopics(ctx, ssehub.TopicQuery{
 			Topics: []string{st.topic}, After: st.applied, Limit: 4096, MaxBytes: 1 << 20,
 		})
@@ -94,7 +126,8 @@ func (s *store) sync(ctx context.Context, st *stream) (state, error) {
 		}
 		st.applied = max(st.applied, through)
 		if len(evs) == 0 || through > lastPos(evs) {
-			break // complete: the read was not cut short by its bounds
+			st.loaded = s.local // complete: the read was not cut short by its bounds
+			break
 		}
 	}
 	if st.createdPos != st.st.createPos {
