@@ -12,9 +12,16 @@
 // content type, TTL, closed state, writers' sequence numbers, the fork
 // point — travels in the events' Meta, so a stream's state is the fold of
 // its topic's events, read through the log's index by topic
-// (ssehub.TopicIndex) and kept up to date before every request. Nothing is
-// stored anywhere else: a stream is as durable as the log's events, and it
-// survives a restart or a kill -9 with them.
+// (ssehub.TopicIndex). With a local log (bbolt, memory) the hub reads a
+// stream's events once and then keeps its state with its own writes; with a
+// shared log (Redis, NATS) it reads what other hubs appended before every
+// request. Nothing is stored anywhere else: a stream is as durable as the
+// log's events, and it survives a restart or a kill -9 with them.
+//
+// Reads go through the same paths as Mercure's: a catch-up read is a read
+// of the topic index (a fork's inherited part from its sources' topics);
+// a long-poll or SSE reader is a hub Subscriber on the stream's topic,
+// replayed from its offset and then fed by the hub's one dispatcher.
 //
 // An offset is the position of the last data event read, zero-padded to 20
 // decimal digits so offsets sort as strings; it is also the event's id on
