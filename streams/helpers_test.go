@@ -1,20 +1,12 @@
 package streams_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/httpapi"
@@ -132,8 +124,8 @@ func engines() []engine {
 			return open(t), open
 		}},
 		{"redislog", func(t *testing.T) (ssehub.Log, func(*testing.T) ssehub.Log) {
-			url := "redis://127.0.0.1:6379/0"
-			prefix := redisPrefix(t, url)
+			url := servicetest.RedisURL(t)
+			prefix := servicetest.RedisPrefix(t, url)
 			open := func(t *testing.T) ssehub.Log {
 				l, err := redislog.Open(t.Context(), url, redislog.Options{Prefix: prefix})
 				if err != nil {
@@ -144,8 +136,8 @@ func engines() []engine {
 			return open(t), open
 		}},
 		{"natslog", func(t *testing.T) (ssehub.Log, func(*testing.T) ssehub.Log) {
-			url := "nats://127.0.0.1:4222"
-			name := natsStream(t, url)
+			url := servicetest.NATSURL(t)
+			name := servicetest.NATSStream(t, url, "SSEHUB_IDS_") // and its id stream (natslog)
 			open := func(t *testing.T) ssehub.Log {
 				l, err := natslog.Open(t.Context(), url, natslog.Options{Stream: name})
 				if err != nil {
@@ -156,56 +148,4 @@ func engines() []engine {
 			return open(t), open
 		}},
 	}
-}
-
-func randomName() string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// redisPrefix returns a key prefix of this test, deleted when it ends.
-func redisPrefix(t *testing.T, url string) string {
-	prefix := "ssehubtest-streams-" + randomName()
-	t.Cleanup(func() {
-		opts, err := redis.ParseURL(url)
-		if err != nil {
-			return
-		}
-		c := redis.NewClient(opts)
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		keys, _ := c.Keys(ctx, "{"+prefix+"}:*").Result()
-		if len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-	})
-	return prefix
-}
-
-// natsStream returns a JetStream stream name of this test, deleted when
-// it ends.
-func natsStream(t *testing.T, url string) string {
-	name := "SSEHUBTEST_STREAMS_" + strings.ToUpper(randomName())
-	t.Cleanup(func() {
-		nc, err := nats.Connect(url, nats.Timeout(2*time.Second))
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		names := js.StreamNames(ctx)
-		for n := range names.Name() {
-			if strings.HasPrefix(n, name) || strings.HasSuffix(n, name) {
-				js.DeleteStream(ctx, n)
-			}
-		}
-	})
-	return name
 }

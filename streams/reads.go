@@ -140,9 +140,8 @@ func jsonArray(msgs [][]byte) []byte {
 
 // head handles HEAD: the stream's metadata.
 func (s *Server) head(w http.ResponseWriter, r *http.Request, tp string) {
-	cur, err := s.current(r.Context(), s.store.get(tp), false)
-	if err != nil {
-		s.storageError(w, err)
+	_, cur, _, ok := s.open(w, r, tp, false)
+	if !ok {
 		return
 	}
 	if !cur.exists {
@@ -185,13 +184,8 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, tp string) {
 		fail(w, http.StatusBadRequest, "a live read needs an offset: -1 for the start, now for the tail, or the Stream-Next-Offset of a previous read")
 		return
 	}
-	st := s.store.get(tp)
-	cur, err := s.current(r.Context(), st, false)
-	if err != nil {
-		s.storageError(w, err)
-		return
-	}
-	if !s.found(w, &cur, tp) {
+	st, cur, _, ok := s.open(w, r, tp, false)
+	if !ok || !s.found(w, &cur, tp) {
 		return
 	}
 	st.touch()

@@ -326,13 +326,8 @@ func isTrue(v string) bool { return strings.EqualFold(v, "true") }
 
 // parseTTL parses Stream-TTL: decimal digits without a leading zero.
 func parseTTL(v string) (int64, bool) {
-	if v == "" || len(v) > 12 || (len(v) > 1 && v[0] == '0') {
+	if len(v) > 12 || (len(v) > 1 && v[0] == '0') || !digits(v) {
 		return 0, false
-	}
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return 0, false
-		}
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	return n, err == nil
@@ -341,16 +336,21 @@ func parseTTL(v string) (int64, bool) {
 // parseJSNumber parses a producer epoch or sequence: a non-negative
 // integer no larger than 2^53-1.
 func parseJSNumber(v string) (int64, bool) {
-	if v == "" || len(v) > 16 {
+	if len(v) > 16 || !digits(v) {
 		return 0, false
-	}
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return 0, false
-		}
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	return n, err == nil && n <= 1<<53-1
+}
+
+// digits reports whether v is made of ASCII digits only (and not empty).
+func digits(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return v != ""
 }
 
 // setState writes the headers that describe a stream's state.

@@ -229,13 +229,8 @@ func parseOffset(s string) (uint64, bool) {
 	if s != "" && strings.Trim(s, "0_") == "" {
 		return 0, true
 	}
-	if len(s) != offsetWidth {
+	if len(s) != offsetWidth || !digits(s) {
 		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
 	}
 	pos, err := strconv.ParseUint(s, 10, 64)
 	return pos, err == nil

@@ -134,14 +134,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, tp string) {
 		return
 	}
 
-	st := s.store.get(tp)
-	st.writeMu.Lock()
-	defer st.writeMu.Unlock()
-	cur, err := s.current(r.Context(), st, true)
-	if err != nil {
-		s.storageError(w, err)
+	st, cur, unlock, ok := s.open(w, r, tp, true)
+	if !ok {
 		return
 	}
+	defer unlock()
 
 	m := meta{Op: opCreate, TTL: ttl}
 	if !exp.IsZero() {
@@ -251,14 +248,11 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request, tp string) {
 		return
 	}
 
-	st := s.store.get(tp)
-	st.writeMu.Lock()
-	defer st.writeMu.Unlock()
-	cur, err := s.current(r.Context(), st, true)
-	if err != nil {
-		s.storageError(w, err)
+	st, cur, unlock, ok := s.open(w, r, tp, true)
+	if !ok {
 		return
 	}
+	defer unlock()
 	if !s.found(w, &cur, tp) {
 		return
 	}
@@ -373,6 +367,26 @@ func (s *Server) checkProducer(w http.ResponseWriter, cur *state, wm meta) bool 
 	return true
 }
 
+// open returns the stream at tp and its current state; for a write
+// (create, append, delete) it first takes the stream's write lock, which
+// unlock releases. It answers the request itself when the state cannot be
+// read (ok false, nothing held).
+func (s *Server) open(w http.ResponseWriter, r *http.Request, tp string, write bool) (st *stream, cur state, unlock func(), ok bool) {
+	st = s.store.get(tp)
+	unlock = func() {}
+	if write {
+		st.writeMu.Lock()
+		unlock = st.writeMu.Unlock
+	}
+	cur, err := s.current(r.Context(), st, write)
+	if err != nil {
+		unlock()
+		s.storageError(w, err)
+		return nil, state{}, nil, false
+	}
+	return st, cur, unlock, true
+}
+
 // found answers 404 or 410 for a stream that is not there to use.
 func (s *Server) found(w http.ResponseWriter, cur *state, tp string) bool {
 	if !cur.exists {
@@ -388,14 +402,11 @@ func (s *Server) found(w http.ResponseWriter, cur *state, tp string) bool {
 
 // delete handles DELETE.
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, tp string) {
-	st := s.store.get(tp)
-	st.writeMu.Lock()
-	defer st.writeMu.Unlock()
-	cur, err := s.current(r.Context(), st, true)
-	if err != nil {
-		s.storageError(w, err)
+	st, cur, unlock, ok := s.open(w, r, tp, true)
+	if !ok {
 		return
 	}
+	defer unlock()
 	if !s.found(w, &cur, tp) {
 		return
 	}

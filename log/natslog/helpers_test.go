@@ -1,15 +1,9 @@
 package natslog
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,67 +15,18 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // sharedURL is the machine's shared NATS server; tests use unique stream
-// names on it and delete their streams afterwards. SSEHUB_TEST_NATS
-// overrides it.
-func sharedURL(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv("SSEHUB_TEST_NATS")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
-	requireNATS(t, url)
-	return url
-}
+// names on it and delete their streams afterwards.
+func sharedURL(t testing.TB) string { t.Helper(); return servicetest.NATSURL(t) }
 
-// requireNATS skips the test when JetStream at url does not answer, or
-// fails it when CI=true (CI always provides the service).
-func requireNATS(t testing.TB, url string) {
-	t.Helper()
-	servicetest.Require(t, url, func() error { return pingJS(url) }, func(err error) string {
-		return fmt.Sprintf("NATS JetStream at %s is not reachable (%v); start nats-server -js or set SSEHUB_TEST_NATS", url, err)
-	})
-}
+func requireNATS(t testing.TB, url string) { t.Helper(); servicetest.RequireNATS(t, url) }
 
-// pingJS asks the JetStream at url for its account information.
-func pingJS(url string) error {
-	nc, err := nats.Connect(url, nats.Timeout(2*time.Second))
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_, err = js.AccountInfo(ctx)
-	return err
-}
+func pingJS(url string) error { return servicetest.PingJetStream(url) }
 
-// newStream returns a stream name no other test uses and deletes the stream
-// from the server at url when t ends.
+// newStream returns a stream name no other test uses; the stream and its
+// id stream are deleted when t ends.
 func newStream(t testing.TB, url string) string {
 	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "SSEHUBTEST_" + strings.ToUpper(hex.EncodeToString(b))
-	t.Cleanup(func() {
-		nc, err := nats.Connect(url, nats.Timeout(2*time.Second))
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		js.DeleteStream(ctx, name)
-		js.DeleteStream(ctx, idStreamPrefix+name)
-	})
-	return name
+	return servicetest.NATSStream(t, url, idStreamPrefix)
 }
 
 // open opens a Log on url with a fresh stream (unless opts names one) and

@@ -2,10 +2,7 @@ package redislog
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -18,71 +15,18 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// sharedURL is the machine's shared Redis; tests use unique key prefixes on
-// it and delete their keys afterwards. SSEHUB_TEST_REDIS overrides it.
-func sharedURL(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv("SSEHUB_TEST_REDIS")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	requireRedis(t, url)
-	return url
-}
+// sharedURL is the machine's shared Redis; tests use unique key prefixes
+// on it and delete their keys afterwards.
+func sharedURL(t testing.TB) string { t.Helper(); return servicetest.RedisURL(t) }
 
-// requireRedis skips the test when Redis at url does not answer, or fails it
-// when CI=true (CI always provides the service).
-func requireRedis(t testing.TB, url string) {
-	t.Helper()
-	servicetest.Require(t, url, func() error {
-		opts, err := redis.ParseURL(url)
-		if err != nil {
-			return err
-		}
-		c := redis.NewClient(opts)
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return c.Ping(ctx).Err()
-	}, func(err error) string {
-		return fmt.Sprintf("Redis at %s is not reachable (%v); start redis-server or set SSEHUB_TEST_REDIS", url, err)
-	})
-}
+func requireRedis(t testing.TB, url string) { t.Helper(); servicetest.RequireRedis(t, url) }
 
-// newPrefix returns a key prefix no other test uses and deletes its keys
-// from the Redis at url when t ends.
-func newPrefix(t testing.TB, url string) string {
-	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	prefix := "ssehubtest-" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		opts, err := redis.ParseURL(url)
-		if err != nil {
-			return
-		}
-		c := redis.NewClient(opts)
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		deleteKeys(ctx, c, prefix)
-	})
-	return prefix
-}
+// newPrefix returns a key prefix no other test uses, whose keys are
+// deleted when t ends.
+func newPrefix(t testing.TB, url string) string { t.Helper(); return servicetest.RedisPrefix(t, url) }
 
-// deleteKeys deletes every key of the log with prefix (its stream, counter
-// and indexes), found with SCAN: the prefix is the test's own.
 func deleteKeys(ctx context.Context, c *redis.Client, prefix string) {
-	iter := c.Scan(ctx, 0, "{"+prefix+"}:*", 1000).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	for len(keys) > 0 {
-		n := min(len(keys), 1000)
-		c.Unlink(ctx, keys[:n]...)
-		keys = keys[n:]
-	}
+	servicetest.DeleteRedisKeys(ctx, c, prefix)
 }
 
 // open opens a Log on url with a fresh prefix (unless opts has one) and
