@@ -3,10 +3,11 @@
 # the hub pinned to CPU 0, the load generator to CPU 1 (taskset), loopback
 # only, every run bounded in time. Usage:
 #
-#   scripts/bench-floors.sh [S1|S2|S3|S5|RESUME|STORM1|STORM1K|RESTART|STORM500R|STORM500N ...]
+#   scripts/bench-floors.sh [S1|S2|S3|S5|RESUME|STORM1|STORM1K|RESTART|STORM500R|STORM500N|DSTOKENS ...]
 #
 # Default: S1 S2 S3 S5 RESUME STORM1 STORM1K RESTART (STORM500R needs Redis,
-# STORM500N NATS JetStream at ${NATS:-nats://127.0.0.1:4222}).
+# STORM500N NATS JetStream at ${NATS:-nats://127.0.0.1:4222}, DSTOKENS Node
+# and npm for the Durable Streams reference server).
 # Results (human summary and JSON) go to ${OUT:-/tmp/ssehub-bench}.
 # HUBARGS adds serve flags (HUBARGS="--history memory"), HUBENV sets the
 # hub's environment (HUBENV="GOMAXPROCS=1"), for comparing variants.
@@ -33,12 +34,15 @@ launch_hub() { # extra serve flags...: starts the hub on the data it finds
   hub_pid=$!
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$hub_pid" 2>/dev/null || break
     sleep 0.1
   done
-  echo "hub did not start"; cat "$OUT/hub.err"; exit 1
+  echo "hub did not start"; cat "$OUT/hub.err"; return 1
 }
 stop_hub() { kill "$hub_pid" 2>/dev/null || true; wait "$hub_pid" 2>/dev/null || true; PORT=$((PORT + 1)); }
-trap stop_hub EXIT
+ref_pid=""
+stop_ref() { [ -z "$ref_pid" ] || { kill "$ref_pid" 2>/dev/null || true; wait "$ref_pid" 2>/dev/null || true; ref_pid=""; }; }
+trap 'stop_hub; stop_ref' EXIT
 
 bench() { # name, bench flags...
   local name=$1; shift
@@ -87,6 +91,46 @@ storm_redis() {
   return $rc
 }
 
+# DSTOKENS: token streaming over the Durable Streams protocol (issue 16):
+# DS_STREAMS streams (1000), each appended DS_RATE times a second (25) with
+# DS_CHUNK-byte chunks (20) for DS_DURATION (30s), one SSE reader per stream,
+# at most DS_CONCURRENCY appends in flight (500: at the floor's 20 ms p99,
+# 25,000/s needs 500 in flight, so the generator never caps it). First
+# ssehub (serve --anonymous-writes, durable bbolt history), then the
+# protocol's Node reference server (@durable-streams/server 0.3.7 from
+# scripts/ds-reference, file-backed store: fdatasync on every append),
+# each pinned to CPU 0, the generator to CPU 1, and the same flags.
+ds_tokens() {
+  local streams=${DS_STREAMS:-1000} rate=${DS_RATE:-25} rc=0
+  local flags=(--mode durable-streams --topics "$streams" --rate $((streams * rate)) --payload "${DS_CHUNK:-20}"
+    --concurrency "${DS_CONCURRENCY:-500}" --duration "${DS_DURATION:-30s}" --progress 0 --fail-on-loss)
+  rm -f "$OUT"/DSTOKENS-*.json
+  if start_hub --anonymous-writes; then
+    echo "== DSTOKENS ssehub"
+    taskset -c 1 "$BIN" bench --url "http://127.0.0.1:$PORT/v1/stream/" --hub-pid "$hub_pid" \
+      --json-out "$OUT/DSTOKENS-ssehub.json" "${flags[@]}" | tee "$OUT/DSTOKENS-ssehub.txt" || rc=$?
+  else
+    echo "== DSTOKENS ssehub: not run (serve --anonymous-writes and /v1/stream/ are issue 16's)"; rc=1
+  fi
+  stop_hub
+
+  [ -d scripts/ds-reference/node_modules ] || (cd scripts/ds-reference && npm ci --no-audit --no-fund --loglevel error)
+  rm -rf "$OUT/ds-reference"
+  taskset -c 0 node scripts/ds-reference/server.mjs --port "$PORT" --data "$OUT/ds-reference" >"$OUT/ds-reference.out" 2>&1 &
+  ref_pid=$!
+  for _ in $(seq 100); do grep -q '^listening' "$OUT/ds-reference.out" && break; sleep 0.1; done
+  grep -q '^listening' "$OUT/ds-reference.out" || { echo "reference server did not start"; cat "$OUT/ds-reference.out"; return 1; }
+  echo "== DSTOKENS reference ($(grep '^listening' "$OUT/ds-reference.out"))"
+  taskset -c 1 "$BIN" bench --url "http://127.0.0.1:$PORT/v1/stream/" --hub-pid "$ref_pid" \
+    --json-out "$OUT/DSTOKENS-reference.json" "${flags[@]}" | tee "$OUT/DSTOKENS-reference.txt" || rc=$?
+  stop_ref
+  PORT=$((PORT + 1))
+  for f in "$OUT"/DSTOKENS-ssehub.json "$OUT"/DSTOKENS-reference.json; do
+    [ -f "$f" ] && jq -r --arg f "$(basename "$f" .json)" '"\($f): \(.publish.per_second|floor) acked appends/s, append p99 \(.publish.latency.p99_ms) ms, delivery p99 \(.delivery.latency.p99_ms) ms, lost \(.delivery.missing), hub CPU \(.hub.cpu_publish_s // "?") s"' "$f"
+  done
+  return $rc
+}
+
 run() {
   case $1 in
   S1) # RSS per idle connection: 15,000 held, connected at 2,000/s
@@ -118,6 +162,8 @@ run() {
     bench STORM500N --subscribers 1000 --topics 100 --rate 50 --duration 60s --concurrency 64 \
       --storm 500 --storm-missed 10 --storm-behind 100000 --storm-behind-topics 1000 --storm-timeout 120s --max-time 400s --fail-on-loss
     stop_hub ;;
+  DSTOKENS) # Durable Streams token streaming: 1,000 streams x 25 appends/s x 20 B, ssehub and the Node reference server
+    ds_tokens ;;
   *) echo "unknown scenario $1"; exit 2 ;;
   esac
 }

@@ -43,21 +43,30 @@ latency:
 Hub restart (--reconnect): subscribers come back with Last-Event-ID after
 their stream ends; publishes refused meanwhile are errors, not losses.
 
+Durable Streams (--mode durable-streams): token streaming. Creates --topics
+streams (PUT, text/plain) under the base URL, one SSE reader per stream
+(GET ?offset=-1&live=sse, resuming from the last control event's offset
+when a response ends), then appends --payload-byte chunks (POST) at --rate
+appends/s over all streams, each stream's one after the other, over
+--concurrency keep-alive connections. 1,000 streams x 25 appends/s:
+  ssehub bench --mode durable-streams --url http://127.0.0.1:8080/v1/stream/ \
+      --topics 1000 --rate 25000 --payload 20 --concurrency 200 --duration 30s
+
 Flags:
 `)
 		fs.PrintDefaults()
 	}
 	var c bench.Config
-	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080/.well-known/mercure", "subscribe URL (plain mode: \"{topic}\" is replaced by the topic)")
-	fs.StringVar(&c.Mode, "mode", bench.ModeSSEHub, "ssehub (Mercure: ?topic= and form publishes to the same URL) or plain (URL templates, e.g. nginx+nchan)")
+	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080/.well-known/mercure", "subscribe URL (plain mode: \"{topic}\" is replaced by the topic; durable-streams mode: the streams' base URL, default http://127.0.0.1:8080/v1/stream/)")
+	fs.StringVar(&c.Mode, "mode", bench.ModeSSEHub, "ssehub (Mercure: ?topic= and form publishes to the same URL), plain (URL templates, e.g. nginx+nchan) or durable-streams (a stream per topic: appends and SSE reads)")
 	fs.StringVar(&c.PublishURL, "publish-url", "", "publish URL (default: --url in ssehub mode); \"{topic}\" is replaced by the topic")
 	fs.StringVar(&c.PublishFormat, "publish-format", "", "publish body: form (fields topic and data; default in ssehub mode) or raw (the data as body; default in plain mode)")
-	fs.IntVar(&c.Subscribers, "subscribers", 100, "subscriber connections")
-	fs.IntVar(&c.Topics, "topics", 1, "topics; subscriber i is on topic i mod topics")
-	fs.StringVar(&c.TopicPrefix, "topic-prefix", "bench/", "topic names are this prefix followed by 0, 1, …")
+	fs.IntVar(&c.Subscribers, "subscribers", 100, "subscriber connections (durable-streams mode: default one per stream)")
+	fs.IntVar(&c.Topics, "topics", 1, "topics (durable-streams mode: streams); subscriber i is on topic i mod topics")
+	fs.StringVar(&c.TopicPrefix, "topic-prefix", "", "topic names are this prefix followed by 0, 1, … (default bench/; durable-streams mode: bench-<start time>/, new streams every run)")
 	fs.BoolVar(&c.SubscribeAll, "all", false, "every subscriber subscribes to every topic (topic=* in ssehub mode)")
-	fs.Float64Var(&c.Rate, "rate", 10, "publishes per second, over all topics")
-	fs.IntVar(&c.Payload, "payload", 100, "bytes of data per event (at least its ~30-byte header)")
+	fs.Float64Var(&c.Rate, "rate", 10, "publishes (appends) per second, over all topics")
+	fs.IntVar(&c.Payload, "payload", 100, "bytes of data per event or append (at least its ~20-byte header)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of the publish phase")
 	fs.IntVar(&c.Concurrency, "concurrency", 16, "publish requests in flight at most (a topic's publishes are sequential)")
 	fs.DurationVar(&c.PublishTimeout, "publish-timeout", 10*time.Second, "timeout of one publish request")
@@ -92,6 +101,16 @@ Flags:
 	}
 	if c.Settle == 0 {
 		c.Settle = time.Nanosecond // bench.Config takes 0 for its 2s default
+	}
+	if c.Mode == bench.ModeDurableStreams {
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if !given["url"] {
+			c.URL = "http://127.0.0.1:8080/v1/stream/"
+		}
+		if !given["subscribers"] {
+			c.Subscribers = c.Topics
+		}
 	}
 	switch len(positional) {
 	case 0:

@@ -23,7 +23,21 @@ const (
 	// by the topic's name, and the publish body is chosen by
 	// Config.PublishFormat.
 	ModePlain = "plain"
+	// ModeDurableStreams drives a Durable Streams server (the protocol of
+	// durable-streams/durable-streams, PROTOCOL.md): each topic is a
+	// stream, created with PUT (text/plain) before the readers connect;
+	// subscribers read it with GET ?offset=…&live=sse and resume from the
+	// last control event's streamNextOffset when their stream ends;
+	// publishes are raw appends (POST) to the stream's URL. URL is the
+	// streams' base URL (the stream's name is appended to it) or a template
+	// with "{topic}".
+	ModeDurableStreams = "durable-streams"
 )
+
+// StreamContentType is the content type of the streams of
+// ModeDurableStreams: text, as generated tokens are, so the SSE data
+// events carry it as it is (binary types are base64 in SSE).
+const StreamContentType = "text/plain"
 
 // Publish body formats of Config.PublishFormat.
 const (
@@ -45,13 +59,17 @@ type Config struct {
 	// URL is the subscribe URL, e.g.
 	// http://127.0.0.1:8080/.well-known/mercure. Only http is supported
 	// (subscribers speak HTTP/1.1 on raw TCP connections). In ModePlain
-	// "{topic}" in it is replaced by the topic's name, query-escaped.
+	// "{topic}" in it is replaced by the topic's name, query-escaped. In
+	// ModeDurableStreams it is the streams' base URL, e.g.
+	// http://127.0.0.1:8080/v1/stream/, to which the stream's name is
+	// appended, or a template in which "{topic}" is replaced by it.
 	URL string
-	// Mode is ModeSSEHub (default) or ModePlain.
+	// Mode is ModeSSEHub (default), ModePlain or ModeDurableStreams.
 	Mode string
 	// PublishURL is where events are posted: by default URL in ModeSSEHub;
 	// required in ModePlain. "{topic}" in it is replaced by the topic's
-	// name, query-escaped.
+	// name, query-escaped. ModeDurableStreams appends to the stream's URL
+	// and takes none.
 	PublishURL string
 	// PublishFormat is FormatForm (default in ModeSSEHub) or FormatRaw
 	// (default in ModePlain).
@@ -65,7 +83,9 @@ type Config struct {
 	// publish phase alone (to measure publishing).
 	Subscribers int
 	// Topics is the number of topics (default 1), named TopicPrefix
-	// followed by 0 … Topics-1 (default prefix "bench/"). Subscriber i
+	// followed by 0 … Topics-1 (default prefix "bench/"; in
+	// ModeDurableStreams "bench-<start time>/", new streams each run).
+	// Subscriber i
 	// subscribes to topic i mod Topics, or to every topic with
 	// SubscribeAll ("*" in ModeSSEHub; in ModePlain URL must then contain
 	// no "{topic}" and stream every topic).
@@ -76,7 +96,8 @@ type Config struct {
 	// Rate is publishes per second over all topics (default 10), sent
 	// round-robin over the topics for Duration (default 10s). Payload is
 	// the size of each event's data in bytes (default 100; at least the
-	// size of the header, about 30 bytes).
+	// size of the header, about 20 bytes), in ModeDurableStreams of each
+	// append.
 	Rate     float64
 	Duration time.Duration
 	Payload  int
@@ -104,7 +125,9 @@ type Config struct {
 	// Settle is the pause after every subscriber is connected, before the
 	// idle RSS is sampled and publishing starts (default 2s). Drain bounds
 	// the wait, after the last publish, for every expected event to
-	// arrive (default 5s).
+	// arrive, and every event whose publish failed (the server may have
+	// applied it: a run with publish errors waits the whole drain when it
+	// did not) (default 5s).
 	Settle time.Duration
 	Drain  time.Duration
 
@@ -141,7 +164,9 @@ type Config struct {
 	StormTimeout      time.Duration
 
 	// Reconnect makes the main subscribers reconnect, with Last-Event-ID,
-	// when their stream ends, as a browser does: after the reconnection
+	// when their stream ends, as a browser does (always on in
+	// ModeDurableStreams, whose readers resume at once from their last
+	// offset, as the protocol's clients do when the server ends a stream): after the reconnection
 	// time (the stream's "retry:" field, 3s when it sent none), and after
 	// failed attempts after a wait that doubles up to ReconnectMaxBackoff
 	// (default 5s), drawn from its upper half. Publishes that fail
@@ -173,11 +198,16 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Mode == "" {
 		c.Mode = ModeSSEHub
 	}
-	if c.Mode != ModeSSEHub && c.Mode != ModePlain {
-		return c, fmt.Errorf("bench: unknown mode %q (want %q or %q)", c.Mode, ModeSSEHub, ModePlain)
+	if c.Mode != ModeSSEHub && c.Mode != ModePlain && c.Mode != ModeDurableStreams {
+		return c, fmt.Errorf("bench: unknown mode %q (want %q, %q or %q)", c.Mode, ModeSSEHub, ModePlain, ModeDurableStreams)
 	}
 	if c.URL == "" {
 		return c, errors.New("bench: a subscribe URL is required")
+	}
+	if c.Mode == ModeDurableStreams {
+		if err := c.durableDefaults(); err != nil {
+			return c, err
+		}
 	}
 	if c.PublishURL == "" {
 		if c.Mode == ModePlain {
@@ -267,6 +297,33 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
+// durableDefaults checks and completes a configuration of
+// ModeDurableStreams: URL becomes a template, appends go to the stream's
+// URL, readers always resume, and the streams are new ones.
+func (c *Config) durableDefaults() error {
+	switch {
+	case c.PublishURL != "":
+		return errors.New("bench: durable-streams mode appends to the streams' own URLs: drop the publish URL")
+	case c.PublishFormat != "" && c.PublishFormat != FormatRaw:
+		return errors.New("bench: durable-streams mode appends the raw chunk: drop the publish format")
+	case c.SubscribeAll:
+		return errors.New("bench: a Durable Streams reader reads one stream: drop --all")
+	case c.ResumeMissed > 0 || c.Storm > 0:
+		return errors.New("bench: the resume scenario and the storm resume with Last-Event-ID, which Durable Streams readers do not use (they resume from offsets whenever a stream ends): drop them")
+	}
+	if !strings.Contains(c.URL, "{topic}") {
+		if !strings.HasSuffix(c.URL, "/") {
+			c.URL += "/"
+		}
+		c.URL += "{topic}"
+	}
+	c.PublishURL, c.PublishFormat, c.Reconnect = c.URL, FormatRaw, true
+	if c.TopicPrefix == "" {
+		c.TopicPrefix = "bench-" + strconv.FormatInt(time.Now().UnixMilli(), 36) + "/"
+	}
+	return nil
+}
+
 // checkStorm checks the storm's fields, once defaults are filled in.
 func (c *Config) checkStorm() error {
 	if c.Storm == 0 {
@@ -306,12 +363,16 @@ func (c *Config) topicName(i int) string {
 func (c *Config) stormTopic(i int) string  { return c.TopicPrefix + "storm" + strconv.Itoa(i) }
 func (c *Config) behindTopic(i int) string { return c.TopicPrefix + "behind" + strconv.Itoa(i) }
 
-// subscribeURL returns the subscribe URL for a topic name ("*" for all).
+// subscribeURL returns the subscribe URL for a topic name ("*" for all);
+// in ModeDurableStreams the stream's URL, without the read parameters.
 func (c *Config) subscribeURL(topic string) (*url.URL, error) {
 	var raw string
-	if c.Mode == ModePlain {
+	switch c.Mode {
+	case ModePlain:
 		raw = strings.ReplaceAll(c.URL, "{topic}", url.QueryEscape(topic))
-	} else {
+	case ModeDurableStreams:
+		raw = strings.ReplaceAll(c.URL, "{topic}", (&url.URL{Path: topic}).EscapedPath())
+	default:
 		raw = c.URL
 	}
 	u, err := url.Parse(raw)

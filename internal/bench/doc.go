@@ -56,6 +56,31 @@
 // URL "http://127.0.0.1/sub/{topic}", PublishURL
 // "http://127.0.0.1/pub?id={topic}" and FormatRaw.
 //
+// # Durable Streams
+//
+// ModeDurableStreams measures token streaming over the Durable Streams
+// protocol (durable-streams/durable-streams, PROTOCOL.md): each topic is a
+// stream, created with PUT (text/plain; an existing one stops the run, so
+// the default prefix is new every run) before its readers connect. A
+// reader is one SSE read, GET <stream>?offset=-1&live=sse, on the same
+// cheap connections. Publishes are appends: POST of one chunk,
+// "<phase> <stream> <seq> <sent>" padded with "x" to Config.Payload bytes
+// and ended by ';' (a stream is bytes: a server may batch appends into one
+// data event or split one over two, so chunks are found by their end),
+// over Config.Concurrency keep-alive connections whose requests are
+// written by hand (an append costs a write and a read). A stream's appends
+// go one after the other, as one generator's tokens do.
+//
+// A reader keeps the data events' bytes until the control event that
+// follows them (its streamNextOffset is the reader's offset), and only
+// then counts their chunks: when a response ends, the reader resumes at
+// once from that offset, as the protocol's clients do, and receives what
+// came after it again, which must count once. Missing, duplicated and
+// out-of-order chunks and the delivery latency (to the control event) are
+// counted as events are, per reader; Report.Streams adds the data and
+// control events, control events without an offset, bytes no control
+// event confirmed, and readers told that their stream closed.
+//
 // # Resume
 //
 // With Config.ResumeMissed one extra subscriber, on topic

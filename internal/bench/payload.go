@@ -19,8 +19,9 @@ const (
 //
 // phase is one of the phase constants; topic is the topic's index; seq the event's
 // sequence number on its topic, from 0; sent the publisher's clock when it
-// sent the request, in nanoseconds since the run started (one process,
-// monotonic clock); padding is "x" repeated to the configured size.
+// sent the request, in microseconds since the run started (one process,
+// monotonic clock; microseconds keep a Durable Streams chunk near 20
+// bytes); padding is "x" repeated to the configured size.
 type payload struct {
 	phase byte
 	topic int
@@ -36,7 +37,7 @@ func appendPayload(b []byte, p payload, size int) []byte {
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(p.seq), 10)
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(p.sent), 10)
+	b = strconv.AppendInt(b, p.sent.Microseconds(), 10)
 	b = append(b, ' ')
 	for len(b)-start < size {
 		b = append(b, 'x')
@@ -61,7 +62,7 @@ func parsePayload(b []byte) (p payload, ok bool) {
 		n[i] = v
 		b = rest
 	}
-	p.topic, p.seq, p.sent = int(n[0]), int(n[1]), time.Duration(n[2])
+	p.topic, p.seq, p.sent = int(n[0]), int(n[1]), time.Duration(n[2])*time.Microsecond
 	return p, true
 }
 

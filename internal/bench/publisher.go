@@ -22,6 +22,10 @@ type publisher struct {
 	// acked[t] holds the sequence numbers acknowledged on topic t; written
 	// only by the worker that owns t, read once the workers are done.
 	acked []seqSet
+	// unacked[t] counts the publishes sent to topic t in the publish phase
+	// that failed (they may have been applied all the same); written by
+	// the worker that owns t, read once the workers are done.
+	unacked []int
 	// last[t] is the highest sequence number acknowledged on topic t (-1
 	// before the first); safe for concurrent use.
 	last []atomic.Int64
@@ -59,11 +63,12 @@ func newPublisher(r *runner) *publisher {
 		ForceAttemptHTTP2:   false,
 	}
 	p := &publisher{
-		r:      r,
-		tr:     tr,
-		client: &http.Client{Transport: tr, Timeout: c.PublishTimeout},
-		acked:  make([]seqSet, c.Topics),
-		last:   make([]atomic.Int64, c.Topics),
+		r:       r,
+		tr:      tr,
+		client:  &http.Client{Transport: tr, Timeout: c.PublishTimeout},
+		acked:   make([]seqSet, c.Topics),
+		unacked: make([]int, c.Topics),
+		last:    make([]atomic.Int64, c.Topics),
 	}
 	for t := range p.last {
 		p.last[t].Store(-1)
@@ -136,16 +141,28 @@ func (p *publisher) runMain(ctx context.Context) {
 		go func(ch chan job) {
 			defer wg.Done()
 			var buf []byte
+			var hc *httpConn // appends in ModeDurableStreams
+			if c.Mode == ModeDurableStreams {
+				hc = p.r.newHTTPConn(phaseCtx, w)
+				defer hc.close()
+			}
 			for j := range ch {
 				if phaseCtx.Err() != nil {
 					p.main.dropped.Add(1)
 					continue
 				}
+				pl := payload{phase: phaseMain, topic: j.topic, seq: j.seq}
 				var ok bool
-				buf, ok = p.publish(phaseCtx, &p.main, payload{phase: phaseMain, topic: j.topic, seq: j.seq}, c.topicName(j.topic), buf)
+				if hc != nil {
+					buf, ok = p.dsAppend(hc, pl, buf)
+				} else {
+					buf, ok = p.publish(phaseCtx, &p.main, pl, c.topicName(j.topic), buf)
+				}
 				if ok {
 					p.acked[j.topic].add(j.seq)
 					p.last[j.topic].Store(int64(j.seq))
+				} else {
+					p.unacked[j.topic]++
 				}
 			}
 		}(chans[w])

@@ -23,7 +23,10 @@ type Report struct {
 	Resume    *ResumeReport    `json:"resume,omitempty"`
 	Storm     *StormReport     `json:"storm,omitempty"`
 	Reconnect *ReconnectReport `json:"reconnect,omitempty"`
-	Phases    Phases           `json:"phases"`
+	// Streams is present in ModeDurableStreams, where Publish counts the
+	// appends and Delivery the chunks.
+	Streams *StreamsReport `json:"streams,omitempty"`
+	Phases  Phases         `json:"phases"`
 	// Error says why the run stopped before its end (deadline, interrupt),
 	// empty after a complete run.
 	Error string `json:"error,omitempty"`
@@ -245,6 +248,33 @@ type ReconnectReport struct {
 	Gaps int64 `json:"gaps"`
 }
 
+// StreamsReport is what ModeDurableStreams did besides appending and
+// reading chunks.
+type StreamsReport struct {
+	Streams     int    `json:"streams"`
+	ContentType string `json:"content_type"`
+	// Created counts the streams created (201) in CreateS seconds,
+	// CreateFailed the others, why in CreateErrors.
+	Created      int64        `json:"created"`
+	CreateFailed int64        `json:"create_failed"`
+	CreateErrors []ErrorCount `json:"create_errors,omitempty"`
+	CreateS      float64      `json:"create_s"`
+	// DataEvents and ControlEvents count the SSE events the readers got
+	// (each read starts with a control event too); BadControl the control
+	// events without a JSON streamNextOffset (BadControlExample says why),
+	// which the readers ignored.
+	DataEvents        int64  `json:"data_events"`
+	ControlEvents     int64  `json:"control_events"`
+	BadControl        int64  `json:"bad_control_events"`
+	BadControlExample string `json:"bad_control_example,omitempty"`
+	// Uncommitted counts bytes received in data events that no control
+	// event followed before the run ended; they count as not received.
+	Uncommitted int64 `json:"uncommitted_bytes"`
+	// Closed counts readers told that their stream was closed
+	// (streamClosed), which the run never asks for.
+	Closed int64 `json:"closed"`
+}
+
 // Phases are the lengths of the run's phases, in seconds.
 type Phases struct {
 	ConnectS float64 `json:"connect_s"`
@@ -262,8 +292,20 @@ func (r *Report) WriteText(w io.Writer) error {
 	if c.SubscribeAll {
 		all += ", every subscriber on all"
 	}
-	fmt.Fprintf(&b, "ssehub bench (%s mode): %d subscribers over %s, %g publishes/s for %gs, payload %d B\n",
-		r.Mode, c.Subscribers, all, c.Rate, c.DurationS, c.PayloadBytes)
+	pub := "publish"
+	if r.Mode == ModeDurableStreams {
+		pub = "append "
+		fmt.Fprintf(&b, "ssehub bench (durable-streams): %d streams, %d SSE readers, %g appends/s (%.3g per stream) for %gs, chunks of %d B\n",
+			c.Topics, c.Subscribers, c.Rate, c.Rate/float64(max(c.Topics, 1)), c.DurationS, c.PayloadBytes)
+	} else {
+		fmt.Fprintf(&b, "ssehub bench (%s mode): %d subscribers over %s, %g publishes/s for %gs, payload %d B\n",
+			r.Mode, c.Subscribers, all, c.Rate, c.DurationS, c.PayloadBytes)
+	}
+	if st := r.Streams; st != nil {
+		fmt.Fprintf(&b, "streams      %d of %d created (%s) in %.2fs, %d failed\n",
+			st.Created, st.Streams, st.ContentType, st.CreateS, st.CreateFailed)
+		writeErrs(&b, "  create error", st.CreateErrors)
+	}
 	cn := &r.Connections
 	fmt.Fprintf(&b, "connections  %d established, %d failed of %d", cn.Established, cn.Failed, cn.Attempted)
 	fmt.Fprintf(&b, " in %.2fs (%.0f/s)", cn.ConnectS, cn.PerSecond)
@@ -274,20 +316,27 @@ func (r *Report) WriteText(w io.Writer) error {
 	writeErrs(&b, "  connect error", cn.Errors)
 	writeErrs(&b, "  stream ended", cn.EndReasons)
 	p := &r.Publish
-	fmt.Fprintf(&b, "publish      %d acked of %d sent (%d scheduled), %d errors, %d dropped; %.1f/s\n",
-		p.Acked, p.Sent, p.Scheduled, p.Errors, p.Dropped, p.PerSecond)
+	fmt.Fprintf(&b, "%s      %d acked of %d sent (%d scheduled), %d errors, %d dropped; %.1f/s\n",
+		pub, p.Acked, p.Sent, p.Scheduled, p.Errors, p.Dropped, p.PerSecond)
 	fmt.Fprintf(&b, "             latency %s\n", latText(p.Latency))
-	writeErrs(&b, "  publish error", p.ErrorKinds)
+	writeErrs(&b, "  "+strings.TrimSpace(pub)+" error", p.ErrorKinds)
 	d := &r.Delivery
 	fmt.Fprintf(&b, "delivery     expected %d, received %d, missing %d, duplicated %d, out of order %d",
 		d.Expected, d.Received, d.Missing, d.Duplicated, d.OutOfOrder)
-	if d.UnackedReceived > 0 || d.Foreign > 0 {
-		fmt.Fprintf(&b, ", unacked received %d, foreign %d", d.UnackedReceived, d.Foreign)
+	if d.UnackedReceived > 0 || d.Foreign > 0 || d.Other > 0 {
+		fmt.Fprintf(&b, ", unacked received %d, foreign %d, not ours %d", d.UnackedReceived, d.Foreign, d.Other)
 	}
 	if d.SubscribersWithLoss > 0 {
 		fmt.Fprintf(&b, " (%d subscribers lost events)", d.SubscribersWithLoss)
 	}
 	fmt.Fprintf(&b, "\n             %.0f events/s; latency %s\n", d.PerSecond, latText(d.Latency))
+	if st := r.Streams; st != nil {
+		fmt.Fprintf(&b, "             %d data and %d control events; %d bad control events, %d uncommitted bytes, %d streams closed\n",
+			st.DataEvents, st.ControlEvents, st.BadControl, st.Uncommitted, st.Closed)
+		if st.BadControlExample != "" {
+			fmt.Fprintf(&b, "  bad control event: %s\n", st.BadControlExample)
+		}
+	}
 	if h := r.Hub; h != nil {
 		if h.Error != "" {
 			fmt.Fprintf(&b, "hub          pid %d: %s\n", h.PID, h.Error)
@@ -318,7 +367,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	if st := r.Storm; st != nil {
 		st.writeText(&b)
 	}
-	if rc := r.Reconnect; rc != nil {
+	// Durable Streams readers always resume: say so only when one did.
+	if rc := r.Reconnect; rc != nil && (r.Mode != ModeDurableStreams || rc.Ended+rc.Attempts > 0) {
 		fmt.Fprintf(&b, "reconnect    %d streams ended, %d reconnected (%d attempts); back at %.2fs, caught up %d (not %d) %s",
 			rc.Ended, rc.Reconnected, rc.Attempts, rc.BackS, rc.CaughtUp, rc.NotCaughtUp, latText(rc.CatchUp))
 		if rc.Gaps > 0 {

@@ -37,6 +37,7 @@ type runner struct {
 	cnt        deliveries
 	pub        *publisher
 	storm      *storm // nil without a storm
+	ds         dsRun  // ModeDurableStreams
 
 	// Reconnections of main subscribers (Config.Reconnect).
 	reAttempts, reAccepted atomic.Int64
@@ -93,7 +94,11 @@ func (r *runner) prepare(ctx context.Context) error {
 		return err
 	}
 	r.addr = net.JoinHostPort(ip.String(), port)
-	if r.sources, err = c.sourceAddrs(ip, c.Subscribers+c.Storm+1); err != nil {
+	conns := c.Subscribers + c.Storm + 1
+	if c.Mode == ModeDurableStreams {
+		conns += c.Concurrency // the appenders' connections share the source addresses
+	}
+	if r.sources, err = c.sourceAddrs(ip, conns); err != nil {
 		return err
 	}
 	if len(r.sources) == 0 {
@@ -129,6 +134,9 @@ func (r *runner) prepare(ctx context.Context) error {
 		s.r, s.idx, s.phase, s.cnt = r, i, phaseMain, &r.cnt
 		s.control = c.Storm > 0
 		s.keepID = c.Reconnect
+		if c.Mode == ModeDurableStreams {
+			s.ds, s.retry = &dsReader{}, dsRetry
+		}
 		if c.SubscribeAll {
 			s.topic = -1
 			s.trk = make([]topicTrack, c.Topics)
@@ -174,6 +182,8 @@ func (r *runner) clock() time.Duration { return time.Since(r.start) }
 func (r *runner) run(ctx context.Context) *Report {
 	c := &r.cfg
 	rep := r.newReport()
+	ctx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
 	subsCtx, closeSubs := context.WithCancel(ctx)
 	defer closeSubs()
 	stopProgress := r.progress()
@@ -186,6 +196,13 @@ func (r *runner) run(ctx context.Context) *Report {
 			return
 		}
 		*s, hubErr = ReadProc(c.HubPID)
+	}
+	// Durable Streams: the streams exist before their readers connect.
+	if c.Mode == ModeDurableStreams {
+		r.setPhase("create")
+		if err := r.createStreams(ctx); err != nil {
+			stopRun(fmt.Errorf("creating the streams: %w", err))
+		}
 	}
 	sampleHub(&hub0)
 
@@ -251,11 +268,15 @@ func (r *runner) run(ctx context.Context) *Report {
 	t3 := r.clock()
 	rep.Phases.PublishS = (t3 - pubStart).Seconds()
 
-	// Drain: wait for every expected event (or the drain time).
+	// Drain: wait for every expected event (or the drain time), and for
+	// those whose publish failed: a server may have applied them (a
+	// timeout), and the first deliveries count them too, so without them
+	// the count could reach the expected one with expected events still
+	// on their way.
 	r.setPhase("drain")
 	expected := int64(0)
 	for t := range c.Topics {
-		n := int64(r.pub.acked[t].len())
+		n := int64(r.pub.acked[t].len() + r.pub.unacked[t])
 		if c.SubscribeAll {
 			expected += n * r.est.Load()
 		} else {
@@ -310,6 +331,9 @@ func (r *runner) run(ctx context.Context) *Report {
 	}
 	if c.Reconnect {
 		rep.Reconnect = r.reconnectReport()
+	}
+	if c.Mode == ModeDurableStreams {
+		rep.Streams = r.streamsReport()
 	}
 	if g, err := ReadProc(0); err == nil {
 		rep.Generator = ProcReport{RSS: g.RSS, PeakRSS: g.PeakRSS, CPUS: g.CPU.Seconds()}
@@ -372,8 +396,8 @@ func (r *runner) runSubscriber(ctx context.Context, s *subscriber) {
 		}
 		r.ended.Add(1)
 		r.endErrs.add(s.endErr)
-		if !r.cfg.Reconnect {
-			return
+		if !r.cfg.Reconnect || (s.ds != nil && s.ds.closed) {
+			return // a closed Durable Stream has nothing more
 		}
 		if conn = r.reconnect(ctx, s, target); conn == nil {
 			return

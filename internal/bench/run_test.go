@@ -20,20 +20,14 @@ func TestMain(m *testing.M) {
 
 // quick returns a configuration for a short run against h.
 func quick(h *fakeHub) Config {
-	return Config{
-		URL:            h.url("/hub"),
-		Subscribers:    20,
-		Topics:         2,
-		Rate:           100,
-		Duration:       500 * time.Millisecond,
-		Settle:         100 * time.Millisecond,
-		Drain:          2 * time.Second,
-		ConnectRate:    1000,
-		ConnectTimeout: 2 * time.Second,
-		PublishTimeout: 5 * time.Second,
-		Payload:        64,
-		Concurrency:    4,
-	}
+	return quickRun(Config{URL: h.url("/hub"), Subscribers: 20, Topics: 2, Rate: 100, Payload: 64, Concurrency: 4})
+}
+
+// quickRun returns c with the phases and timeouts of a short test run.
+func quickRun(c Config) Config {
+	c.Duration, c.Settle, c.Drain = 500*time.Millisecond, 100*time.Millisecond, 2*time.Second
+	c.ConnectRate, c.ConnectTimeout, c.PublishTimeout = 1000, 2*time.Second, 5*time.Second
+	return c
 }
 
 func TestRunCountsLossDuplicatesAndReordering(t *testing.T) {

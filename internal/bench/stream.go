@@ -66,6 +66,8 @@ type response struct {
 	status      int
 	contentType string
 	chunked     bool
+	length      int64  // Content-Length; -1 when absent
+	close       bool   // Connection: close
 	gap         string // the Ssehub-Gap header, if any
 	body        string // the start of the body, for error messages
 }
@@ -73,7 +75,7 @@ type response struct {
 // readResponse reads the status line and the headers. The body that follows
 // is then read with line.
 func (s *streamReader) readResponse() (response, error) {
-	var resp response
+	resp := response{length: -1}
 	end := -1
 	for {
 		if i := bytes.Index(s.buf[:s.w], []byte("\r\n\r\n")); i >= 0 {
@@ -97,7 +99,9 @@ func (s *streamReader) readResponse() (response, error) {
 			s.rerr = err
 		}
 	}
-	head := string(s.buf[:end-4])
+	// A client ignores empty lines before the status line (RFC 9112,
+	// 2.2): the end of a chunked body may come after its last chunk.
+	head := strings.TrimLeft(string(s.buf[:end-4]), "\r\n")
 	lines := strings.Split(head, "\r\n")
 	// Status line: HTTP/1.1 200 OK
 	proto, rest, ok := strings.Cut(lines[0], " ")
@@ -121,6 +125,12 @@ func (s *streamReader) readResponse() (response, error) {
 			resp.contentType = v
 		case strings.EqualFold(k, "Transfer-Encoding"):
 			resp.chunked = strings.Contains(strings.ToLower(v), "chunked")
+		case strings.EqualFold(k, "Content-Length"):
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+				resp.length = n
+			}
+		case strings.EqualFold(k, "Connection"):
+			resp.close = strings.EqualFold(v, "close")
 		case strings.EqualFold(k, "Ssehub-Gap"):
 			resp.gap = v
 		}

@@ -63,6 +63,9 @@ type subscriber struct {
 	firstAt time.Duration // run clock at the first unique delivery (when done is set)
 	gap     string        // Ssehub-Gap header or gap event seen
 
+	// ds is the reader's state in ModeDurableStreams, nil otherwise.
+	ds *dsReader
+
 	// Parser state of the event being read.
 	sr       streamReader
 	p        payload
@@ -75,11 +78,15 @@ type subscriber struct {
 }
 
 // dial connects, sends the request and reads the response header. The
-// deadline covers all three.
+// deadline covers all three. In ModeDurableStreams lastEventID is the
+// offset to read from ("" for the stream's start), sent in the query.
 func (s *subscriber) dial(ctx context.Context, target, lastEventID string) (net.Conn, error) {
 	r := s.r
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()
+	if s.ds != nil {
+		target, lastEventID = dsReadTarget(target, lastEventID), ""
+	}
 	d := r.dialers[s.idx%len(r.dialers)]
 	conn, err := d.DialContext(cctx, "tcp", r.addr)
 	if err != nil {
@@ -162,6 +169,9 @@ func (s *subscriber) stream(ctx context.Context, conn net.Conn) {
 	defer stop()
 	defer conn.Close()
 	s.nData, s.pOK, s.otherTyp, s.gapTyp, s.idSet = 0, false, false, false, false
+	if s.ds != nil {
+		s.ds.begin()
+	}
 	for {
 		line, err := s.sr.line()
 		if err != nil {
@@ -171,7 +181,11 @@ func (s *subscriber) stream(ctx context.Context, conn net.Conn) {
 			}
 			return
 		}
-		s.line(line)
+		if s.ds != nil {
+			s.dsLine(line)
+		} else {
+			s.line(line)
+		}
 	}
 }
 
@@ -184,13 +198,7 @@ func (s *subscriber) line(line []byte) {
 	if line[0] == ':' {
 		return
 	}
-	field, value := line, []byte(nil)
-	if i := bytes.IndexByte(line, ':'); i >= 0 {
-		field, value = line[:i], line[i+1:]
-		if len(value) > 0 && value[0] == ' ' {
-			value = value[1:]
-		}
-	}
+	field, value := sseField(line)
 	switch string(field) {
 	case "data":
 		if s.nData == 0 {
@@ -212,6 +220,20 @@ func (s *subscriber) line(line []byte) {
 	}
 }
 
+// sseField splits a line of an event stream, not a comment, into its field
+// and value (without the one space that may follow the colon).
+func sseField(line []byte) (field, value []byte) {
+	i := bytes.IndexByte(line, ':')
+	if i < 0 {
+		return line, nil
+	}
+	field, value = line[:i], line[i+1:]
+	if len(value) > 0 && value[0] == ' ' {
+		value = value[1:]
+	}
+	return field, value
+}
+
 // dispatch ends the event being read.
 func (s *subscriber) dispatch() {
 	if s.idSet {
@@ -226,23 +248,31 @@ func (s *subscriber) dispatch() {
 	if gapTyp {
 		s.gap = "event"
 	}
-	if otherTyp || !pOK || nData > 1 || s.p.phase != s.phase {
+	if otherTyp || !pOK || nData > 1 {
 		s.cnt.other.Add(1)
 		return
 	}
-	now := time.Since(s.r.start)
+	s.deliver(s.p, time.Since(s.r.start))
+}
+
+// deliver accounts for one of our events (or chunks) received at now.
+func (s *subscriber) deliver(p payload, now time.Duration) {
+	if p.phase != s.phase {
+		s.cnt.other.Add(1)
+		return
+	}
 	var t *topicTrack
 	switch {
-	case s.topic < 0 && s.p.topic < len(s.trk):
-		t = &s.trk[s.p.topic]
-	case s.topic >= 0 && s.p.topic == s.topic:
+	case s.topic < 0 && p.topic < len(s.trk):
+		t = &s.trk[p.topic]
+	case s.topic >= 0 && p.topic == s.topic:
 		t = &s.trk[0]
 	}
 	if t == nil {
 		s.cnt.foreign.Add(1)
 		return
 	}
-	dup, ooo := t.receive(s.p.seq)
+	dup, ooo := t.receive(p.seq)
 	if dup {
 		s.cnt.dup.Add(1)
 		return
@@ -250,14 +280,14 @@ func (s *subscriber) dispatch() {
 	if ooo {
 		s.cnt.outOfOrder.Add(1)
 	}
-	s.cnt.latency.Record(now - s.p.sent)
+	s.cnt.latency.Record(now - p.sent)
 	if s.control {
-		s.r.storm.control(s.p.sent, now)
+		s.r.storm.control(p.sent, now)
 	}
 	s.cnt.last.Store(int64(now))
 	s.cnt.unique.Add(1)
 	s.n++
-	if s.catching && s.p.seq >= s.catchSeq {
+	if s.catching && p.seq >= s.catchSeq {
 		s.caughtUp(now)
 	}
 	if s.done != nil {

@@ -118,7 +118,7 @@ func TestPayload(t *testing.T) {
 	if got, ok := parsePayload(b); !ok || got != p {
 		t.Errorf("round trip: %+v %v from %q", got, ok, b)
 	}
-	if b := appendPayload(nil, p, 0); !strings.HasPrefix(string(b), "m 12 345 6789000 ") {
+	if b := appendPayload(nil, p, 0); !strings.HasPrefix(string(b), "m 12 345 6789 ") {
 		t.Errorf("small payload %q", b)
 	}
 	for _, bad := range []string{"", "m", "x 1 2 3 ", "m 1 2", "m a 2 3 ", "m 1 2 3x", "m  1 2 3", "m 1 2 1234567890123456789"} {
