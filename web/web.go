@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-//go:embed static/index.html static/app.js static/style.css static/favicon.svg js/ssehub.js
+//go:embed static/index.html static/app.js static/streams.html static/streams.js static/style.css static/favicon.svg js/ssehub.js
 var files embed.FS
 
 // contentSecurityPolicy keeps the dashboard to its own scripts and styles;
@@ -28,12 +28,14 @@ type asset struct {
 
 // routes maps each served path to its embedded file.
 var routes = map[string]string{
-	"/":            "static/index.html",
-	"/index.html":  "static/index.html",
-	"/app.js":      "static/app.js",
-	"/style.css":   "static/style.css",
-	"/favicon.svg": "static/favicon.svg",
-	"/ssehub.js":   "js/ssehub.js",
+	"/":             "static/index.html",
+	"/index.html":   "static/index.html",
+	"/app.js":       "static/app.js",
+	"/streams.html": "static/streams.html",
+	"/streams.js":   "static/streams.js",
+	"/style.css":    "static/style.css",
+	"/favicon.svg":  "static/favicon.svg",
+	"/ssehub.js":    "js/ssehub.js",
 }
 
 var contentTypes = map[string]string{
@@ -43,11 +45,12 @@ var contentTypes = map[string]string{
 	".svg":  "image/svg+xml",
 }
 
-// Handler returns the handler of the dashboard and the JS helper: GET and
-// HEAD of /, /index.html, /app.js, /style.css, /favicon.svg and /ssehub.js,
-// each with its Content-Type, Cache-Control: no-cache and a strong ETag (so
-// browsers revalidate cheaply and see a new version at once after an
-// upgrade); anything else is 404. Mounted with http.StripPrefix, a request
+// Handler returns the handler of the dashboard, the stream page and the JS
+// helper: GET and HEAD of /, /index.html, /app.js, /streams.html,
+// /streams.js, /style.css, /favicon.svg and /ssehub.js, each with its
+// Content-Type, Cache-Control: no-cache and a strong ETag (so browsers
+// revalidate cheaply and see a new version at once after an upgrade);
+// anything else is 404. Mounted with http.StripPrefix, a request
 // for the bare prefix ("/dashboard") is redirected to "/dashboard/" so that
 // the page's relative URLs resolve. The handler is safe for concurrent use.
 func Handler() http.Handler {

@@ -40,6 +40,8 @@ func TestAssets(t *testing.T) {
 		{"/", "text/html; charset=utf-8", `<script type="module" src="app.js">`},
 		{"/index.html", "text/html; charset=utf-8", "<title>ssehub</title>"},
 		{"/app.js", "text/javascript; charset=utf-8", "from './ssehub.js'"},
+		{"/streams.html", "text/html; charset=utf-8", `<script type="module" src="streams.js">`},
+		{"/streams.js", "text/javascript; charset=utf-8", "new EventSource("},
 		{"/style.css", "text/css; charset=utf-8", ":root"},
 		{"/favicon.svg", "image/svg+xml", "<svg"},
 		{"/ssehub.js", "text/javascript; charset=utf-8", "export function subscribe("},
@@ -82,15 +84,34 @@ func TestAssets(t *testing.T) {
 }
 
 func TestDashboardHeaders(t *testing.T) {
-	res := get(t, web.Handler(), http.MethodGet, "/", nil)
-	csp := res.Header.Get("Content-Security-Policy")
-	for _, want := range []string{"script-src 'self'", "connect-src 'self'", "form-action 'none'"} {
-		if !strings.Contains(csp, want) {
-			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+	for _, page := range []string{"/", "/streams.html"} {
+		res := get(t, web.Handler(), http.MethodGet, page, nil)
+		csp := res.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"script-src 'self'", "connect-src 'self'", "form-action 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: Content-Security-Policy %q lacks %q", page, csp, want)
+			}
+		}
+		if got := res.Header.Get("Referrer-Policy"); got != "no-referrer" {
+			t.Errorf("%s: Referrer-Policy %q (the stream page may carry a token in its URL)", page, got)
 		}
 	}
-	if res := get(t, web.Handler(), http.MethodGet, "/app.js", nil); res.Header.Get("Content-Security-Policy") != "" {
-		t.Error("CSP on a script")
+	for _, script := range []string{"/app.js", "/streams.js"} {
+		if res := get(t, web.Handler(), http.MethodGet, script, nil); res.Header.Get("Content-Security-Policy") != "" {
+			t.Errorf("CSP on the script %s", script)
+		}
+	}
+}
+
+// The pages keep to their Content-Security-Policy: no inline script, style
+// or event handler, which script-src 'self' and style-src 'self' would block.
+func TestPagesHaveNoInlineCode(t *testing.T) {
+	inline := regexp.MustCompile(`(?i)<script(?:\s[^>]*)?>\s*[^<\s]|<style|\sstyle=|\son[a-z]+=|javascript:`)
+	for _, page := range []string{"/", "/streams.html"} {
+		b := body(t, get(t, web.Handler(), http.MethodGet, page, nil))
+		if m := inline.FindString(b); m != "" {
+			t.Errorf("%s has inline code: %q", page, m)
+		}
 	}
 }
 
@@ -123,7 +144,7 @@ func TestHelperIsThePackageFile(t *testing.T) {
 	}
 }
 
-// Every relative URL in the page is served, so the page works wherever the
+// Every relative URL in the pages is served, so they work wherever the
 // handler is mounted.
 func TestPageReferencesResolve(t *testing.T) {
 	srv := httptest.NewServer(http.StripPrefix("/dashboard", web.Handler()))
@@ -138,10 +159,11 @@ func TestPageReferencesResolve(t *testing.T) {
 	if res.StatusCode != http.StatusOK || res.Request.URL.Path != "/dashboard/" {
 		t.Fatalf("GET /dashboard: status %d at %s", res.StatusCode, res.Request.URL.Path)
 	}
+	page += body(t, get(t, web.Handler(), http.MethodGet, "/streams.html", nil))
 	refs := regexp.MustCompile(`(?:src|href)="([^"]+)"`).FindAllStringSubmatch(page, -1)
 	app := body(t, get(t, web.Handler(), http.MethodGet, "/app.js", nil))
 	refs = append(refs, regexp.MustCompile(`from '(\./[^']+)'`).FindAllStringSubmatch(app, -1)...)
-	if len(refs) < 4 {
+	if len(refs) < 8 {
 		t.Fatalf("found only %d references", len(refs))
 	}
 	for _, m := range refs {
