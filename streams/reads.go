@@ -430,6 +430,7 @@ type sseReader struct {
 	ct     string
 	cursor string // the last cursor sent (or the client's)
 	buf    []byte
+	renew  time.Time // when to move the write deadline again
 }
 
 // write sends msgs (if any) as a data event and a control event; it
@@ -457,7 +458,7 @@ func (o *sseReader) write(msgs [][]byte, next uint64, upToDate, closed bool) boo
 	}
 	js, _ := json.Marshal(ctl)
 	o.buf = appendSSE(o.buf, "control", string(js))
-	return o.s.send(o.w, o.rc, o.buf) == nil
+	return o.send(o.buf) == nil
 }
 
 func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, cur state, after uint64) {
@@ -500,7 +501,7 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, cur stat
 			return // lifetime over, client gone, or the hub ended it (the client resumes)
 		}
 		if len(sub.Events()) == 0 && len(chunks) > 0 { // the hub's heartbeat
-			if s.send(w, o.rc, []byte(":\n\n")) != nil {
+			if o.send([]byte(":\n\n")) != nil {
 				return
 			}
 			continue
@@ -521,14 +522,18 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, cur stat
 	}
 }
 
-// send writes b to an SSE reader and flushes it, within WriteTimeout: a
-// reader that does not take its bytes in time is disconnected.
-func (s *Server) send(w http.ResponseWriter, rc *http.ResponseController, b []byte) error {
-	rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	if _, err := w.Write(b); err != nil {
+// send writes b to the reader within WriteTimeout. The deadline is moved
+// at most every tenth of WriteTimeout (setting it costs more than the
+// write), so a write may get up to 10% less than WriteTimeout.
+func (o *sseReader) send(b []byte) error {
+	if now := time.Now(); now.After(o.renew) {
+		o.rc.SetWriteDeadline(now.Add(o.s.cfg.WriteTimeout))
+		o.renew = now.Add(o.s.cfg.WriteTimeout / 10)
+	}
+	if _, err := o.w.Write(b); err != nil {
 		return err
 	}
-	return rc.Flush()
+	return o.rc.Flush()
 }
 
 // jsonLines is a JSON array of msgs, one message per line, so an SSE data

@@ -139,7 +139,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
-	h.Set("Access-Control-Expose-Headers", exposed)
+	if h.Get("Access-Control-Allow-Origin") != "" { // allowed by the CORS policy of the API we are mounted in
+		h.Set("Access-Control-Expose-Headers", exposed)
+	}
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, HEAD, PUT, POST, DELETE, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", allowedHeaders)
