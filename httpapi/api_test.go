@@ -340,6 +340,9 @@ func TestBadInput(t *testing.T) {
 		{"non-numeric retry", req{body: form("topic", "a", "retry", "12s")}, 400, "retry must be"},
 		{"control character in topic", req{body: form("topic", "a\x01")}, 400, "control character"},
 		{"digits-only id", req{body: form("topic", "a", "id", "12")}, 400, "reserved"},
+		// HTTP trims Last-Event-ID: such ids could never be resumed from.
+		{"id with a leading space", req{body: form("topic", "a", "id", " urn:1")}, 400, "white space"},
+		{"id with a trailing space", req{body: form("topic", "a", "id", "urn:1 ")}, 400, "white space"},
 		{"reserved type", req{body: form("topic", "a", "type", "ssehub.gap")}, 400, "reserved"},
 		{"body too large", req{body: form("topic", "a", "data", strings.Repeat("x", 2000))}, 413, "exceeds 1000 bytes"},
 		{"wrong content type", req{body: `{"topic":"a"}`, ctype: "application/json"}, 415, "application/x-www-form-urlencoded"},
