@@ -246,7 +246,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 		a.authError(w, r, errMissingPublisherToken)
 		return
 	}
-	if a.refuseCrossSite(w, r, cred, "publish") {
+	if a.refuseCrossSite(w, r, cred, "publish") || a.checkPublishRate(w, cred) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
