@@ -38,9 +38,13 @@ type Config struct {
 	// CookieName is the cookie that may carry a token. Default
 	// "mercureAuthorization".
 	CookieName string
-	// CORSOrigins are the origins allowed to make cross-origin requests
-	// ("*" allows any origin, echoed back; credentials are always echoed to
-	// the exact origin, never "*").
+	// CORSOrigins are the origins allowed to make cross-origin requests.
+	// An origin listed by name may send credentials (cookies,
+	// withCredentials): it is echoed back with
+	// Access-Control-Allow-Credentials. "*" allows every other origin
+	// without credentials (Access-Control-Allow-Origin: *), and a cookie
+	// token from such a page is refused: "*" never lets a site act with a
+	// user's cookie.
 	CORSOrigins []string
 	// Retry is the reconnection time sent at the start of every stream.
 	// Default 3s (browsers' own default); negative sends none.

@@ -678,6 +678,72 @@ func TestCORS(t *testing.T) {
 	})
 }
 
+// "*" allows any page to read public updates and to publish with a
+// bearer token, never with credentials: echoing any Origin (even "null")
+// with Access-Control-Allow-Credentials let every site act with the
+// user's cookie, and the cross-site cookie check counted every origin as
+// allowed, so a cookie publish from https://evil.example got 200.
+func TestCORSWildcardNeverAllowsCredentials(t *testing.T) {
+	e := newEnv(t, httpapi.Config{Anonymous: true, CORSOrigins: []string{"*", "https://app.example.com"}}, hub.Options{})
+	tok := token(t, pubKey, []string{"*"}, nil, time.Hour)
+	for _, tc := range []struct {
+		origin, allow, credentials string
+	}{
+		{"https://evil.example", "*", ""},
+		{"null", "*", ""},
+		{"https://app.example.com", "https://app.example.com", "true"}, // listed by name: credentials allowed
+	} {
+		t.Run("subscribe from "+tc.origin, func(t *testing.T) {
+			s := e.open(t, "topic=a", http.Header{"Origin": {tc.origin}})
+			h := s.resp.Header
+			if h.Get("Access-Control-Allow-Origin") != tc.allow || h.Get("Access-Control-Allow-Credentials") != tc.credentials {
+				t.Fatalf("Allow-Origin %q, Allow-Credentials %q; want %q, %q", h.Get("Access-Control-Allow-Origin"), h.Get("Access-Control-Allow-Credentials"), tc.allow, tc.credentials)
+			}
+		})
+		t.Run("preflight from "+tc.origin, func(t *testing.T) {
+			req, _ := http.NewRequest("OPTIONS", e.url, nil)
+			req.Header.Set("Origin", tc.origin)
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			h := resp.Header
+			if resp.StatusCode != 204 || h.Get("Access-Control-Allow-Origin") != tc.allow || h.Get("Access-Control-Allow-Credentials") != tc.credentials {
+				t.Fatalf("%d, Allow-Origin %q, Allow-Credentials %q; want 204, %q, %q", resp.StatusCode, h.Get("Access-Control-Allow-Origin"), h.Get("Access-Control-Allow-Credentials"), tc.allow, tc.credentials)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, origin string
+		cookie       bool
+		status       int
+	}{
+		{"cookie publish from a foreign origin", "https://evil.example", true, 403},
+		{"cookie publish from null", "null", true, 403},
+		{"cookie publish from a listed origin", "https://app.example.com", true, 200},
+		{"cookie publish without Origin", "", true, 200},
+		{"bearer publish from a foreign origin", "https://evil.example", false, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", e.url, strings.NewReader("topic=a&data=x"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if tc.cookie {
+				req.AddCookie(&http.Cookie{Name: "mercureAuthorization", Value: tok})
+			} else {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
+			if tc.origin != "" {
+				req.Header.Set("Origin", tc.origin)
+			}
+			if code, body := do(t, req); code != tc.status || (code == 403 && !strings.Contains(body, "(hint CORSOrigins)")) {
+				t.Fatalf("%d %s, want %d", code, body, tc.status)
+			}
+		})
+	}
+}
+
 func TestStalledSubscriberIsDisconnected(t *testing.T) {
 	e := newEnv(t, httpapi.Config{Anonymous: true, WriteTimeout: 500 * time.Millisecond}, hub.Options{QueueBytes: 256 << 10})
 	// A raw client that subscribes and then never reads.
