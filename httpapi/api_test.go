@@ -605,6 +605,84 @@ func TestStatsStream(t *testing.T) {
 	}
 }
 
+// The stats stream is a connection like a subscription: it counts in the
+// connection limits (six from one address were all accepted while a third
+// subscription got 429), and a hub that requires subscriber tokens
+// requires one for it too (anonymous users learned the log position every
+// second).
+func TestStatsStreamIsLimitedAndAuthorized(t *testing.T) {
+	openStats := func(t *testing.T, e *env, query string) (*http.Response, string) {
+		t.Helper()
+		resp, err := http.Get(e.srv.URL + httpapi.StatsPath + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 200 {
+			t.Cleanup(func() { resp.Body.Close() })
+			return resp, ""
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	t.Run("connection limits", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			limits httpapi.Limits
+			status int
+			says   string
+		}{
+			{"per IP", httpapi.Limits{MaxConnectionsPerIP: 2}, 429, "(hint Limits.MaxConnectionsPerIP)"},
+			{"global", httpapi.Limits{MaxConnections: 2}, 503, "(hint Limits.MaxConnections)"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				e := newEnv(t, httpapi.Config{Anonymous: true, Limits: tc.limits}, hub.Options{})
+				first, _ := openStats(t, e, "")
+				e.open(t, "topic=a", nil)
+				if resp, body := openStats(t, e, ""); resp.StatusCode != tc.status || !strings.Contains(body, tc.says) {
+					t.Fatalf("a third stats stream: %d %q, want %d saying %q", resp.StatusCode, body, tc.status, tc.says)
+				}
+				code, body := do(t, mustReq(t, "GET", e.url+"?topic=a&poll=1&timeout=1"))
+				if code != tc.status {
+					t.Fatalf("a subscription beside two connections: %d %s, want %d", code, body, tc.status)
+				}
+				first.Body.Close() // frees its slot
+				waitFor(t, "the stats stream's slot", func() bool {
+					code, _ := do(t, mustReq(t, "GET", e.url+"?topic=a&poll=1&timeout=1"))
+					return code == 200
+				})
+			})
+		}
+	})
+	t.Run("subscriber token", func(t *testing.T) {
+		e := newEnv(t, httpapi.Config{}, hub.Options{})
+		for _, tc := range []struct {
+			name, query string
+			status      int
+			says        string
+		}{
+			{"none", "", 401, "subscriber token is required"},
+			{"malformed", "?authorization=x.y.z", 401, "malformed"},
+			{"publisher's", "?authorization=" + token(t, pubKey, []string{"*"}, nil, time.Hour), 401, "signature"},
+			{"expired", "?authorization=" + token(t, subKey, nil, nil, -time.Hour), 401, "expired"},
+			{"any subscriber token", "?authorization=" + token(t, subKey, nil, nil, time.Hour), 200, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				resp, body := openStats(t, e, tc.query)
+				if resp.StatusCode != tc.status || !strings.Contains(body, tc.says) {
+					t.Fatalf("%d %q, want %d saying %q", resp.StatusCode, body, tc.status, tc.says)
+				}
+				if tc.status != 200 {
+					return
+				}
+				if ev, err := sse.NewDecoder(resp.Body).Next(); err != nil || ev.Type != "stats" {
+					t.Fatalf("%+v %v", ev, err)
+				}
+			})
+		}
+	})
+}
+
 func TestCORS(t *testing.T) {
 	e := newEnv(t, httpapi.Config{Anonymous: true, CORSOrigins: []string{"https://app.example.com"}}, hub.Options{})
 	preflight := func(origin string) *http.Response {

@@ -193,22 +193,48 @@ const (
 // closes, not until the handler returns.
 func (a *API) guardSubscribe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ops := a.ops
-		ip := clientIP(r)
-		if err := ops.conns.acquire(ip); err != nil {
-			limit := limitConnections
-			if errors.Is(err, ErrTooManyConnectionsFromIP) {
-				limit = limitConnectionsPerIP
-			}
-			ops.met.limited(limit)
-			a.logger.Debug("httpapi: subscription refused", "limit", limit, "remote", r.RemoteAddr)
-			refuse(w, err, jitter(ops.lim.RetryAfter))
+		ip, ok := a.admit(w, r)
+		if !ok {
 			return
 		}
 		t := a.track(w, r, ip)
 		next.ServeHTTP(t.writer(), r)
 		t.handlerDone()
 	})
+}
+
+// guardStats wraps the stats stream with the connection limits: it holds a
+// connection as long as a subscription does, so it counts like one (but
+// it is no subscription: the subscription metrics leave it out).
+func (a *API) guardStats(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip, ok := a.admit(w, r)
+		if !ok {
+			return
+		}
+		defer a.ops.conns.release(ip)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// admit takes a connection slot for r's client address, or refuses r
+// (503 or 429 with Retry-After, counted) and returns false. The caller
+// releases the slot (ops.conns.release) when the connection ends.
+func (a *API) admit(w http.ResponseWriter, r *http.Request) (ip string, ok bool) {
+	ops := a.ops
+	ip = clientIP(r)
+	err := ops.conns.acquire(ip)
+	if err == nil {
+		return ip, true
+	}
+	limit := limitConnections
+	if errors.Is(err, ErrTooManyConnectionsFromIP) {
+		limit = limitConnectionsPerIP
+	}
+	ops.met.limited(limit)
+	a.logger.Debug("httpapi: connection refused", "limit", limit, "remote", r.RemoteAddr, "path", r.URL.Path)
+	refuse(w, err, jitter(ops.lim.RetryAfter))
+	return "", false
 }
 
 // guardPublish wraps the publish handler with the body read timeout and
