@@ -88,7 +88,12 @@ var testHints = func() map[string]string {
 // API is made.
 func newEnvWith(t *testing.T, cfg httpapi.Config, hopts hub.Options, hook func(*hub.Hub, *httpapi.Config)) *env {
 	t.Helper()
-	l := memlog.New(memlog.Options{MaxEvents: 10000})
+	return newEnvOn(t, memlog.New(memlog.Options{MaxEvents: 10000}), cfg, hopts, hook)
+}
+
+// newEnvOn is newEnvWith over the log l, which closes with the test.
+func newEnvOn(t *testing.T, l ssehub.Log, cfg httpapi.Config, hopts hub.Options, hook func(*hub.Hub, *httpapi.Config)) *env {
+	t.Helper()
 	if hopts.Heartbeat == 0 {
 		hopts.Heartbeat = -1
 	}
