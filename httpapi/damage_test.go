@@ -9,32 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/log/boltlog"
 )
-
-// syncBuffer is a bytes.Buffer for a logger shared by goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A flipped byte in the history file: the event "w3-5" reads back damaged.
 // A replay that met it answered 200, sent retry: and closed, at every
@@ -68,7 +50,7 @@ func TestDamagedHistoryIsAGap(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var logged syncBuffer
+	var logged servicetest.LogBuffer
 	l, err = boltlog.Open(dir, boltlog.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
