@@ -135,6 +135,7 @@ type DamagedError struct {
 	Err error  // what the log found wrong
 }
 
+// Error names the position and what the log found wrong.
 func (e *DamagedError) Error() string {
 	return "ssehub: damaged event at position " + FormatID(e.Pos) + ": " + e.Err.Error()
 }

@@ -58,11 +58,9 @@ func (s *Subscriber) replayIndexed(ctx context.Context) ([]byte, error) {
 		Limit:    h.opts.ReplayBatch,
 		MaxBytes: h.opts.ReplayBytes,
 	})
-	var damaged uint64
-	if d := damage(err); d != nil && d.Pos > s.replayAfter {
-		// Nothing readable before it: the step is its gap.
-		h.noteDamaged(d)
-		evs, through, damaged, err = nil, d.Pos, d.Pos, nil
+	damaged, err := h.damagedRead(err, s.replayAfter)
+	if damaged != 0 {
+		evs, through = nil, damaged // the step is its gap
 	}
 	if err != nil {
 		return nil, fmt.Errorf("hub: replaying history: %w", err)
@@ -151,6 +149,18 @@ func (s *Subscriber) appendGap(buf []byte, g Gap) []byte {
 		s.stepEvents = append(s.stepEvents, gapAsEvent(g))
 	}
 	return append(buf, gapEvent(g)...)
+}
+
+// damagedRead takes a replay read's error: a *ssehub.DamagedError at a
+// position after the read's start means nothing could be read before that
+// event, so the read yields only a gap for it; damagedRead counts and logs
+// it and returns its position. Other errors are returned as they are.
+func (h *Hub) damagedRead(err error, after uint64) (damaged uint64, _ error) {
+	if d := damage(err); d != nil && d.Pos > after {
+		h.noteDamaged(d)
+		return d.Pos, nil
+	}
+	return 0, err
 }
 
 // batchCache encodes each event of a batch once, on first use, for every
@@ -453,11 +463,9 @@ func (sc *scanner) read(ctx context.Context, from, until uint64) (*scanBatch, er
 	} else {
 		evs, through, err = readBounded(ctx, h.log, q)
 	}
-	var damaged uint64
-	if d := damage(err); d != nil && d.Pos > from {
-		// Nothing readable before it: the batch is its gap.
-		h.noteDamaged(d)
-		evs, through, damaged, err = nil, d.Pos, d.Pos, nil
+	damaged, err := h.damagedRead(err, from)
+	if damaged != 0 {
+		evs, through = nil, damaged // the batch is its gap
 	}
 	if err != nil {
 		return nil, fmt.Errorf("hub: replaying history: %w", err)
