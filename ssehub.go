@@ -83,7 +83,9 @@ type Log interface {
 	// Read returns up to limit events with a position greater than after, in
 	// log order. It does not wait: it returns an empty slice when there are
 	// none yet. Events removed by retention are silently absent; callers
-	// compare with Bounds to detect gaps.
+	// compare with Bounds to detect gaps. A stored event that cannot be
+	// read back is never returned: Read returns the events before it, or,
+	// when it is the first it would return, a *DamagedError naming it.
 	Read(ctx context.Context, after uint64, limit int) ([]*Event, error)
 
 	// Tail calls fn with every event after position after, in log order and
@@ -123,7 +125,28 @@ var (
 	// ErrDuplicateID: a publisher-supplied id is already the id of a
 	// retained event (see IDIndex).
 	ErrDuplicateID = errors.New("ssehub: duplicate event id")
+	// ErrDamaged: a stored event cannot be read back (its bytes fail their
+	// checksum or do not decode). A *DamagedError wraps it.
+	ErrDamaged = errors.New("ssehub: damaged event")
 )
+
+// DamagedError reports a stored event that cannot be read back. Log.Read
+// and TopicIndex.ReadTopics stop before such an event and return it when
+// it is the first thing they meet, so that a reader can skip it (read on
+// after Pos) and tell whoever expected it that it is missing. It wraps
+// ErrDamaged and the log's own error.
+type DamagedError struct {
+	Pos uint64 // the position of the damaged event
+	Err error  // what the log found wrong
+}
+
+// Error names the position and what the log found wrong.
+func (e *DamagedError) Error() string {
+	return "ssehub: damaged event at position " + FormatID(e.Pos) + ": " + e.Err.Error()
+}
+
+// Unwrap returns ErrDamaged and Err.
+func (e *DamagedError) Unwrap() []error { return []error{ErrDamaged, e.Err} }
 
 // IDIndex is implemented by logs that can find an event by its wire id when
 // that id was supplied by the publisher (not made by FormatID), so clients
@@ -179,7 +202,10 @@ type TopicIndex interface {
 	// when the read ran if that is smaller (or q.Until is 0). through is
 	// never below q.After. It does not wait. Events removed by retention
 	// are silently absent: callers compare with Bounds after the read to
-	// detect gaps, as with Read. Safe for concurrent use.
+	// detect gaps, as with Read. A stored event that cannot be read back
+	// ends the read before it, as with Read: events (possibly none) and a
+	// through just below it, or, when through could not advance past
+	// q.After, a *DamagedError naming it. Safe for concurrent use.
 	ReadTopics(ctx context.Context, q TopicQuery) (events []*Event, through uint64, err error)
 }
 

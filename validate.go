@@ -29,7 +29,9 @@ var ErrReservedType = errors.New(`ssehub: event types starting with "ssehub." ar
 // (C0, DEL, C1: CR, LF or NUL would inject SSE fields); no topic equal to
 // the wildcard "*" (no subscriber could select it alone); an id that is
 // not made of digits only (reserved for the ids the log assigns) nor
-// EarliestID; a type not starting with ReservedTypePrefix, unless the
+// EarliestID, and without white space at either end (HTTP trims the
+// Last-Event-ID header a client resumes with, so such an id could never be
+// resumed from); a type not starting with ReservedTypePrefix, unless the
 // event carries Meta (only the hub's own protocol layers write it: a
 // Durable Stream's lifecycle events); data in valid
 // UTF-8; no negative retry. Errors wrap ErrInvalid and say what to fix.
@@ -55,6 +57,9 @@ func (e *Event) Validate() error {
 		}
 		if err := CheckText("id", e.ID); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		if strings.TrimSpace(e.ID) != e.ID {
+			return fmt.Errorf("%w: id %q must not start or end with white space: HTTP trims the Last-Event-ID header, so a client could not resume from it; remove the spaces", ErrInvalid, printable(e.ID))
 		}
 		if _, digits := ParseID(e.ID); digits {
 			return fmt.Errorf("%w: id %q is made of digits only; such ids are reserved for hub-assigned ids, pick another (e.g. a URN)", ErrInvalid, e.ID)

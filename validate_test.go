@@ -26,6 +26,12 @@ func TestValidate(t *testing.T) {
 		{"invalid UTF-8 topic", ssehub.Event{Topics: []string{"a\xff"}}, "not valid UTF-8"},
 		{"LF in id", ssehub.Event{Topics: []string{"a"}, ID: "a\nb"}, "id must not contain CR, LF or NUL"},
 		{"tab in id", ssehub.Event{Topics: []string{"a"}, ID: "a\tb"}, "control character"},
+		// HTTP trims header values: an id with surrounding spaces could
+		// never come back as Last-Event-ID to resume from.
+		{"leading space in id", ssehub.Event{Topics: []string{"a"}, ID: " urn:1"}, "must not start or end with white space"},
+		{"trailing space in id", ssehub.Event{Topics: []string{"a"}, ID: "urn:1 "}, "must not start or end with white space"},
+		{"no-break space ending id", ssehub.Event{Topics: []string{"a"}, ID: "urn:1\u00a0"}, "white space"},
+		{"inner space in id", ssehub.Event{Topics: []string{"a"}, ID: "urn:a b"}, ""},
 		{"digits-only id", ssehub.Event{Topics: []string{"a"}, ID: "123"}, "digits only"},
 		{"earliest id", ssehub.Event{Topics: []string{"a"}, ID: ssehub.EarliestID}, "reserved"},
 		{"CR in type", ssehub.Event{Topics: []string{"a"}, Type: "a\rb"}, "type must not contain"},

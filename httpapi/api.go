@@ -38,9 +38,13 @@ type Config struct {
 	// CookieName is the cookie that may carry a token. Default
 	// "mercureAuthorization".
 	CookieName string
-	// CORSOrigins are the origins allowed to make cross-origin requests
-	// ("*" allows any origin, echoed back; credentials are always echoed to
-	// the exact origin, never "*").
+	// CORSOrigins are the origins allowed to make cross-origin requests.
+	// An origin listed by name may send credentials (cookies,
+	// withCredentials): it is echoed back with
+	// Access-Control-Allow-Credentials. "*" allows every other origin
+	// without credentials (Access-Control-Allow-Origin: *), and a cookie
+	// token from such a page is refused: "*" never lets a site act with a
+	// user's cookie.
 	CORSOrigins []string
 	// Retry is the reconnection time sent at the start of every stream.
 	// Default 3s (browsers' own default); negative sends none.
@@ -185,7 +189,7 @@ func New(cfg Config) (*API, error) {
 		w.Write([]byte("ok\n"))
 	})
 	a.mux.HandleFunc("GET /readyz", a.ready)
-	a.mux.HandleFunc("GET "+StatsPath, a.stats)
+	a.mux.Handle("GET "+StatsPath, a.guardStats(http.HandlerFunc(a.stats)))
 	a.mux.HandleFunc("POST "+ReconnectPath, a.reconnect)
 	return a, nil
 }
@@ -246,7 +250,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 		a.authError(w, r, errMissingPublisherToken)
 		return
 	}
-	if a.refuseCrossSite(w, r, cred, "publish") {
+	if a.refuseCrossSite(w, r, cred, "publish") || a.checkPublishRate(w, cred) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)

@@ -340,6 +340,9 @@ func TestBadInput(t *testing.T) {
 		{"non-numeric retry", req{body: form("topic", "a", "retry", "12s")}, 400, "retry must be"},
 		{"control character in topic", req{body: form("topic", "a\x01")}, 400, "control character"},
 		{"digits-only id", req{body: form("topic", "a", "id", "12")}, 400, "reserved"},
+		// HTTP trims Last-Event-ID: such ids could never be resumed from.
+		{"id with a leading space", req{body: form("topic", "a", "id", " urn:1")}, 400, "white space"},
+		{"id with a trailing space", req{body: form("topic", "a", "id", "urn:1 ")}, 400, "white space"},
 		{"reserved type", req{body: form("topic", "a", "type", "ssehub.gap")}, 400, "reserved"},
 		{"body too large", req{body: form("topic", "a", "data", strings.Repeat("x", 2000))}, 413, "exceeds 1000 bytes"},
 		{"wrong content type", req{body: `{"topic":"a"}`, ctype: "application/json"}, 415, "application/x-www-form-urlencoded"},
@@ -602,6 +605,84 @@ func TestStatsStream(t *testing.T) {
 	}
 }
 
+// The stats stream is a connection like a subscription: it counts in the
+// connection limits (six from one address were all accepted while a third
+// subscription got 429), and a hub that requires subscriber tokens
+// requires one for it too (anonymous users learned the log position every
+// second).
+func TestStatsStreamIsLimitedAndAuthorized(t *testing.T) {
+	openStats := func(t *testing.T, e *env, query string) (*http.Response, string) {
+		t.Helper()
+		resp, err := http.Get(e.srv.URL + httpapi.StatsPath + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 200 {
+			t.Cleanup(func() { resp.Body.Close() })
+			return resp, ""
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	t.Run("connection limits", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			limits httpapi.Limits
+			status int
+			says   string
+		}{
+			{"per IP", httpapi.Limits{MaxConnectionsPerIP: 2}, 429, "(hint Limits.MaxConnectionsPerIP)"},
+			{"global", httpapi.Limits{MaxConnections: 2}, 503, "(hint Limits.MaxConnections)"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				e := newEnv(t, httpapi.Config{Anonymous: true, Limits: tc.limits}, hub.Options{})
+				first, _ := openStats(t, e, "")
+				e.open(t, "topic=a", nil)
+				if resp, body := openStats(t, e, ""); resp.StatusCode != tc.status || !strings.Contains(body, tc.says) {
+					t.Fatalf("a third stats stream: %d %q, want %d saying %q", resp.StatusCode, body, tc.status, tc.says)
+				}
+				code, body := do(t, mustReq(t, "GET", e.url+"?topic=a&poll=1&timeout=1"))
+				if code != tc.status {
+					t.Fatalf("a subscription beside two connections: %d %s, want %d", code, body, tc.status)
+				}
+				first.Body.Close() // frees its slot
+				waitFor(t, "the stats stream's slot", func() bool {
+					code, _ := do(t, mustReq(t, "GET", e.url+"?topic=a&poll=1&timeout=1"))
+					return code == 200
+				})
+			})
+		}
+	})
+	t.Run("subscriber token", func(t *testing.T) {
+		e := newEnv(t, httpapi.Config{}, hub.Options{})
+		for _, tc := range []struct {
+			name, query string
+			status      int
+			says        string
+		}{
+			{"none", "", 401, "subscriber token is required"},
+			{"malformed", "?authorization=x.y.z", 401, "malformed"},
+			{"publisher's", "?authorization=" + token(t, pubKey, []string{"*"}, nil, time.Hour), 401, "signature"},
+			{"expired", "?authorization=" + token(t, subKey, nil, nil, -time.Hour), 401, "expired"},
+			{"any subscriber token", "?authorization=" + token(t, subKey, nil, nil, time.Hour), 200, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				resp, body := openStats(t, e, tc.query)
+				if resp.StatusCode != tc.status || !strings.Contains(body, tc.says) {
+					t.Fatalf("%d %q, want %d saying %q", resp.StatusCode, body, tc.status, tc.says)
+				}
+				if tc.status != 200 {
+					return
+				}
+				if ev, err := sse.NewDecoder(resp.Body).Next(); err != nil || ev.Type != "stats" {
+					t.Fatalf("%+v %v", ev, err)
+				}
+			})
+		}
+	})
+}
+
 func TestCORS(t *testing.T) {
 	e := newEnv(t, httpapi.Config{Anonymous: true, CORSOrigins: []string{"https://app.example.com"}}, hub.Options{})
 	preflight := func(origin string) *http.Response {
@@ -673,6 +754,72 @@ func TestCORS(t *testing.T) {
 			}
 		}
 	})
+}
+
+// "*" allows any page to read public updates and to publish with a
+// bearer token, never with credentials: echoing any Origin (even "null")
+// with Access-Control-Allow-Credentials let every site act with the
+// user's cookie, and the cross-site cookie check counted every origin as
+// allowed, so a cookie publish from https://evil.example got 200.
+func TestCORSWildcardNeverAllowsCredentials(t *testing.T) {
+	e := newEnv(t, httpapi.Config{Anonymous: true, CORSOrigins: []string{"*", "https://app.example.com"}}, hub.Options{})
+	tok := token(t, pubKey, []string{"*"}, nil, time.Hour)
+	for _, tc := range []struct {
+		origin, allow, credentials string
+	}{
+		{"https://evil.example", "*", ""},
+		{"null", "*", ""},
+		{"https://app.example.com", "https://app.example.com", "true"}, // listed by name: credentials allowed
+	} {
+		t.Run("subscribe from "+tc.origin, func(t *testing.T) {
+			s := e.open(t, "topic=a", http.Header{"Origin": {tc.origin}})
+			h := s.resp.Header
+			if h.Get("Access-Control-Allow-Origin") != tc.allow || h.Get("Access-Control-Allow-Credentials") != tc.credentials {
+				t.Fatalf("Allow-Origin %q, Allow-Credentials %q; want %q, %q", h.Get("Access-Control-Allow-Origin"), h.Get("Access-Control-Allow-Credentials"), tc.allow, tc.credentials)
+			}
+		})
+		t.Run("preflight from "+tc.origin, func(t *testing.T) {
+			req, _ := http.NewRequest("OPTIONS", e.url, nil)
+			req.Header.Set("Origin", tc.origin)
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			h := resp.Header
+			if resp.StatusCode != 204 || h.Get("Access-Control-Allow-Origin") != tc.allow || h.Get("Access-Control-Allow-Credentials") != tc.credentials {
+				t.Fatalf("%d, Allow-Origin %q, Allow-Credentials %q; want 204, %q, %q", resp.StatusCode, h.Get("Access-Control-Allow-Origin"), h.Get("Access-Control-Allow-Credentials"), tc.allow, tc.credentials)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, origin string
+		cookie       bool
+		status       int
+	}{
+		{"cookie publish from a foreign origin", "https://evil.example", true, 403},
+		{"cookie publish from null", "null", true, 403},
+		{"cookie publish from a listed origin", "https://app.example.com", true, 200},
+		{"cookie publish without Origin", "", true, 200},
+		{"bearer publish from a foreign origin", "https://evil.example", false, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", e.url, strings.NewReader("topic=a&data=x"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if tc.cookie {
+				req.AddCookie(&http.Cookie{Name: "mercureAuthorization", Value: tok})
+			} else {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
+			if tc.origin != "" {
+				req.Header.Set("Origin", tc.origin)
+			}
+			if code, body := do(t, req); code != tc.status || (code == 403 && !strings.Contains(body, "(hint CORSOrigins)")) {
+				t.Fatalf("%d %s, want %d", code, body, tc.status)
+			}
+		})
+	}
 }
 
 func TestStalledSubscriberIsDisconnected(t *testing.T) {

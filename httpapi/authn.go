@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/topic"
@@ -31,6 +32,11 @@ func (e authErr) Unwrap() error { return e.kind }
 type credentials struct {
 	claims *auth.Claims // nil: no token
 	source auth.Source
+	// signed is what the token's signature covers (its header and
+	// payload, as sent): one string per token, where the signature has
+	// several spellings that verify (base64 with other unused bits;
+	// ECDSA's s and n-s), so what the publish rate limit counts.
+	signed string
 }
 
 // authenticate finds and verifies the request's token with v. No token is
@@ -50,7 +56,7 @@ func (a *API) authenticate(r *http.Request, v *auth.Verifier, role string) (cred
 	if err != nil {
 		return credentials{}, err
 	}
-	return credentials{claims: c, source: src}, nil
+	return credentials{claims: c, source: src, signed: tok[:strings.LastIndexByte(tok, '.')]}, nil
 }
 
 func errNoKey(role string) error {

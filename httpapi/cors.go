@@ -9,9 +9,14 @@ import (
 )
 
 // corsPolicy answers cross-origin requests for an allowlist of origins.
+// Origins listed by name may use credentials (cookies, withCredentials);
+// "*" lets any other page read and send requests without them: a browser
+// then sends no cookie, and the hub refuses a cookie from such a page
+// (refuseCrossSite), so no site can act with a user's cookie because "*"
+// was configured.
 type corsPolicy struct {
 	any     bool
-	origins map[string]bool
+	origins map[string]bool // lower-cased, listed by name
 }
 
 func newCORSPolicy(origins []string) corsPolicy {
@@ -29,22 +34,34 @@ func newCORSPolicy(origins []string) corsPolicy {
 	return p
 }
 
-func (p corsPolicy) allowed(origin string) bool {
-	return origin != "" && (p.any || p.origins[strings.ToLower(origin)])
+// listed reports whether origin is allowed by name, with credentials.
+func (p corsPolicy) listed(origin string) bool {
+	return origin != "" && p.origins[strings.ToLower(origin)]
 }
 
-// apply adds the CORS response headers for an allowed origin. The exact
-// origin is echoed with credentials allowed, never "*", so cookies and
-// withCredentials work.
+// allowed reports whether origin may make cross-origin requests, with
+// credentials or (through "*") without.
+func (p corsPolicy) allowed(origin string) bool {
+	return origin != "" && (p.any || p.listed(origin))
+}
+
+// apply adds the CORS response headers for an allowed origin: a listed
+// origin is echoed with credentials allowed, so cookies and
+// withCredentials work; any other, allowed by "*", gets "*" without
+// credentials.
 func (p corsPolicy) apply(w http.ResponseWriter, r *http.Request) {
 	origin := r.Header.Get("Origin")
 	h := w.Header()
 	h.Add("Vary", "Origin")
-	if !p.allowed(origin) {
+	switch {
+	case p.listed(origin):
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+	case p.allowed(origin):
+		h.Set("Access-Control-Allow-Origin", "*")
+	default:
 		return
 	}
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Credentials", "true")
 	h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Mercure-Last-Event-ID, Ssehub-Gap, WWW-Authenticate, Retry-After")
 }
 
@@ -73,20 +90,22 @@ func (a *API) preflight(w http.ResponseWriter, r *http.Request) {
 
 // refuseCrossSite answers 403 and returns true when r authenticates with a
 // cookie (which a browser sends by itself) from a page of an origin that
-// is not allowed: a forged cross-site request. what names the action.
+// is not listed by name: a forged cross-site request. what names the
+// action.
 func (a *API) refuseCrossSite(w http.ResponseWriter, r *http.Request, cred credentials, what string) bool {
 	if cred.source != auth.SourceCookie || !a.cors.crossSite(r) {
 		return false
 	}
-	httpError(w, http.StatusForbidden, "cross-site "+what+" refused: the request carries a cookie token but its Origin is not allowed"+a.cfg.hint("CORSOrigins"))
+	httpError(w, http.StatusForbidden, "cross-site "+what+" refused: the request carries a cookie token but its Origin may not send credentials; only origins listed by name may (\"*\" allows none)"+a.cfg.hint("CORSOrigins"))
 	return true
 }
 
 // crossSite reports whether r comes from a page of another origin that is
-// not allowed. Requests without Origin (non-browser clients) are not.
+// not listed by name ("*" does not count: it allows no credentials).
+// Requests without Origin (non-browser clients) are not.
 func (p corsPolicy) crossSite(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" || p.allowed(origin) {
+	if origin == "" || p.listed(origin) {
 		return false
 	}
 	u, err := url.Parse(origin)

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -56,7 +57,10 @@ func fuzzVerifier(f *testing.F, secret string) *auth.Verifier {
 
 // FuzzPublishForm posts arbitrary bodies to the publish handler: it never
 // panics or answers 5xx, refuses with a message, and when it accepts, the
-// log holds exactly the event the form described.
+// log holds exactly the event the form described, within the bounds that
+// keep its dispatch cheap: at most Limits.MaxPublishTopics topics (each is
+// matched against every template of every subscriber) and MaxEventBytes
+// of data.
 func FuzzPublishForm(f *testing.F) {
 	for _, s := range []string{
 		"topic=a&data=hello",
@@ -64,12 +68,15 @@ func FuzzPublishForm(f *testing.F) {
 		"topic=&data=", "data=x", "topic=a&id=12", "topic=a&type=ssehub.gap", "topic=a&retry=1e3",
 		"topic=%FF&data=%00%0D", "topic=a;b&data=c", "%zz", strings.Repeat("topic=a&", 50),
 		"topic=https%3A%2F%2Fexample.com%2Fbooks%2F%7Bid%7D&data=x", "topic=a&data=" + strings.Repeat("x", 2000),
+		"topic=a&id=+urn%3A1", "topic=a&id=urn%3A1%C2%A0", strings.Repeat("topic=a&", 9),
+		"topic=%2F.well-known%2Fmercure%2Fsubscriptions%2F%25zz%2Fx&data=forged",
 	} {
 		f.Add(s, byte(0))
 	}
 	f.Add("topic=a", byte(1))
 	f.Add("topic=a", byte(2))
-	api, h := fuzzAPI(f, httpapi.Config{MaxBodyBytes: 4096, Limits: httpapi.Limits{MaxEventBytes: 1024}})
+	const maxTopics = 8
+	api, h := fuzzAPI(f, httpapi.Config{MaxBodyBytes: 4096, Limits: httpapi.Limits{MaxEventBytes: 1024, MaxPublishTopics: maxTopics}})
 	tok, err := auth.TokenSpec{Key: pubKey, Publish: []string{"*"}, TTL: 24 * time.Hour}.Sign()
 	if err != nil {
 		f.Fatal(err)
@@ -112,6 +119,9 @@ func FuzzPublishForm(f *testing.F) {
 		}
 		if len(ev.Data) > 1024 {
 			t.Fatalf("accepted %d bytes of data, over the limit", len(ev.Data))
+		}
+		if len(ev.Topics) > maxTopics {
+			t.Fatalf("accepted %d topics, over the limit of %d", len(ev.Topics), maxTopics)
 		}
 		if err := ev.Validate(); err != nil {
 			t.Fatalf("accepted an invalid event: %v", err)
@@ -176,4 +186,160 @@ func FuzzLastEventID(f *testing.F) {
 			t.Fatalf("poll with %q: Ssehub-Gap %q, hub said %q", id, got, gap.Reason)
 		}
 	})
+}
+
+// FuzzSubscribeQuery subscribes (long polling, through the real handler)
+// with arbitrary query strings, after publishing one event with an
+// arbitrary topic. The handler never panics or answers 5xx and refuses
+// with a message; when it accepts, the subscription's selectors are within
+// the bounds that keep every publish's dispatch cheap — at most MaxTopics
+// selectors whose topic.Selector.Cost (the size of their compiled
+// patterns, which bounds the work of matching one topic byte; the topic
+// package's fuzzing checks that it does) adds up to at most
+// Limits.MaxSelectorCost — and the event is delivered exactly when one of
+// them matches its topic.
+func FuzzSubscribeQuery(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"topic=a", "a"},
+		{"topic=*", "anything"},
+		{"topic=https%3A%2F%2Fexample.com%2Fbooks%2F%7Bid%7D", "https://example.com/books/1"},
+		{"topic=%7Ba%3A100%7D%7Bb%3A100%7D%7Bc%3A100%7D", "xyz"},
+		{"match=a&match_urlpattern=https%3A%2F%2Fexample.com%2Fbooks%2F%3Aid", "https://example.com/books/2"},
+		{"matchURLPattern=%2Fbooks%2F%3Aid(%5Cd%2B)&matchExact=%7Bx%7D", "{x}"},
+		{"match_urlpattern=https%3A%2F%2F*.example.com%2F*&topic=b", "https://a.example.com/x"},
+		{"topic=a&topic=a&match=a", "a"},
+		{"topic=%7B", "{"},
+		{"matchFoo=a", "a"},
+		{"topic=", "a"},
+		{"topic=a&timeout=abc", "a"},
+		{"topic=a&authorization=x.y.z", "a"},
+		{"topic=%FF", "\xff"},
+		{"topic=a&lastEventID=earliest&poll=0", "a"},
+		{strings.Repeat("topic=%7B%3Bx%2Cy%7D&", 30), ";x=1"},
+		{strings.Repeat("match_urlpattern=%2F%3Aa(x%7Cy)*%2F%3Ab&", 20), "/x/y"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	const maxSelectors, maxCost = 100, 5000 // the defaults
+	api, h := fuzzAPI(f, httpapi.Config{Anonymous: true, PollTimeout: time.Millisecond})
+	f.Fuzz(func(t *testing.T, query, eventTopic string) {
+		ev := &ssehub.Event{Topics: []string{eventTopic}, Data: "x"}
+		if ev.Validate() != nil {
+			ev.Topics = []string{"fuzz/other"}
+		}
+		if err := h.Publish(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		poll := func(after string) (int, string, []string, string) {
+			req := httptest.NewRequest("GET", httpapi.Path, nil)
+			req.URL.RawQuery = query // as is: NewRequest would refuse some
+			req.Header.Set("Accept", "application/json")
+			req.Header.Set("Last-Event-ID", after)
+			rec := httptest.NewRecorder()
+			api.ServeHTTP(rec, req)
+			if rec.Code != 200 {
+				return rec.Code, rec.Body.String(), nil, ""
+			}
+			var ans struct {
+				Events []struct{ ID string }
+				Last   string `json:"last_event_id"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &ans); err != nil {
+				t.Fatalf("answer %q: %v", rec.Body, err)
+			}
+			var ids []string
+			for _, e := range ans.Events {
+				ids = append(ids, e.ID)
+			}
+			return 200, "", ids, ans.Last
+		}
+		code, body, ids, last := poll(ssehub.FormatID(ev.Pos - 1))
+		switch code {
+		case 200:
+		case 400, 401, 403:
+			if strings.TrimSpace(body) == "" {
+				t.Fatalf("%d without a message", code)
+			}
+			return
+		default:
+			t.Fatalf("status %d for %q: %s", code, query, body)
+		}
+
+		sels := fuzzSelectors(t, query)
+		cost := 0
+		for _, s := range sels {
+			cost += s.Cost()
+		}
+		if len(sels) == 0 || len(sels) > maxSelectors || cost > maxCost {
+			t.Fatalf("accepted %d selectors costing %d (at most %d costing %d): %q", len(sels), cost, maxSelectors, maxCost, query)
+		}
+		want := slices.ContainsFunc(sels, func(s topic.Selector) bool { return s.Match(ev.Topics[0]) })
+		// A poll answers what it has when its timeout ends, maybe before
+		// the replay reached the event: poll on from its cursor.
+		for tries := 0; ; tries++ {
+			if slices.Contains(ids, ev.WireID()) {
+				if !want {
+					t.Fatalf("event of topic %q delivered to %q, whose selectors do not match it", ev.Topics[0], query)
+				}
+				return
+			}
+			if pos, ok := ssehub.ParseID(last); ok && pos >= ev.Pos {
+				if want {
+					t.Fatalf("event of topic %q not delivered to %q, whose selectors match it", ev.Topics[0], query)
+				}
+				return
+			}
+			if tries == 100 {
+				t.Fatalf("the poll does not get to the event (cursor %q, event %d)", last, ev.Pos)
+			}
+			if code, body, ids, last = poll(last); code != 200 {
+				t.Fatalf("polling on: %d %s", code, body)
+			}
+		}
+	})
+}
+
+// fuzzSelectors compiles the topic selectors of a subscribe query as the
+// protocol defines them (topic=, match= and match_urlpattern= in their
+// spellings), each distinct one once: the oracle FuzzSubscribeQuery
+// checks the handler's bounds against.
+func fuzzSelectors(t *testing.T, query string) []topic.Selector {
+	q, _ := url.ParseQuery(query) // as http.Request.URL.Query does
+	type key struct{ kind, src string }
+	seen := map[key]bool{}
+	var out []topic.Selector
+	for name, values := range q {
+		kind := ""
+		switch name {
+		case "topic":
+			kind = "selector"
+		case "match", "match_exact", "matchExact":
+			kind = "exact"
+		case "match_urlpattern", "matchURLPattern":
+			kind = "urlpattern"
+		default:
+			continue
+		}
+		for _, v := range values {
+			if seen[key{kind, v}] {
+				continue
+			}
+			seen[key{kind, v}] = true
+			var s topic.Selector
+			var err error
+			switch kind {
+			case "selector":
+				s, err = topic.Compile(v)
+			case "exact":
+				s = topic.CompileExact(v)
+			default:
+				s, err = topic.CompileURLPattern(v)
+			}
+			if err != nil {
+				t.Fatalf("accepted the selector %q (%s), which does not compile: %v", v, name, err)
+			}
+			out = append(out, s)
+		}
+	}
+	return out
 }

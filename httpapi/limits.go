@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/auth"
 )
 
 // Limits bound what clients may ask of the API. The zero value of a field
@@ -194,16 +193,8 @@ const (
 // closes, not until the handler returns.
 func (a *API) guardSubscribe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ops := a.ops
-		ip := clientIP(r)
-		if err := ops.conns.acquire(ip); err != nil {
-			limit := limitConnections
-			if errors.Is(err, ErrTooManyConnectionsFromIP) {
-				limit = limitConnectionsPerIP
-			}
-			ops.met.limited(limit)
-			a.logger.Debug("httpapi: subscription refused", "limit", limit, "remote", r.RemoteAddr)
-			refuse(w, err, jitter(ops.lim.RetryAfter))
+		ip, ok := a.admit(w, r)
+		if !ok {
 			return
 		}
 		t := a.track(w, r, ip)
@@ -212,24 +203,46 @@ func (a *API) guardSubscribe(next http.Handler) http.Handler {
 	})
 }
 
-// guardPublish wraps the publish handler with the body read timeout, the
-// publish rate limit and the publish duration metric.
+// guardStats wraps the stats stream with the connection limits: it holds a
+// connection as long as a subscription does, so it counts like one (but
+// it is no subscription: the subscription metrics leave it out).
+func (a *API) guardStats(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip, ok := a.admit(w, r)
+		if !ok {
+			return
+		}
+		defer a.ops.conns.release(ip)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// admit takes a connection slot for r's client address, or refuses r
+// (503 or 429 with Retry-After, counted) and returns false. The caller
+// releases the slot (ops.conns.release) when the connection ends.
+func (a *API) admit(w http.ResponseWriter, r *http.Request) (ip string, ok bool) {
+	ops := a.ops
+	ip = clientIP(r)
+	err := ops.conns.acquire(ip)
+	if err == nil {
+		return ip, true
+	}
+	limit := limitConnections
+	if errors.Is(err, ErrTooManyConnectionsFromIP) {
+		limit = limitConnectionsPerIP
+	}
+	ops.met.limited(limit)
+	a.logger.Debug("httpapi: connection refused", "limit", limit, "remote", r.RemoteAddr, "path", r.URL.Path)
+	refuse(w, err, jitter(ops.lim.RetryAfter))
+	return "", false
+}
+
+// guardPublish wraps the publish handler with the body read timeout and
+// the publish duration metric. (The publish rate is checked by the
+// handler, once the token is verified: checkPublishRate.)
 func (a *API) guardPublish(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ops := a.ops
-		if ops.rate != nil {
-			// Keyed by the raw token, before it is verified: a refusal here
-			// costs no signature check. A request without a token is
-			// refused by the handler anyway.
-			if tok, _, err := auth.TokenFromRequest(r, a.cfg.CookieName); err == nil {
-				if wait, ok := ops.rate.allow(tok, time.Now()); !ok {
-					ops.met.limited(limitPublishRate)
-					refuse(w, fmt.Errorf("%w: this token may publish %s times per second (burst %d)%s; slow down, batch data into fewer updates, or retry after the Retry-After delay",
-						ErrPublishRate, strconv.FormatFloat(ops.lim.PublishRate, 'g', -1, 64), ops.lim.PublishBurst, a.cfg.hint("Limits.PublishRate")), wait)
-					return
-				}
-			}
-		}
 		if d := ops.lim.ReadTimeout; d > 0 && r.Body != nil && r.Body != http.NoBody {
 			rc := http.NewResponseController(w)
 			if rc.SetReadDeadline(time.Now().Add(d)) == nil {
@@ -272,6 +285,27 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		err = fmt.Errorf("%w: the body was not received within %s%s; send it in one go", errBodyTimeout, b.timeout, b.hint)
 	}
 	return n, err
+}
+
+// checkPublishRate takes a publish from the bucket of the verified token
+// cred, refusing it (429 with Retry-After, and true) when the token
+// exceeds Limits.PublishRate. The bucket is the token's signed part, not
+// its raw string: a signature has several spellings that verify, and each
+// would otherwise have its own bucket. Verifying before counting costs
+// little: the verifier caches the tokens it verified.
+func (a *API) checkPublishRate(w http.ResponseWriter, cred credentials) bool {
+	ops := a.ops
+	if ops.rate == nil {
+		return false
+	}
+	wait, ok := ops.rate.allow(cred.signed, time.Now())
+	if ok {
+		return false
+	}
+	ops.met.limited(limitPublishRate)
+	refuse(w, fmt.Errorf("%w: this token may publish %s times per second (burst %d)%s; slow down, batch data into fewer updates, or retry after the Retry-After delay",
+		ErrPublishRate, strconv.FormatFloat(ops.lim.PublishRate, 'g', -1, 64), ops.lim.PublishBurst, a.cfg.hint("Limits.PublishRate")), wait)
+	return true
 }
 
 // checkSelectorCost refuses a subscription whose selectors together cost

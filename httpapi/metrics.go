@@ -32,7 +32,8 @@ const MetricsPath = "/metrics"
 //	ssehub_events_published_total                     counter    events appended through this hub
 //	ssehub_events_delivered_total                     counter    live events queued to subscribers (one per subscriber)
 //	ssehub_events_replayed_total                      counter    events sent from history on reconnect
-//	ssehub_replay_gaps_total                          counter    subscriptions that started with a gap event
+//	ssehub_replay_gaps_total                          counter    gap events sent (expired, unknown, replay_limit, damaged)
+//	ssehub_damaged_events_total                       counter    damaged events met in the log (skipped; readers get a gap)
 //	ssehub_replays_in_progress                        gauge      resuming subscribers still receiving history
 //	ssehub_replay_scans_total                         counter    history batches read by the shared replay scan
 //	ssehub_slow_subscriber_disconnects_total{reason}  counter    queue_full, write_timeout
@@ -224,7 +225,9 @@ var (
 	descReplayed = prometheus.NewDesc("ssehub_events_replayed_total",
 		"Events sent from history to subscribers that resumed with Last-Event-ID.", nil, nil)
 	descGaps = prometheus.NewDesc("ssehub_replay_gaps_total",
-		"Subscriptions whose replay could not start at the requested id (expired, unknown or replay_limit).", nil, nil)
+		"Gap events sent to subscribers whose replay could not send everything after their id (expired, unknown, replay_limit or damaged).", nil, nil)
+	descDamaged = prometheus.NewDesc("ssehub_damaged_events_total",
+		"Damaged events met in the log by replays and the tail (a stored event that fails its checksum or does not decode): each is skipped, and its readers get a gap instead.", nil, nil)
 	descSlow = prometheus.NewDesc("ssehub_slow_subscriber_disconnects_total",
 		"Subscribers disconnected for reading too slowly, by reason: queue_full (their queue overflowed) or write_timeout (a write stalled past the write timeout).",
 		[]string{"reason"}, nil)
@@ -241,7 +244,7 @@ var (
 
 // Describe sends the descriptors of the collected metrics.
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSubscribers, descPublished, descDelivered, descReplayed, descGaps, descReplaying, descScans, descSlow, descLogErrors, descPosition} {
+	for _, d := range []*prometheus.Desc{descSubscribers, descPublished, descDelivered, descReplayed, descGaps, descDamaged, descReplaying, descScans, descSlow, descLogErrors, descPosition} {
 		ch <- d
 	}
 }
@@ -257,6 +260,7 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDelivered, st.Delivered)
 	counter(descReplayed, st.Replayed)
 	counter(descGaps, st.Gaps)
+	counter(descDamaged, st.Damaged)
 	ch <- prometheus.MustNewConstMetric(descReplaying, prometheus.GaugeValue, float64(st.Replaying))
 	counter(descScans, st.ReplayScans)
 	counter(descSlow, st.Slow, "queue_full")

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -33,8 +34,25 @@ type statsEvent struct {
 	LastID      string `json:"last_id"`
 }
 
-// stats streams the hub's counters every second.
+// stats streams the hub's counters every second, to the holder of a
+// subscriber token (any: the numbers are the hub's, not a topic's) or,
+// when the hub allows anonymous subscribers, to anybody. Like a
+// subscription it ends when its token expires.
 func (a *API) stats(w http.ResponseWriter, r *http.Request) {
+	cred, err := a.authenticate(r, a.cfg.Subscribers, "subscriber")
+	if err == nil && cred.claims == nil && !a.cfg.Anonymous {
+		err = a.errAnonymousRefused()
+	}
+	if err != nil {
+		a.authError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	if cred.claims != nil && !cred.claims.ExpiresAt.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, cred.claims.ExpiresAt)
+		defer cancel()
+	}
 	setStreamHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
@@ -53,7 +71,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		case <-a.cfg.Hub.Closing():
 			return

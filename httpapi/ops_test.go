@@ -88,7 +88,12 @@ var testHints = func() map[string]string {
 // API is made.
 func newEnvWith(t *testing.T, cfg httpapi.Config, hopts hub.Options, hook func(*hub.Hub, *httpapi.Config)) *env {
 	t.Helper()
-	l := memlog.New(memlog.Options{MaxEvents: 10000})
+	return newEnvOn(t, memlog.New(memlog.Options{MaxEvents: 10000}), cfg, hopts, hook)
+}
+
+// newEnvOn is newEnvWith over the log l, which closes with the test.
+func newEnvOn(t *testing.T, l ssehub.Log, cfg httpapi.Config, hopts hub.Options, hook func(*hub.Hub, *httpapi.Config)) *env {
+	t.Helper()
 	if hopts.Heartbeat == 0 {
 		hopts.Heartbeat = -1
 	}
@@ -289,6 +294,49 @@ func TestPublishLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The JWT library decodes a signature's base64 without checking its unused
+// trailing bits, so an HS256 token (a 43-character signature, 2 bits
+// unused) has four spellings that all verify. The rate limit counts the
+// token, not its spelling: before, each spelling had its own bucket and
+// the rate was multiplied by four.
+func TestPublishRateCountsTheTokenNotItsSpelling(t *testing.T) {
+	e := newEnv(t, httpapi.Config{Limits: httpapi.Limits{PublishRate: 0.001, PublishBurst: 1}}, hub.Options{})
+	tok := token(t, pubKey, []string{"*"}, nil, time.Hour)
+	spellings := signatureSpellings(t, tok)
+	if len(spellings) != 4 {
+		t.Fatalf("%d spellings of an HS256 signature, want 4", len(spellings))
+	}
+	if code, body := e.post(t, spellings[0], url.Values{"topic": {"a"}}); code != 200 {
+		t.Fatalf("first publish: %d %s", code, body)
+	}
+	for i, sp := range spellings[1:] {
+		// 429, not 401: the spelling verifies, and shares the bucket.
+		if code, body := e.post(t, sp, url.Values{"topic": {"a"}}); code != 429 || !strings.Contains(body, "(hint Limits.PublishRate)") {
+			t.Fatalf("spelling %d of the same token: %d %s, want 429", i+1, code, body)
+		}
+	}
+}
+
+// signatureSpellings returns tok and the other spellings of its signature
+// that decode to the same bytes: the last base64 character with its
+// unused low bits set otherwise.
+func signatureSpellings(t *testing.T, tok string) []string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	sig := tok[strings.LastIndexByte(tok, '.')+1:]
+	unused := uint(len(sig)*6 - len(sig)*6/8*8) // bits of the last character that carry nothing
+	last := strings.IndexByte(alphabet, sig[len(sig)-1])
+	var out []string
+	for low := range 1 << unused {
+		v := last&^(1<<unused-1) | low
+		out = append(out, tok[:len(tok)-1]+alphabet[v:v+1])
+	}
+	if out[0] != tok { // the canonical spelling has the unused bits at zero
+		t.Fatalf("%q is not among its own spellings", tok)
+	}
+	return out
 }
 
 func TestSubscribeTopicLimit(t *testing.T) {

@@ -13,7 +13,11 @@
 // event id up to the point where live delivery started, so resuming has
 // neither a gap nor a duplicate. When history cannot fill the gap (the id is
 // older than what is retained, or unknown), the subscriber's first event is
-// a GapType event and Subscriber.Gap says why.
+// a GapType event and Subscriber.Gap says why. A damaged event the replay
+// meets in the log (ssehub.DamagedError) is skipped and replaced by a
+// GapType event with the reason GapDamaged; one the tail meets ends the
+// live subscribers' streams with ErrDamaged, so that they resume and their
+// replay says so.
 //
 // Replay costs what the subscriber receives. A subscription of exact
 // topics on a log with an ssehub.TopicIndex reads only its topics' events,

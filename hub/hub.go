@@ -28,6 +28,10 @@ var (
 	// events were lost before they could be fanned out; the subscriber is
 	// told to reconnect, and its resume reports the gap.
 	ErrBehind = errors.New("hub: fell behind the log's retention; reconnect to resume")
+	// ErrDamaged: the hub's tail met a damaged event in the log (see
+	// ssehub.DamagedError), which live subscribers may have missed; they
+	// reconnect, and their replay tells them of the gap.
+	ErrDamaged = errors.New("hub: skipped a damaged event of the log; reconnect to resume")
 	// ErrUnsubscribed: Close was called on the subscriber.
 	ErrUnsubscribed = errors.New("hub: unsubscribed")
 	// ErrNoSelector: a subscription named no topic selector.
@@ -42,7 +46,7 @@ var (
 // GapType is the event type of the event a subscriber receives first when
 // history could not fill the gap since its last event id. Its data is JSON:
 //
-//	{"reason":"expired|unknown|replay_limit","requested":"<last event id>","resumed_after":"<id>"}
+//	{"reason":"expired|unknown|replay_limit|damaged","requested":"<last event id>","resumed_after":"<id>"}
 //
 // and its id is resumed_after, so a client that reconnects after it resumes
 // from where the replay started.
@@ -63,6 +67,7 @@ const (
 	GapExpired     = "expired"      // the id is older than retained history
 	GapUnknown     = "unknown"      // the id was never issued by this log
 	GapReplayLimit = "replay_limit" // more events were missed than may be replayed
+	GapDamaged     = "damaged"      // a stored event could not be read back (ssehub.DamagedError)
 )
 
 // LastEventIDEarliest as a last event id asks for every retained event.
@@ -151,7 +156,8 @@ type Hub struct {
 	closed     bool                                //
 	dispatched atomic.Uint64                       // last position fanned out; written under mu.RLock by the one dispatcher, read under mu.Lock
 
-	stats counters
+	stats       counters
+	lastDamaged atomic.Uint64 // position of the last damaged event logged
 
 	observeMu sync.Mutex                            // serializes OnEvent's changes to observers
 	observers atomic.Pointer[[]func(*ssehub.Event)] // set by OnEvent; called by the dispatcher
@@ -273,6 +279,11 @@ func (h *Hub) tail(ctx context.Context) {
 		if ctx.Err() != nil || errors.Is(err, ssehub.ErrClosed) {
 			return
 		}
+		if d := damage(err); d != nil && d.Pos > h.dispatched.Load() {
+			h.skipDamaged(d)
+			backoff = 100 * time.Millisecond
+			continue
+		}
 		h.logger.Error("hub: log tail failed; retrying", "err", err, "after", backoff)
 		select {
 		case <-ctx.Done():
@@ -347,6 +358,39 @@ func (h *Hub) fanOut(ev *ssehub.Event, wire []byte, observe []func(*ssehub.Event
 		}
 	}
 	h.dispatched.Store(ev.Pos)
+}
+
+// skipDamaged moves the tail past a damaged event it cannot fan out (the
+// log reports it when it is the first after the position dispatched):
+// every live subscriber may have missed it, so their streams end with a
+// quick reconnect; they resume from their last id and the replay, which
+// meets the same event, tells them of the gap. Only called by the
+// dispatcher.
+func (h *Hub) skipDamaged(d *ssehub.DamagedError) {
+	h.noteDamaged(d)
+	h.mu.RLock()
+	h.dispatched.Store(d.Pos)
+	h.mu.RUnlock()
+	n := h.sendAway(ErrDamaged, 0, time.Second)
+	h.logger.Warn("hub: skipped a damaged event of the log; live subscribers resume to learn of the gap", "pos", d.Pos, "subscribers", n)
+}
+
+// damage returns the *ssehub.DamagedError in err's chain, or nil.
+func damage(err error) *ssehub.DamagedError {
+	var d *ssehub.DamagedError
+	if errors.As(err, &d) {
+		return d
+	}
+	return nil
+}
+
+// noteDamaged counts a damaged event met in the log and logs it at warn,
+// once per position in a row (a reconnect storm meets it many times).
+func (h *Hub) noteDamaged(d *ssehub.DamagedError) {
+	h.stats.damaged.Add(1)
+	if h.lastDamaged.Swap(d.Pos) != d.Pos {
+		h.logger.Warn("hub: the log holds a damaged event; readers get a gap in its place", "pos", d.Pos, "err", d.Err)
+	}
 }
 
 // checkBehind handles a jump in the tail after position d: if retention

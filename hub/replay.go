@@ -58,6 +58,10 @@ func (s *Subscriber) replayIndexed(ctx context.Context) ([]byte, error) {
 		Limit:    h.opts.ReplayBatch,
 		MaxBytes: h.opts.ReplayBytes,
 	})
+	damaged, err := h.damagedRead(err, s.replayAfter)
+	if damaged != 0 {
+		evs, through = nil, damaged // the step is its gap
+	}
 	if err != nil {
 		return nil, fmt.Errorf("hub: replaying history: %w", err)
 	}
@@ -70,18 +74,20 @@ func (s *Subscriber) replayIndexed(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub: replaying history: %w", err)
 	}
-	return s.fill(s.buf[:0], evs, nil, through, first)
+	return s.fill(s.buf[:0], evs, nil, through, first, damaged)
 }
 
 // fill appends to buf the events of evs (in log order) that the
 // subscriber's replay still needs and its filter matches, preceded by a
 // gap event if retention removed positions it had not read yet, and
 // advances the replay to through. first is the oldest retained position,
-// read after evs. cache, when not nil, holds the batch's encodings and
-// matches (a scan shares them between subscribers). Only called with the replay
-// owned by the caller: the Next goroutine, or the scanner while that
-// goroutine waits for it.
-func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, through, first uint64) ([]byte, error) {
+// read after evs. damaged, when not zero, is the position of a damaged
+// event the read stopped at (evs is then empty and through is damaged):
+// if the replay needs it, a gap event says it is missing. cache, when not
+// nil, holds the batch's encodings and matches (a scan shares them
+// between subscribers). Only called with the replay owned by the caller:
+// the Next goroutine, or the scanner while that goroutine waits for it.
+func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, through, first, damaged uint64) ([]byte, error) {
 	from := s.replayAfter
 	to := min(through, s.replayTo)
 	var gap Gap
@@ -123,6 +129,12 @@ func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, th
 		buf = s.appendGap(buf, gap)
 		s.replayAfter = max(s.replayAfter, gap.After)
 	}
+	if damaged > from && damaged <= s.replayTo && (gap.Reason == "" || gap.After < damaged) {
+		// Within the replay, and not removed by retention meanwhile (an
+		// expired gap beyond it covers it): the client may want it.
+		buf = s.appendGap(buf, Gap{Reason: GapDamaged, Requested: s.requested, After: damaged})
+		s.replayAfter = damaged
+	}
 	s.buf = buf
 	s.hub.stats.replayed.Add(n)
 	return buf, nil
@@ -137,6 +149,18 @@ func (s *Subscriber) appendGap(buf []byte, g Gap) []byte {
 		s.stepEvents = append(s.stepEvents, gapAsEvent(g))
 	}
 	return append(buf, gapEvent(g)...)
+}
+
+// damagedRead takes a replay read's error: a *ssehub.DamagedError at a
+// position after the read's start means nothing could be read before that
+// event, so the read yields only a gap for it; damagedRead counts and logs
+// it and returns its position. Other errors are returned as they are.
+func (h *Hub) damagedRead(err error, after uint64) (damaged uint64, _ error) {
+	if d := damage(err); d != nil && d.Pos > after {
+		h.noteDamaged(d)
+		return d.Pos, nil
+	}
+	return 0, err
 }
 
 // batchCache encodes each event of a batch once, on first use, for every
@@ -221,6 +245,7 @@ type scanBatch struct {
 	evs           []*ssehub.Event
 	from, through uint64
 	first         uint64
+	damaged       uint64 // not zero: the read met a damaged event here (evs is empty, through is it)
 	cache         batchCache
 }
 
@@ -387,7 +412,7 @@ func (sc *scanner) run(ctx context.Context) {
 			if err != nil {
 				r.err = err
 			} else {
-				r.buf, r.err = r.s.fill(r.buf, b.evs, &b.cache, b.through, b.first)
+				r.buf, r.err = r.s.fill(r.buf, b.evs, &b.cache, b.through, b.first, b.damaged)
 				if r.err == nil && r.s.replayAfter < r.s.replayTo {
 					gather++ // it will be back
 				}
@@ -438,6 +463,10 @@ func (sc *scanner) read(ctx context.Context, from, until uint64) (*scanBatch, er
 	} else {
 		evs, through, err = readBounded(ctx, h.log, q)
 	}
+	damaged, err := h.damagedRead(err, from)
+	if damaged != 0 {
+		evs, through = nil, damaged // the batch is its gap
+	}
 	if err != nil {
 		return nil, fmt.Errorf("hub: replaying history: %w", err)
 	}
@@ -448,7 +477,7 @@ func (sc *scanner) read(ctx context.Context, from, until uint64) (*scanBatch, er
 	if err != nil {
 		return nil, fmt.Errorf("hub: replaying history: %w", err)
 	}
-	b := &scanBatch{evs: evs, from: from, through: through, first: first, cache: batchCache{wires: make([][]byte, len(evs))}}
+	b := &scanBatch{evs: evs, from: from, through: through, first: first, damaged: damaged, cache: batchCache{wires: make([][]byte, len(evs))}}
 	if len(sc.recent) == recentBatches {
 		sc.recent[0] = nil
 		sc.recent = sc.recent[1:]

@@ -12,7 +12,8 @@ type Stats struct {
 	Dispatched   uint64 // position of the last event fanned out
 	Delivered    uint64 // live events queued to subscribers (one per subscriber)
 	Replayed     uint64 // events sent from history on reconnect
-	Gaps         uint64 // subscriptions that started with a gap event
+	Gaps         uint64 // gap events sent (most at the start of a subscription)
+	Damaged      uint64 // damaged events met in the log: skipped, and told to readers as gaps
 	Slow         uint64 // subscribers closed because their queue overflowed
 	AppendErrors uint64 // failed appends
 	ReplayScans  uint64 // history batches read by the shared replay scanner
@@ -20,8 +21,8 @@ type Stats struct {
 }
 
 type counters struct {
-	published, delivered, replayed, gaps, slow, appendErrors, scans atomic.Uint64
-	replaying                                                       atomic.Int64
+	published, delivered, replayed, gaps, damaged, slow, appendErrors, scans atomic.Uint64
+	replaying                                                                atomic.Int64
 	// Observers for latency histograms; set by whoever exports metrics.
 	publishObserver atomic.Pointer[func(time.Duration)]
 	lagObserver     atomic.Pointer[func(time.Duration)]
@@ -34,6 +35,7 @@ func (c *counters) snapshot(subs int) Stats {
 		Delivered:    c.delivered.Load(),
 		Replayed:     c.replayed.Load(),
 		Gaps:         c.gaps.Load(),
+		Damaged:      c.damaged.Load(),
 		Slow:         c.slow.Load(),
 		AppendErrors: c.appendErrors.Load(),
 		ReplayScans:  c.scans.Load(),

@@ -39,7 +39,7 @@ type Request struct {
 // Gap says why a subscriber's replay could not start right after its last
 // event id. The zero Gap (Reason "") means there was no gap.
 type Gap struct {
-	Reason    string // GapExpired, GapUnknown or GapReplayLimit
+	Reason    string // GapExpired, GapUnknown, GapReplayLimit or GapDamaged
 	Requested string // the last event id the client sent
 	After     uint64 // the position replay resumed after
 }
@@ -199,7 +199,8 @@ func (s *Subscriber) LastID() string { return s.lastID }
 // it as wire chunks (SSE bytes): first the gap event, then the replay, then
 // live events and heartbeats. The chunks stay valid until the next call.
 // When the subscriber is done, Next returns what was pending and then the
-// reason: ErrSlow, ErrShutdown, ErrReconnect or ErrUnsubscribed; or
+// reason: ErrSlow, ErrShutdown, ErrReconnect, ErrBehind, ErrDamaged or
+// ErrUnsubscribed; or
 // ctx.Err(). (Done during the replay, it stops the replay and returns only
 // the reconnect event, if any, before the reason.)
 // Only one goroutine may call Next.

@@ -1,6 +1,7 @@
 package topic
 
 import (
+	"regexp/syntax"
 	"strings"
 	"testing"
 )
@@ -8,8 +9,10 @@ import (
 // FuzzCompileMatch compiles arbitrary selectors and matches them against
 // arbitrary topics: nothing may panic, a compiled selector always matches
 // its own text, the cache and a Set agree with the selector, an exact
-// selector matches only itself, and the fast path for simple templates
-// agrees with the regexp.
+// selector matches only itself, the fast path for simple templates agrees
+// with the regexp, and a template's Cost bounds the size of its compiled
+// program (the work of matching one topic byte), which is what servers
+// bound per subscription. (A URL pattern's Cost is its program size.)
 func FuzzCompileMatch(f *testing.F) {
 	for _, seed := range [][2]string{
 		{"*", "https://example.com/a"},
@@ -60,6 +63,11 @@ func FuzzCompileMatch(f *testing.F) {
 		if s.Kind() == KindExact && got != (topic == selector) {
 			t.Fatalf("exact selector %q matched %q", selector, topic)
 		}
+		if tm := s.tmpl; tm != nil {
+			if n := progSize(t, tm.re.String()); n > 2*s.Cost()+32 {
+				t.Fatalf("template %q costs %d but its program has %d instructions", selector, s.Cost(), n)
+			}
+		}
 		if tm := s.tmpl; tm != nil && tm.simple && len(topic) >= len(tm.prefix)+len(tm.suffix) {
 			// The fast path agrees with the regexp.
 			middle := topic[len(tm.prefix) : len(topic)-len(tm.suffix)]
@@ -75,4 +83,18 @@ func FuzzCompileMatch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// progSize is the number of instructions of the program regexp compiles
+// re to.
+func progSize(t *testing.T, re string) int {
+	p, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := syntax.Compile(p.Simplify())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(prog.Inst)
 }

@@ -122,3 +122,28 @@ func TestBrowserDashboard(t *testing.T) {
 	p.Screenshot("dashboard")
 	p.NoErrors()
 }
+
+// A hub that requires subscriber tokens requires one for its stats stream:
+// the dashboard sends the live log's, and connects its stats once it is
+// given one.
+func TestBrowserDashboardStatsNeedToken(t *testing.T) {
+	f, base := withFakeHub(t)
+	f.setStatsAuth(true)
+	p := newPage(t)
+	p.Do("loading the dashboard", chromedp.Navigate(base+"/"))
+	p.WaitFor("the stats stream to be refused",
+		`document.querySelector('#stats-state').dataset.state === 'closed'`, waitLong)
+	var title string
+	p.Eval(`document.querySelector('#stats-state').title`, &title)
+	if got := title; !strings.Contains(got, "subscriber token") {
+		t.Errorf("#stats-state title = %q, want it to ask for a subscriber token", got)
+	}
+	p.Do("giving the live log a subscriber token",
+		chromedp.SetValue(chromedp.ID("log-token"), fakeSubscriberToken),
+		chromedp.Click(chromedp.ID("log-connect")), // disconnect
+		chromedp.Click(chromedp.ID("log-connect")), // connect with the token
+	)
+	p.WaitFor("the stats", `document.querySelector('#stats-state').dataset.state === 'open'`, waitLong)
+	p.WaitFor("the numbers", `document.querySelector('#stat-subscribers').textContent === '1'`, waitLong)
+	p.NoErrors()
+}

@@ -32,6 +32,7 @@ type fakeHub struct {
 	kickedAt  time.Time
 	buffered  bool // streams send their headers, then hold every event
 	mangled   bool // streams are answered as HTML (a proxy in the way)
+	statsAuth bool // the stats stream needs the subscriber token, as a hub without anonymous subscribers
 	streams   int  // open subscribe streams
 	polls     int  // long polls waiting
 	answered  int  // long polls answered
@@ -346,7 +347,20 @@ func (f *fakeHub) publish(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, f.add(r.PostForm.Get("type"), r.PostForm.Get("data"), topics...))
 }
 
+func (f *fakeHub) setStatsAuth(b bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.statsAuth = b
+}
+
 func (f *fakeHub) stats(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	needsToken := f.statsAuth
+	f.mu.Unlock()
+	if needsToken && r.URL.Query().Get("authorization") != fakeSubscriberToken {
+		http.Error(w, "a subscriber token is required", http.StatusUnauthorized)
+		return
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)

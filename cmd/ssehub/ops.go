@@ -317,6 +317,7 @@ func reload(c *serveConfig, api *httpapi.API, ds *streams.Server, cert *certific
 	slices.Sort(changed)
 	slices.Sort(restart)
 	logger.Info("reloaded keys, CORS origins and TLS certificate", "changed", changed, "cors_origins", []string(nc.CORSOrigins))
+	warnCORSWildcard(nc.CORSOrigins, logger)
 	if len(restart) > 0 {
 		logger.Warn("reload: these settings changed but only take effect after a restart", "settings", restart)
 	}

@@ -342,6 +342,29 @@ func TestSIGHUPReloadsKeysAndCORS(t *testing.T) {
 	}
 }
 
+// --cors-origins '*' allows no credentials: the hub says so when it
+// starts, and a cookie publish from a foreign page is refused.
+func TestCORSWildcardWarnsAndRefusesCookies(t *testing.T) {
+	p := startServe(t, nil, "--publisher-jwt-key", testPubKey, "--anonymous", "--history", "memory", "--cors-origins", "*")
+	p.waitLog(t, "--cors-origins * allows no credentials")
+	req, _ := http.NewRequest("POST", p.base+"/.well-known/mercure", strings.NewReader("topic=a&data=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	req.AddCookie(&http.Cookie{Name: "mercureAuthorization", Value: publisherToken(t)})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !strings.Contains(string(b), "--cors-origins") {
+		t.Fatalf("cookie publish from a foreign origin: %d %s, want 403 naming --cors-origins", resp.StatusCode, b)
+	}
+	if got := resp.Header.Get("Access-Control-Allow-Credentials"); got != "" {
+		t.Errorf("Access-Control-Allow-Credentials %q for a page allowed by *", got)
+	}
+}
+
 func TestSIGTERMDrainsWithinShutdownTimeout(t *testing.T) {
 	p := startServe(t, nil, "--publisher-jwt-key", testPubKey, "--anonymous", "--shutdown-timeout", "1s", "--read-timeout", "5m")
 	s := openStream(t, http.DefaultClient, p.base+"/.well-known/mercure?topic=a")

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -295,6 +296,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	if !c.NoDashboard {
 		api.Handle("/", web.Handler())
 	}
+	warnCORSWildcard(c.CORSOrigins, logger)
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -342,6 +344,15 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	}
 	<-served
 	return nil // deferred: the hub, then the log (after every publish handler returned)
+}
+
+// warnCORSWildcard tells the operator what --cors-origins '*' does not
+// allow, at start and after a reload: pages of unlisted origins get no
+// credentials, so their cookie tokens (and withCredentials) do not work.
+func warnCORSWildcard(origins []string, logger *slog.Logger) {
+	if slices.Contains(origins, "*") {
+		logger.Warn("--cors-origins * allows no credentials: pages of origins not listed by name may subscribe and publish with a bearer token, but never with a cookie or withCredentials; list the origins that need them by name")
+	}
 }
 
 // welcomeTokenTTL is the lifetime of the tokens printed at start.

@@ -47,6 +47,18 @@ func (c *Collector) Full() bool { return c.full }
 // so a reader walking in position order can stop.
 func (c *Collector) Beyond(pos uint64) bool { return c.q.Until != 0 && pos > c.q.Until }
 
+// StopBefore ends the answer before pos, an event the reader cannot read
+// (a damaged one, see ssehub.DamagedError): the result is then complete
+// through pos-1 at most, and later offers are beyond it. It reports
+// whether that result still advances past the query's After; when it does
+// not, the reader has nothing to answer but the error.
+func (c *Collector) StopBefore(pos uint64) bool {
+	if c.q.Until == 0 || c.q.Until >= pos {
+		c.q.Until = pos - 1
+	}
+	return pos-1 > c.q.After
+}
+
 // Offer considers e, the next candidate in position order, and reports
 // whether the reader should go on offering (false once the result is full
 // or e lies beyond Until).

@@ -191,6 +191,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.indexed = l.last
+	l.c.fromClock = true
 	l.logger.Debug("boltlog: history opened", "path", l.file, "first", l.first, "last", l.last)
 	go l.run()
 	return l, nil
@@ -351,8 +352,11 @@ func (l *Log) load() (err error) {
 		}
 		l.last = b.Sequence()
 		c := b.Cursor()
+		// A damaged event at either end is no reason to refuse the
+		// history: its time is unknown (zero), so retention by age
+		// deletes a damaged oldest event, and new times start from now.
 		if k, v := c.Last(); k != nil {
-			e, err := l.decode(k, v)
+			e, err := l.decodeEnd(k, v)
 			if err != nil {
 				return err
 			}
@@ -362,7 +366,7 @@ func (l *Log) load() (err error) {
 			l.c.lastTime = e.Time
 		}
 		if k, v := c.First(); k != nil {
-			e, err := l.decode(k, v)
+			e, err := l.decodeEnd(k, v)
 			if err != nil {
 				return err
 			}
@@ -377,25 +381,36 @@ func (l *Log) load() (err error) {
 	return err
 }
 
-// decode decodes a stored event and checks it is stored under its position.
-func (l *Log) decode(k, v []byte) (*ssehub.Event, error) {
+// decodeEnd decodes the oldest or newest stored event for load: a damaged
+// one is logged and stands for an event at its key's position with no
+// time.
+func (l *Log) decodeEnd(k, v []byte) (*ssehub.Event, error) {
 	e := new(ssehub.Event)
-	if err := l.decodeInto(e, k, v); err != nil {
-		return nil, err
+	err := l.decodeInto(e, k, v)
+	var d *ssehub.DamagedError
+	if errors.As(err, &d) {
+		l.logger.Warn("boltlog: an event at the end of the history is damaged; it will not be served", "path", l.file, "pos", d.Pos, "err", err)
+		return &ssehub.Event{Pos: d.Pos}, nil
 	}
-	return e, nil
+	return e, err
 }
 
+// A record that cannot be read back is reported as a *ssehub.DamagedError
+// (wrapping ErrCorrupt); a key that is not a position as ErrCorrupt alone.
 func (l *Log) decodeInto(e *ssehub.Event, k, v []byte) error {
 	if len(k) != 8 {
 		return corruptError(l.file, fmt.Errorf("damaged: key %x is not a position", k))
 	}
 	pos := binary.BigEndian.Uint64(k)
-	if err := e.UnmarshalBinary(v); err != nil {
-		return corruptError(l.file, fmt.Errorf("damaged: event %d: %w", pos, err))
+	enc, err := recordEncoding(v)
+	if err == nil {
+		err = e.UnmarshalBinary(enc)
 	}
-	if e.Pos != pos {
-		return corruptError(l.file, fmt.Errorf("damaged: event %d is stored under position %d", e.Pos, pos))
+	if err == nil && e.Pos != pos {
+		err = fmt.Errorf("it says it is event %d", e.Pos)
+	}
+	if err != nil {
+		return l.damaged(pos, err)
 	}
 	return nil
 }
@@ -513,6 +528,9 @@ func (l *Log) readDisk(after uint64, limit int) (out []*ssehub.Event, err error)
 			e := &slab[0]
 			slab = slab[1:]
 			if err := l.decodeInto(e, k, v); err != nil {
+				if len(out) > 0 && errors.As(err, new(*ssehub.DamagedError)) {
+					return nil // the events before it; the next read reports it
+				}
 				return err
 			}
 			out = append(out, e)
@@ -522,7 +540,7 @@ func (l *Log) readDisk(after uint64, limit int) (out []*ssehub.Event, err error)
 	switch {
 	case errors.Is(err, bolt.ErrDatabaseNotOpen):
 		return nil, ssehub.ErrClosed
-	case errors.Is(err, ErrCorrupt):
+	case errors.Is(err, ErrCorrupt): // also a *ssehub.DamagedError
 		return nil, err
 	case err != nil:
 		return nil, fmt.Errorf("boltlog: read after %d: %w", after, err)

@@ -209,15 +209,23 @@ func TestPositionsAndTimes(t *testing.T) {
 	}
 	l.Close()
 	// After a restart, times keep increasing too, even if the clock did not
-	// move (same batch, same now).
+	// move (same batch, same now); positions go on from the clock, which
+	// is past every position given before (a commit lost by bbolt must not
+	// have its acknowledged positions given again:
+	// TestReopenedLogNeverReissuesPositions).
+	reopened := uint64(time.Now().UnixMicro())
 	l = open(t, dir, boltlog.Options{NoSync: true})
 	defer l.Close()
 	e := &ssehub.Event{Topics: []string{"a"}}
 	if err := l.Append(t.Context(), e); err != nil {
 		t.Fatal(err)
 	}
-	if last := events[len(events)-1]; e.Pos != last.Pos+1 || !e.Time.After(last.Time) {
-		t.Fatalf("after reopen: pos %d time %v; previous pos %d time %v", e.Pos, e.Time, last.Pos, last.Time)
+	if last := events[len(events)-1]; e.Pos <= last.Pos || e.Pos < reopened || !e.Time.After(last.Time) {
+		t.Fatalf("after reopen: pos %d time %v; previous pos %d time %v; want a position past it and past the clock at reopen (%d)", e.Pos, e.Time, last.Pos, last.Time, reopened)
+	}
+	e2 := &ssehub.Event{Topics: []string{"a"}}
+	if err := l.Append(t.Context(), e2); err != nil || e2.Pos != e.Pos+1 {
+		t.Fatalf("the next position %d (%v), want %d: consecutive again after the first commit", e2.Pos, err, e.Pos+1)
 	}
 }
 

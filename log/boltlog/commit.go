@@ -17,6 +17,7 @@ type committer struct {
 	firstTime time.Time // Time of the oldest retained event, when there is one
 	lastTime  time.Time // newest Time assigned or found at Open
 	trimMore  bool      // retention left expired events for the next transaction
+	fromClock bool      // no commit since Open: positions start at the clock (see commit)
 
 	batch   []*request
 	keys    []byte // arena for the keys of one transaction
@@ -168,9 +169,14 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 		ids, topics := tx.Bucket(idsBucketName), tx.Bucket(topicsBucketName)
 		seq0 := b.Sequence()
 		seq = seq0
-		if seq == 0 {
-			// A new history: start at the Unix time in µs (see package doc).
-			seq = uint64(max(now.UnixMicro(), 1)) - 1
+		if c.fromClock {
+			// The first commit since Open gives positions from the Unix
+			// time in µs on, if the counter is below it (see package doc):
+			// a new history, and one whose newest commits were lost (bbolt
+			// fell back to its older meta page after a torn write, or an
+			// old copy was restored). Their events were acknowledged, and
+			// clients may hold their ids; the clock is past them.
+			seq = max(seq, uint64(max(now.UnixMicro(), 1))-1)
 		}
 		first, firstTime = l.first, c.firstTime
 		for _, r := range batch {
@@ -196,7 +202,7 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 				c.keys = binary.BigEndian.AppendUint64(c.keys, seq)
 				key := c.keys[len(c.keys)-8:]
 				start := len(c.vals)
-				c.vals, _ = e.AppendBinary(c.vals)
+				c.vals = appendRecord(c.vals, e)
 				// bbolt keeps the slices until the commit: the arenas are
 				// not overwritten before then (growing copies, never reuses).
 				if err := b.Put(key, c.vals[start:len(c.vals):len(c.vals)]); err != nil {
@@ -250,6 +256,9 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 		}
 	}
 	c.firstTime, c.lastTime = firstTime, lastTime
+	if written > 0 {
+		c.fromClock = false
+	}
 	l.mu.Lock()
 	if flush {
 		l.pending.clear()
@@ -318,12 +327,14 @@ func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint6
 		}
 		pos := binary.BigEndian.Uint64(k)
 		var t time.Time
+		damaged := false
 		if l.opts.MaxAge > 0 {
 			var e ssehub.Event
-			if err := l.decodeInto(&e, k, v); err != nil {
+			err := l.decodeInto(&e, k, v)
+			if damaged = errors.As(err, new(*ssehub.DamagedError)); err != nil && !damaged {
 				return 0, time.Time{}, false, err
 			}
-			t = e.Time
+			t = e.Time // zero for a damaged event: expired, it goes
 		}
 		if pos >= keepFrom && !expired(t) {
 			return pos, t, false, nil
@@ -331,10 +342,10 @@ func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint6
 		if deleted == maxTrimPerTx {
 			return pos, t, true, nil
 		}
-		if err := l.forgetID(ids, k, v); err != nil {
-			return 0, time.Time{}, false, err
+		if damaged {
+			l.logger.Warn("boltlog: deleting a damaged event of unknown age with the expired ones", "path", l.file, "pos", pos)
 		}
-		if err := l.forgetTopics(topics, k, v); err != nil {
+		if err := l.forget(ids, topics, k, v); err != nil {
 			return 0, time.Time{}, false, err
 		}
 		if err := cur.Delete(); err != nil {

@@ -5,13 +5,25 @@
 //
 // Open takes a data directory and keeps one bbolt file in it (FileName). One
 // bucket holds the events: the key is the position as 8 big-endian bytes, so
-// bbolt's key order is log order, and the value is Event.AppendBinary. The
-// bucket's sequence is the last position ever given out; it is written in the
-// same transaction as the events, so positions increase strictly across
-// restarts and crashes. A new file starts its positions at the current Unix
-// time in microseconds rather than 1, so that ids held by clients of an
-// earlier history (a deleted directory, a switch from memory) cannot name
-// events of the new one; see package memlog for the reasoning.
+// bbolt's key order is log order, and the value is a record: a CRC-32C
+// checksum and Event.AppendBinary (record.go; histories written before
+// checksums keep their records without one, read as before). A record
+// that fails its checksum or does not decode is damaged: it is never
+// served; reads stop before it and then report it as a
+// *ssehub.DamagedError, so that the hub skips it and tells its readers
+// (a gap), and reads after it go on. The bucket's sequence is the last
+// position ever given out; it is written in the same transaction as the
+// events, so positions increase strictly across restarts and crashes.
+// The first commit after Open gives positions from the current Unix time
+// in microseconds on when the sequence is below it: a new file, so that
+// ids held by clients of an earlier history (a deleted directory, a
+// switch from memory) cannot name events of the new one (see package
+// memlog for the reasoning), and a file whose newest commits were lost —
+// bbolt falls back to its older meta page when the newer one is torn, and
+// an old copy may be restored — so that positions already acknowledged
+// are never given again. (This holds while the log gives out fewer than a
+// million positions per second on average, far beyond what one bbolt
+// file commits, and the clock is not set back across a restart.)
 //
 // Two more buckets index the events, written by the committer and
 // deleted by retention with the events they describe:

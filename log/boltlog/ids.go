@@ -71,13 +71,26 @@ func checkIDs(ids *bolt.Bucket, events []*ssehub.Event) error {
 	return nil
 }
 
-// forgetID removes the index entry of the event stored under key with the
-// encoding v, before retention deletes the event. An entry that names
-// another position is left alone.
+// forget removes the index entries of the event stored under key with the
+// record v, before retention deletes the event. A record too damaged to
+// name its id or topics keeps its entries, and retention goes on: readers
+// skip a topic key whose event is gone, and an id whose event is gone
+// resolves to a position before the oldest retained, a gap.
+func (l *Log) forget(ids, topics *bolt.Bucket, key, v []byte) error {
+	if err := l.forgetID(ids, key, v); err != nil {
+		return err
+	}
+	return l.forgetTopics(topics, key, v)
+}
+
+// forgetID removes the id index entry of the event stored under key with
+// the record v. An entry that names another position is left alone (also
+// the one a damaged record's id may name).
 func (l *Log) forgetID(ids *bolt.Bucket, key, v []byte) error {
 	id, err := peekID(v)
 	if err != nil {
-		return corruptError(l.file, fmt.Errorf("damaged: event %x: %w", key, err))
+		l.logger.Warn("boltlog: a damaged event is deleted without its id index entry", "path", l.file, "pos", binary.BigEndian.Uint64(key), "err", err)
+		return nil
 	}
 	if len(id) == 0 {
 		return nil
@@ -88,8 +101,9 @@ func (l *Log) forgetID(ids *bolt.Bucket, key, v []byte) error {
 	return nil
 }
 
-// peekID returns the ID of an event encoded by Event.AppendBinary without
-// decoding the rest: version, flags, position, time, retry, then the ID.
+// peekID returns the ID of the event in record v without decoding the
+// rest (the encoding holds version, flags, position, time, retry, then
+// the ID).
 func peekID(v []byte) ([]byte, error) {
 	b, err := skipHeader(v)
 	if err != nil {
@@ -99,9 +113,11 @@ func peekID(v []byte) ([]byte, error) {
 	return id, err
 }
 
-// skipHeader returns the encoding v of an event without the fields before
-// its ID: version, flags, position, time and retry.
+// skipHeader returns the encoding of the event in record v without the
+// fields before its ID: version, flags, position, time and retry. It does
+// not check the record's checksum (peekEncoding).
 func skipHeader(v []byte) ([]byte, error) {
+	v = peekEncoding(v)
 	if len(v) < 2 {
 		return nil, errShort
 	}

@@ -61,9 +61,9 @@ func appendTopicKeys(dst []byte, e *ssehub.Event, pos uint64) []byte {
 	return dst
 }
 
-// appendEncodedTopicKeys is appendTopicKeys for the encoding v of an event
-// (Event.AppendBinary), without decoding it: retention and the indexing
-// at Open need only the topics.
+// appendEncodedTopicKeys is appendTopicKeys for the record v of an event,
+// without decoding it: retention and the indexing at Open need only the
+// topics.
 func appendEncodedTopicKeys(dst, v []byte, pos uint64) ([]byte, error) {
 	b, err := skipHeader(v)
 	for range 2 { // id, type
@@ -171,13 +171,16 @@ func (p *pendingIndex) collect(topics []string, after, until, first uint64) []*s
 	return slices.CompactFunc(out, func(a, b *ssehub.Event) bool { return a == b })
 }
 
-// forgetTopics deletes the index keys of the event stored under key with
-// the encoding v, before retention deletes it. Called by the committer.
+// forgetTopics deletes the topic index keys of the event stored under key
+// with the record v (see forget). The keys of a damaged record name its
+// position, so whatever topics it yields, no other event's key goes.
+// Called by the committer.
 func (l *Log) forgetTopics(topics *bolt.Bucket, key, v []byte) error {
 	var err error
 	l.c.tbuf, err = appendEncodedTopicKeys(l.c.tbuf[:0], v, binary.BigEndian.Uint64(key))
 	if err != nil {
-		return corruptError(l.file, fmt.Errorf("damaged: event %x: %w", key, err))
+		l.logger.Warn("boltlog: a damaged event is deleted without its topic index keys", "path", l.file, "pos", binary.BigEndian.Uint64(key), "err", err)
+		return nil
 	}
 	for k := 0; k < len(l.c.tbuf); k += topicKeyLen {
 		if err := topics.Delete(l.c.tbuf[k : k+topicKeyLen]); err != nil {
@@ -351,6 +354,10 @@ func (l *Log) readTopicsDisk(q ssehub.TopicQuery, until uint64, c *eventlog.Coll
 			}
 			e := &slab[0]
 			if err := l.decodeInto(e, k, v); err != nil {
+				var d *ssehub.DamagedError
+				if errors.As(err, &d) && c.StopBefore(d.Pos) {
+					return false, nil // what comes before it; the next read reports it
+				}
 				return false, err
 			}
 			slab = slab[1:]
@@ -389,7 +396,7 @@ func (l *Log) readTopicsDisk(q ssehub.TopicQuery, until uint64, c *eventlog.Coll
 	switch {
 	case errors.Is(err, bolt.ErrDatabaseNotOpen):
 		return ssehub.ErrClosed
-	case errors.Is(err, ErrCorrupt):
+	case errors.Is(err, ErrCorrupt): // also a *ssehub.DamagedError
 		return err
 	case err != nil:
 		return fmt.Errorf("boltlog: read topics after %d: %w", q.After, err)

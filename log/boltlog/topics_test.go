@@ -172,6 +172,7 @@ func checkTopicKeys(t *testing.T, l *boltlog.Log, want int) {
 func TestTopicIndexBuiltForAnOldHistory(t *testing.T) {
 	dir := fixtureDir(t)
 	logger, logged := infoLog()
+	opened := uint64(time.Now().UnixMicro())
 	l := open(t, dir, boltlog.Options{NoSync: true, CacheEvents: 100, IndexEvery: 1, Logger: logger})
 	defer func() { l.Close() }()
 	if !strings.Contains(logged.String(), "indexed the topics") || !strings.Contains(logged.String(), fmt.Sprintf("events=%d", fixtureEvents)) {
@@ -199,7 +200,8 @@ func TestTopicIndexBuiltForAnOldHistory(t *testing.T) {
 	checkTopicReads(t, l, all, fixtureTopicSets)
 	checkTopicKeys(t, l, fixtureTopicKeys())
 
-	// Appends continue after the old positions, indexed as they commit.
+	// Appends continue after the old positions (from the clock at Open,
+	// which is past them), indexed as they commit.
 	more := []*ssehub.Event{
 		{Topics: []string{"shelf", "https://example.com/books/0"}, Data: "new 1"},
 		{Topics: []string{"https://example.com/authors/3"}, Data: "new 2", ID: "urn:uuid:new"},
@@ -207,8 +209,8 @@ func TestTopicIndexBuiltForAnOldHistory(t *testing.T) {
 	if err := l.Append(t.Context(), more...); err != nil {
 		t.Fatal(err)
 	}
-	if more[0].Pos != all[len(all)-1].Pos+1 {
-		t.Fatalf("first new position %d, want %d", more[0].Pos, all[len(all)-1].Pos+1)
+	if more[0].Pos <= all[len(all)-1].Pos || more[0].Pos < opened || more[1].Pos != more[0].Pos+1 {
+		t.Fatalf("new positions %d, %d; want consecutive ones past the old %d and the clock at Open (%d)", more[0].Pos, more[1].Pos, all[len(all)-1].Pos, opened)
 	}
 	if err := l.Append(t.Context(), &ssehub.Event{Topics: []string{"a"}, ID: "urn:uuid:fixture-3"}); !errors.Is(err, ssehub.ErrDuplicateID) {
 		t.Fatalf("Append reusing an old id: %v", err)

@@ -33,7 +33,7 @@ const RECONNECT = 'ssehub.reconnect';
  * `resumedAfter`; what lies between is lost for this client.
  * @typedef {object} Gap
  * @property {string} id the id of the gap event (= resumedAfter)
- * @property {string} reason `expired`, `unknown` or `replay_limit`
+ * @property {string} reason `expired`, `unknown`, `replay_limit` or `damaged`
  * @property {string} requested the last event id the client asked to resume from
  * @property {string} resumedAfter the id after which the replay starts
  */

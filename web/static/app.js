@@ -96,25 +96,46 @@ function clearStats() {
   prev = null;
 }
 
-// connectStats follows the stats stream; a hub without one (or a dashboard
-// served without a hub) shows "not connected" and is retried now and then.
+let stats = null; // the stats stream's EventSource
+let statsToken = null; // the subscriber token it was opened with
+let statsRetry = 0;
+const STATS_TITLE = "The dashboard's own stats stream";
+
+// connectStats follows the stats stream with the live log's subscriber
+// token: a hub that requires subscriber tokens requires one for its stats
+// too (any will do). A hub that refuses it, has no stats stream, or a
+// dashboard served without a hub, shows "not connected" and is retried now
+// and then.
 function connectStats() {
+  clearTimeout(statsRetry);
+  stats?.close();
   const pill = $('#stats-state');
-  const es = new EventSource(STATS);
+  const token = $('#log-token').value.trim();
+  statsToken = token;
+  const es = new EventSource(token ? `${STATS}?authorization=${encodeURIComponent(token)}` : STATS);
+  stats = es;
+  const open = () => {
+    pill.title = STATS_TITLE;
+    if (pill.dataset.state !== 'open') setPill(pill, 'open', 'live');
+  };
   es.addEventListener('stats', (e) => {
     try {
       onStats(JSON.parse(e.data));
     } catch {
       return; // a malformed sample: wait for the next one
     }
-    if (pill.dataset.state !== 'open') setPill(pill, 'open', 'live');
+    open();
   });
-  es.onopen = () => setPill(pill, 'open', 'live');
+  es.onopen = open;
   es.onerror = () => {
+    if (stats !== es) return;
     if (es.readyState === EventSource.CLOSED) {
       setPill(pill, 'closed', 'not connected');
+      pill.title = token
+        ? 'The hub cannot be reached, or refused the subscriber token of the live log'
+        : 'The hub cannot be reached, or needs a subscriber token: give one in the live log and connect';
       clearStats();
-      setTimeout(connectStats, 5000);
+      statsRetry = setTimeout(connectStats, 5000);
     } else {
       setPill(pill, 'reconnecting', 'reconnecting…');
     }
@@ -289,6 +310,7 @@ function connectLog() {
   const token = $('#log-token').value.trim();
   const lastEventId = $('#log-last-id').value.trim();
   store.set('subscriberToken', token);
+  if (token !== statsToken) connectStats(); // the stats stream uses it too
   store.set('logTopic', $('#log-topic').value.trim());
   store.set('logTypes', $('#log-types').value.trim());
   $('#log-error').textContent = '';
@@ -341,9 +363,8 @@ function setupLog() {
 
 $('#hub-url').textContent = new URL(HUB, location.href).href;
 setupPublish();
-setupLog();
+setupLog(); // connects the stats stream with the log's token
 drawChart();
-connectStats();
 let resizing = 0;
 addEventListener('resize', () => {
   cancelAnimationFrame(resizing);
