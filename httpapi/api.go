@@ -189,7 +189,7 @@ func New(cfg Config) (*API, error) {
 		w.Write([]byte("ok\n"))
 	})
 	a.mux.HandleFunc("GET /readyz", a.ready)
-	a.mux.Handle("GET "+StatsPath, a.guardStats(http.HandlerFunc(a.stats)))
+	a.mux.Handle("GET "+StatsPath, a.LimitConnections(http.HandlerFunc(a.stats)))
 	a.mux.HandleFunc("POST "+ReconnectPath, a.reconnect)
 	return a, nil
 }

@@ -203,10 +203,14 @@ func (a *API) guardSubscribe(next http.Handler) http.Handler {
 	})
 }
 
-// guardStats wraps the stats stream with the connection limits: it holds a
-// connection as long as a subscription does, so it counts like one (but
-// it is no subscription: the subscription metrics leave it out).
-func (a *API) guardStats(next http.Handler) http.Handler {
+// LimitConnections wraps a handler of long-lived requests with the API's
+// connection limits (Limits.MaxConnections, MaxConnectionsPerIP): each
+// request counts like a subscription while it runs, and one past a limit is
+// refused as a subscription would be (503 or 429 with Retry-After, counted
+// in the limit metrics). The stats stream uses it, and so can handlers
+// mounted beside the API (the Durable Streams server's live reads). Safe
+// for concurrent use.
+func (a *API) LimitConnections(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ip, ok := a.admit(w, r)
 		if !ok {

@@ -67,6 +67,11 @@ type Config struct {
 	MaxStreams int
 	// Logger receives warnings (failed appends). Default slog.Default().
 	Logger *slog.Logger
+	// WrapLive, when set, wraps the handling of live reads (long-poll and
+	// SSE), which hold a connection: the binary passes the Mercure API's
+	// connection limits (httpapi.API.LimitConnections) so that they count
+	// like subscriptions.
+	WrapLive func(http.Handler) http.Handler
 	// OnLimit, when set, is called with the name of the limit a request
 	// was refused by ("streams_body" for MaxBodyBytes), for metrics.
 	OnLimit func(limit string)
@@ -77,6 +82,7 @@ type Config struct {
 // use.
 type Server struct {
 	cfg    Config
+	live   http.Handler         // serve, wrapped by Config.WrapLive
 	keys   atomic.Pointer[keys] // set by Reload
 	hub    *hub.Hub
 	store  *store
@@ -121,6 +127,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, hub: cfg.Hub, store: newStore(idx, cfg.MaxStreams), sels: topic.NewCache(1024), logger: cfg.Logger}
+	s.live = http.HandlerFunc(s.serve)
+	if cfg.WrapLive != nil {
+		s.live = cfg.WrapLive(s.live)
+	}
 	return s, nil
 }
 
@@ -136,6 +146,14 @@ func (s *Server) Reload(publishers, subscribers *auth.Verifier) {
 
 // ServeHTTP serves one protocol request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Query().Has("live") {
+		s.live.ServeHTTP(w, r)
+		return
+	}
+	s.serve(w, r)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")

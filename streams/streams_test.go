@@ -3,6 +3,7 @@ package streams_test
 import (
 	"bufio"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/log/memlog"
 	"github.com/ssehub/ssehub/sse"
 	"github.com/ssehub/ssehub/streams"
@@ -299,4 +302,43 @@ func TestLiveReads(t *testing.T) {
 	if last := got[len(got)-1]; !strings.HasPrefix(last, "control ") || !strings.Contains(last, strconv.Quote("streamClosed")) {
 		t.Fatalf("the SSE read did not end with the closing control event: %q", last)
 	}
+}
+
+// Live reads hold a connection: with the Mercure API's connection limits
+// wrapped around them, they count like subscriptions; other requests do
+// not.
+func TestLiveReadsCountAsConnections(t *testing.T) {
+	l := memlog.New(memlog.Options{})
+	h, err := hub.New(l, hub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := httpapi.New(httpapi.Config{Hub: h, Anonymous: true, Limits: httpapi.Limits{MaxConnectionsPerIP: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := streams.New(streams.Config{Hub: h, AnonymousWrites: true, WrapLive: api.LimitConnections})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.Handle(streams.Prefix, ds)
+	srv := httptest.NewServer(api)
+	n := &node{url: srv.URL, hub: h, srv: srv, ds: ds}
+	t.Cleanup(func() { n.stop(); l.Close() })
+
+	const p = "/v1/stream/limited"
+	n.do(t, "PUT", p, "x", "Content-Type", "text/plain").want(t, 201, "create")
+	resp, err := http.Get(n.url + p + "?offset=-1&live=sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("first live read: %d", resp.StatusCode)
+	}
+	if r := n.do(t, "GET", p+"?offset=-1&live=long-poll", ""); r.code != 429 {
+		t.Fatalf("second live read from one address with MaxConnectionsPerIP 1: %d %q, want 429", r.code, r.body)
+	}
+	n.do(t, "GET", p+"?offset=-1", "").want(t, 200, "catch-up read beside a live one")
+	n.do(t, "POST", p, "y", "Content-Type", "text/plain").want(t, 204, "append beside a live read")
 }

@@ -285,6 +285,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		PollTimeout:     c.StreamsPoll,
 		Logger:          logger,
 		OnLimit:         metrics.Limited,
+		WrapLive:        api.LimitConnections,
 	})
 	if err != nil {
 		return err
