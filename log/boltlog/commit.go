@@ -43,6 +43,8 @@ func (l *Log) run() {
 	c := &l.c
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	delay := time.NewTimer(time.Hour) // CommitDelay's
+	delay.Stop()
 	c.trimMore = l.trimDue(time.Now()) // retention may have shrunk since the last run
 	l.armTimer(timer)
 	for {
@@ -74,16 +76,32 @@ func (l *Log) run() {
 		// transaction was syncing.
 		batch := append(c.batch[:0], r)
 		n := len(r.events)
+		var wait <-chan time.Time // with CommitDelay: until the batch's deadline
+		if l.opts.CommitDelay > 0 {
+			delay.Reset(l.opts.CommitDelay) // (Go 1.23 timers: no stale tick)
+			wait = delay.C
+		}
 	gather:
 		for n < maxBatchEvents {
-			select {
-			case r = <-l.reqs:
-				batch = append(batch, r)
-				n += len(r.events)
-			default:
-				break gather
+			if wait == nil { // take what queued while the last commit synced
+				select {
+				case r = <-l.reqs:
+				default:
+					break gather
+				}
+			} else { // wait for more, up to the delay
+				select {
+				case r = <-l.reqs:
+				case <-wait:
+					break gather
+				case <-l.stop:
+					break gather // commit what was accepted; the loop then drains
+				}
 			}
+			batch = append(batch, r)
+			n += len(r.events)
 		}
+		delay.Stop()
 		err := l.commit(batch, n)
 		for _, r := range batch {
 			rerr := err
