@@ -380,6 +380,9 @@ func (l *Log) load() (err error) {
 			l.first = e.Pos
 			l.c.firstTime = e.Time
 		}
+		// Retention by count counts events: positions are not dense (a
+		// reopened history gives new positions from the clock on).
+		l.c.count = uint64(b.Stats().KeyN)
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrCorrupt) {

@@ -447,3 +447,47 @@ func TestKillDurability(t *testing.T) {
 	}
 	t.Logf("%d events acknowledged before SIGKILL, all present; the log holds %d", len(acked), last-first+1)
 }
+
+// MaxEvents counts events, not positions: a reopened history gives new
+// positions from the clock on (far beyond the old ones), and its old
+// events must still count as the MaxEvents newest until newer ones push
+// them out. (Counting by positions deleted the whole history at every
+// restart.)
+func TestRetentionCountsEventsAcrossReopen(t *testing.T) {
+	dir := t.TempDir()
+	opts := boltlog.Options{NoSync: true, MaxEvents: 10}
+	l := open(t, dir, opts)
+	var events []*ssehub.Event
+	add := func(n int) {
+		for range n {
+			e := &ssehub.Event{Topics: []string{"a"}, Data: strconv.Itoa(len(events))}
+			if err := l.Append(t.Context(), e); err != nil {
+				t.Fatal(err)
+			}
+			events = append(events, e)
+		}
+	}
+	add(6)
+	l.Close()
+	time.Sleep(2 * time.Millisecond) // the clock moves thousands of positions on
+	l = open(t, dir, opts)
+	add(3)
+	got, err := l.Read(t.Context(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 9 {
+		t.Fatalf("after 6 events, a reopen and 3 more, a history keeping 10 holds %d events", len(got))
+	}
+	add(4)
+	got, _ = l.Read(t.Context(), 0, 100)
+	if len(got) != 10 || got[0].Data != "3" {
+		t.Fatalf("after 13 events a history keeping 10 holds %d events from %q, want 10 from \"3\"", len(got), got[0].Data)
+	}
+	l.Close()
+	l = open(t, dir, opts)
+	defer l.Close()
+	if got, _ = l.Read(t.Context(), 0, 100); len(got) != 10 {
+		t.Fatalf("after reopening: %d events, want 10", len(got))
+	}
+}

@@ -17,6 +17,7 @@ type committer struct {
 	firstTime time.Time // Time of the oldest retained event, when there is one
 	lastTime  time.Time // newest Time assigned or found at Open
 	trimMore  bool      // retention left expired events for the next transaction
+	count     uint64    // events retained (MaxEvents counts them)
 	fromClock bool      // no commit since Open: positions start at the clock (see commit)
 
 	batch   []*request
@@ -156,6 +157,7 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	var seq, first uint64
 	var firstTime time.Time
 	written := 0
+	var count uint64 // events retained after this commit
 	flush := false
 	var raised restoreFirst
 	defer func() {
@@ -252,9 +254,12 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 			}
 		}
 		var err error
-		if first, firstTime, c.trimMore, err = l.trim(b, first, firstTime, seq, now); err != nil {
+		count = c.count + uint64(written)
+		var deleted int
+		if first, firstTime, c.trimMore, deleted, err = l.trim(b, first, firstTime, count, now); err != nil {
 			return err
 		}
+		count -= uint64(deleted)
 		raised = l.raiseFirst(first)
 		return nil
 	})
@@ -275,6 +280,7 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	}
 	c.firstTime, c.lastTime = firstTime, lastTime
 	if written > 0 {
+		c.count = count
 		c.fromClock = false
 	}
 	l.mu.Lock()
@@ -320,28 +326,28 @@ func (l *Log) dropCachedLocked() {
 // maxTrimPerTx of them, and returns the new oldest position and its time
 // (0 when the log is empty) and whether more are due. It costs nothing
 // when the oldest event is within both limits.
-func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint64, now time.Time) (uint64, time.Time, bool, error) {
+func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, count uint64, now time.Time) (uint64, time.Time, bool, int, error) {
 	if first == 0 {
-		return 0, time.Time{}, false, nil
+		return 0, time.Time{}, false, 0, nil
 	}
-	var keepFrom uint64 // oldest position MaxEvents keeps
-	if n := uint64(l.opts.MaxEvents); n > 0 && last >= n {
-		keepFrom = last - n + 1
+	var excess uint64 // how many of the oldest events MaxEvents deletes
+	if n := uint64(l.opts.MaxEvents); n > 0 && count > n {
+		excess = count - n
 	}
 	var cutoff time.Time
 	if l.opts.MaxAge > 0 {
 		cutoff = now.Add(-l.opts.MaxAge)
 	}
 	expired := func(t time.Time) bool { return l.opts.MaxAge > 0 && t.Before(cutoff) }
-	if first >= keepFrom && !expired(firstTime) {
-		return first, firstTime, false, nil
+	if excess == 0 && !expired(firstTime) {
+		return first, firstTime, false, 0, nil
 	}
 	ids, topics := b.Tx().Bucket(idsBucketName), b.Tx().Bucket(topicsBucketName)
 	cur := b.Cursor()
 	deleted := 0
 	for k, v := cur.First(); ; k, v = cur.First() {
 		if k == nil {
-			return 0, time.Time{}, false, nil
+			return 0, time.Time{}, false, deleted, nil
 		}
 		pos := binary.BigEndian.Uint64(k)
 		var t time.Time
@@ -350,24 +356,24 @@ func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint6
 			var e ssehub.Event
 			err := l.decodeInto(&e, k, v)
 			if damaged = errors.As(err, new(*ssehub.DamagedError)); err != nil && !damaged {
-				return 0, time.Time{}, false, err
+				return 0, time.Time{}, false, 0, err
 			}
 			t = e.Time // zero for a damaged event: expired, it goes
 		}
-		if pos >= keepFrom && !expired(t) {
-			return pos, t, false, nil
+		if uint64(deleted) >= excess && !expired(t) {
+			return pos, t, false, deleted, nil
 		}
 		if deleted == maxTrimPerTx {
-			return pos, t, true, nil
+			return pos, t, true, deleted, nil
 		}
 		if damaged {
 			l.logger.Warn("boltlog: deleting a damaged event of unknown age with the expired ones", "path", l.file, "pos", pos)
 		}
 		if err := l.forget(ids, topics, k, v); err != nil {
-			return 0, time.Time{}, false, err
+			return 0, time.Time{}, false, 0, err
 		}
 		if err := cur.Delete(); err != nil {
-			return 0, time.Time{}, false, err
+			return 0, time.Time{}, false, 0, err
 		}
 		deleted++
 	}
@@ -417,7 +423,7 @@ func (l *Log) trimDue(now time.Time) bool {
 	if l.first == 0 {
 		return false
 	}
-	if n := uint64(l.opts.MaxEvents); n > 0 && l.last >= n && l.first < l.last-n+1 {
+	if n := uint64(l.opts.MaxEvents); n > 0 && l.c.count > n {
 		return true
 	}
 	return l.opts.MaxAge > 0 && l.c.firstTime.Before(now.Add(-l.opts.MaxAge))
@@ -430,11 +436,12 @@ func (l *Log) trimOnly() {
 	var first uint64
 	var firstTime time.Time
 	var more bool
+	var deleted int
 	var raised restoreFirst
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketName)
 		var err error
-		if first, firstTime, more, err = l.trim(b, l.first, c.firstTime, b.Sequence(), time.Now()); err != nil {
+		if first, firstTime, more, deleted, err = l.trim(b, l.first, c.firstTime, c.count, time.Now()); err != nil {
 			return err
 		}
 		raised = l.raiseFirst(first)
@@ -448,6 +455,7 @@ func (l *Log) trimOnly() {
 		return
 	}
 	c.trimMore, c.firstTime = more, firstTime
+	c.count -= uint64(deleted)
 	l.mu.Lock()
 	l.first = first
 	l.dropCachedLocked()
