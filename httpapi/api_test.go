@@ -20,6 +20,7 @@ import (
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -36,18 +37,7 @@ type env struct {
 	url string // the Mercure endpoint
 }
 
-func verifier(t *testing.T, secret string) *auth.Verifier {
-	t.Helper()
-	k, err := auth.ParseKey("HS256", secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := auth.NewVerifier(auth.Config{Keys: auth.Keys{k}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
+func verifier(t *testing.T, secret string) *auth.Verifier { return servicetest.Verifier(t, secret) }
 
 // newEnv starts the real API on a real HTTP server over a memory log.
 func newEnv(t *testing.T, cfg httpapi.Config, hopts hub.Options) *env {

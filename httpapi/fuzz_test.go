@@ -15,6 +15,7 @@ import (
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/log/memlog"
 	"github.com/ssehub/ssehub/topic"
 )
@@ -43,17 +44,7 @@ func fuzzAPI(f *testing.F, cfg httpapi.Config) (*httpapi.API, *hub.Hub) {
 	return api, h
 }
 
-func fuzzVerifier(f *testing.F, secret string) *auth.Verifier {
-	k, err := auth.ParseKey("HS256", secret)
-	if err != nil {
-		f.Fatal(err)
-	}
-	v, err := auth.NewVerifier(auth.Config{Keys: auth.Keys{k}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	return v
-}
+func fuzzVerifier(f *testing.F, secret string) *auth.Verifier { return servicetest.Verifier(f, secret) }
 
 // FuzzPublishForm posts arbitrary bodies to the publish handler: it never
 // panics or answers 5xx, refuses with a message, and when it accepts, the

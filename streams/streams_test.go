@@ -14,6 +14,7 @@ import (
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/log/memlog"
 	"github.com/ssehub/ssehub/sse"
 	"github.com/ssehub/ssehub/streams"
@@ -200,17 +201,7 @@ func TestBadInput(t *testing.T) {
 // subscribe selectors do.
 func TestAuthorization(t *testing.T) {
 	const pubKey, subKey = "publisher-secret-0123456789abcdef", "subscriber-secret-0123456789abcde"
-	verifier := func(secret string) *auth.Verifier {
-		k, err := auth.ParseKey("HS256", secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := auth.NewVerifier(auth.Config{Keys: auth.Keys{k}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	verifier := func(secret string) *auth.Verifier { return servicetest.Verifier(t, secret) }
 	token := func(key string, pub, sub []string) string {
 		tok, err := auth.NewToken(key, "HS256", pub, sub, time.Hour)
 		if err != nil {

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/auth"
 )
 
 // Unavailable skips t because a service it needs is missing (msg says
@@ -179,3 +181,18 @@ func (s *Server) Stop() {
 
 // Cont lets a stopped process continue (SIGCONT).
 func (s *Server) Cont() { s.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Verifier returns a token verifier for HS256 tokens signed with secret,
+// or fails t.
+func Verifier(t testing.TB, secret string) *auth.Verifier {
+	t.Helper()
+	k, err := auth.ParseKey("HS256", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(auth.Config{Keys: auth.Keys{k}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
