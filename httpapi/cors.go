@@ -100,6 +100,13 @@ func (a *API) refuseCrossSite(w http.ResponseWriter, r *http.Request, cred crede
 	return true
 }
 
+// CrossSite reports whether r comes from a page of another origin that may
+// not send credentials under the API's CORS policy (an Origin not listed
+// by name and not the request's own host): for handlers mounted beside the
+// API that accept cookie tokens (the Durable Streams server's writes).
+// Safe for concurrent use.
+func (a *API) CrossSite(r *http.Request) bool { return a.cors.crossSite(r) }
+
 // crossSite reports whether r comes from a page of another origin that is
 // not listed by name ("*" does not count: it allows no credentials).
 // Requests without Origin (non-browser clients) are not.

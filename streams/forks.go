@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -15,8 +16,9 @@ type forkPlan struct {
 // planFork checks a fork's headers against its source and fills in the
 // create meta m (source, fork point, inherited TTL or expiry). It answers
 // the request itself when the fork cannot be made.
-func (s *Server) planFork(w http.ResponseWriter, r *http.Request, from string, m *meta, ct string) (*forkPlan, bool) {
-	src, err := s.current(r.Context(), s.store.get(from), false)
+func (s *Server) planFork(w http.ResponseWriter, r *http.Request, view *stream, m *meta, ct string) (*forkPlan, bool) {
+	from := view.topic
+	src, err := s.current(r.Context(), view, true)
 	if err != nil {
 		s.storageError(w, err)
 		return nil, false
@@ -79,7 +81,11 @@ func (s *Server) planFork(w http.ResponseWriter, r *http.Request, from string, m
 			plan.partial = [][]byte{c.msgs[0][:n]}
 		}
 	}
-	m.From, m.FromPos = from, pos
+	if depth, err := s.forkDepth(r.Context(), &src); err != nil || depth >= maxForkDepth {
+		fail(w, http.StatusBadRequest, "Stream-Forked-From: "+from+" is itself a fork "+strconv.Itoa(maxForkDepth)+" levels deep (or its chain is broken); fork a stream nearer the root")
+		return nil, false
+	}
+	m.From, m.FromPos, m.FromCreate = from, pos, src.createPos
 	// TTL and expiry: the fork's own when it asks; else its source's.
 	if m.TTL == 0 && m.ExpiresAt == "" {
 		m.TTL = src.ttl
@@ -88,4 +94,41 @@ func (s *Server) planFork(w http.ResponseWriter, r *http.Request, from string, m
 		}
 	}
 	return plan, true
+}
+
+// maxForkDepth bounds chains of forks of forks: a read of a fork reads
+// every stream up its chain.
+const maxForkDepth = 32
+
+// forkDepth counts the forks up from a stream to its root.
+func (s *Server) forkDepth(ctx context.Context, cur *state) (int, error) {
+	depth := 0
+	for c := *cur; c.from != ""; depth++ {
+		if depth >= maxForkDepth {
+			return depth, nil
+		}
+		view := s.store.acquire(c.from)
+		next, err := s.store.sync(ctx, view)
+		s.store.release(view)
+		if err != nil {
+			return depth, err
+		}
+		c = next
+	}
+	return depth, nil
+}
+
+// mayFork checks that the writer may read the stream it forks: its token's
+// publish or subscribe selectors must match the source's path too
+// (a fork reads its source's data).
+func (s *Server) mayFork(w http.ResponseWriter, r *http.Request, from string) bool {
+	if s.cfg.AnonymousWrites {
+		return true
+	}
+	c := claimsOf(r)
+	if c != nil && (c.CanPublish([]string{from}, s.sels) == nil || c.CanReceive([]string{from})) {
+		return true
+	}
+	fail(w, http.StatusForbidden, "auth: forking "+from+" reads it: the token's mercure.publish or mercure.subscribe claim must match "+from+" too")
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -27,15 +28,24 @@ type segment struct {
 // segments returns the ranges a read of the stream at tp goes through, in
 // order (their positions increase: a fork is made after its fork point).
 func (s *Server) segments(ctx context.Context, tp string, cur *state) ([]segment, error) {
+	return s.chain(ctx, tp, cur, 0)
+}
+
+func (s *Server) chain(ctx context.Context, tp string, cur *state, depth int) ([]segment, error) {
 	own := segment{tp, cur.createPos, cur.end()}
 	if cur.from == "" {
 		return []segment{own}, nil
 	}
-	src, err := s.store.sync(ctx, s.store.get(cur.from))
+	if depth >= maxForkDepth {
+		return nil, fmt.Errorf("streams: the chain of forks above %s is more than %d deep or loops", tp, maxForkDepth)
+	}
+	view := s.store.acquire(cur.from)
+	src, err := s.store.sync(ctx, view)
+	s.store.release(view)
 	if err != nil {
 		return nil, err
 	}
-	up, err := s.segments(ctx, cur.from, &src)
+	up, err := s.chain(ctx, cur.from, &src, depth+1)
 	if err != nil {
 		return nil, err
 	}
@@ -402,7 +412,7 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, tp string, cur
 		l := collect(sub.Events())
 		switch {
 		case len(l.msgs) > 0:
-			data(l.msgs, l.last, sub.Live(), l.closed)
+			data(l.msgs, l.last, s.reached(ctx, tp, l.last), l.closed)
 			return
 		case l.closed:
 			eof()
@@ -412,6 +422,16 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, tp string, cur
 			return
 		}
 	}
+}
+
+// reached reports whether a live reader that got the stream's data up to
+// position pos has all of it (the hub may hand a large append over in
+// several steps).
+func (s *Server) reached(ctx context.Context, tp string, pos uint64) bool {
+	view := s.store.acquire(tp)
+	defer s.store.release(view)
+	cur, err := s.store.sync(ctx, view)
+	return err == nil && pos >= cur.tail
 }
 
 // control is the data of an SSE control event.
@@ -516,7 +536,7 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, cur stat
 		if l.last != 0 {
 			after = l.last
 		}
-		if !o.write(l.msgs, after, sub.Live(), l.closed) || l.closed {
+		if !o.write(l.msgs, after, s.reached(ctx, tp, after), l.closed) || l.closed {
 			return
 		}
 	}

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +50,11 @@ type Config struct {
 	Prefix string
 	// MaxBodyBytes bounds a create or append request body. Default 8 MiB.
 	MaxBodyBytes int64
+	// MaxMessages bounds the messages one append of an application/json
+	// stream may carry (a top-level array is flattened into as many
+	// messages): each is an event in the log, which the history's
+	// retention counts. Default 10,000.
+	MaxMessages int
 	// ReadBytes bounds the data of one catch-up or long-poll answer and of
 	// one SSE data event. Default 1 MiB.
 	ReadBytes int
@@ -72,6 +79,12 @@ type Config struct {
 	// connection limits (httpapi.API.LimitConnections) so that they count
 	// like subscriptions.
 	WrapLive func(http.Handler) http.Handler
+	// CrossSite, when set, reports whether a request comes from a page of
+	// another origin that may not send credentials: a write authorized by
+	// a cookie from such a page is refused (cross-site request forgery).
+	// The binary passes the Mercure API's rule (its CORS origins). Default:
+	// any Origin whose host is not the request's.
+	CrossSite func(*http.Request) bool
 	// OnLimit, when set, is called with the name of the limit a request
 	// was refused by ("streams_body" for MaxBodyBytes), for metrics.
 	OnLimit func(limit string)
@@ -81,6 +94,7 @@ type Config struct {
 // an http.Handler for the paths under Config.Prefix. Safe for concurrent
 // use.
 type Server struct {
+	forkMu sync.Mutex // serializes forks' creation and deletions; before any stream's lock
 	cfg    Config
 	live   http.Handler         // serve, wrapped by Config.WrapLive
 	keys   atomic.Pointer[keys] // set by Reload
@@ -107,6 +121,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 8 << 20
+	}
+	if cfg.MaxMessages <= 0 {
+		cfg.MaxMessages = 10_000
 	}
 	if cfg.ReadBytes <= 0 {
 		cfg.ReadBytes = 1 << 20
@@ -177,8 +194,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	write := r.Method != http.MethodGet && r.Method != http.MethodHead
-	if !s.authorized(w, r, tp, write) {
+	c, ok := s.authorized(w, r, tp, write)
+	if !ok {
 		return
+	}
+	if c != nil && r.Header.Get("Stream-Forked-From") != "" {
+		r = r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)) // for mayFork
 	}
 	switch r.Method {
 	case http.MethodPut:
@@ -203,9 +224,9 @@ const allowedHeaders = "Authorization, Content-Type, Stream-Seq, Stream-TTL, Str
 // authorized checks the request's token: writers need a publisher token
 // whose publish selectors match the stream's topic, readers a subscriber
 // token whose subscribe selectors do (or Anonymous).
-func (s *Server) authorized(w http.ResponseWriter, r *http.Request, tp string, write bool) bool {
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request, tp string, write bool) (*auth.Claims, bool) {
 	if s.cfg.AnonymousWrites || (!write && s.cfg.Anonymous) {
-		return true
+		return nil, true
 	}
 	pub, sub := s.cfg.Publishers, s.cfg.Subscribers
 	if k := s.keys.Load(); k != nil {
@@ -215,40 +236,67 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, tp string, w
 	if write {
 		role, v = "publisher", pub
 	}
-	tok, _, err := auth.TokenFromRequest(r, s.cfg.CookieName)
+	tok, source, err := auth.TokenFromRequest(r, s.cfg.CookieName)
 	if errors.Is(err, auth.ErrMissing) {
 		what := "reading a stream needs a subscriber JWT whose mercure.subscribe claim matches the stream's path"
 		if write {
 			what = "writing to a stream needs a publisher JWT whose mercure.publish claim matches the stream's path"
 		}
 		unauthorized(w, http.StatusUnauthorized, err, "auth: "+what+" ("+tp+"); send it as Authorization: Bearer <token>")
-		return false
+		return nil, false
 	}
 	if err != nil {
 		unauthorized(w, http.StatusUnauthorized, err, err.Error())
-		return false
+		return nil, false
 	}
 	if v == nil {
 		fail(w, http.StatusUnauthorized, "auth: this hub has no "+role+" key configured, so it cannot verify "+role+" tokens")
-		return false
+		return nil, false
 	}
 	c, err := v.Verify(tok)
 	if err != nil {
 		unauthorized(w, http.StatusUnauthorized, err, err.Error())
-		return false
+		return nil, false
+	}
+	if write && source == auth.SourceCookie && s.crossSite(r) {
+		fail(w, http.StatusForbidden, "cross-site write refused: the request carries a cookie token but comes from a page of another origin; send the token in the Authorization header")
+		return nil, false
 	}
 	if write {
 		if err := c.CanPublish([]string{tp}, s.sels); err != nil {
 			unauthorized(w, http.StatusForbidden, err, err.Error())
-			return false
+			return nil, false
 		}
-		return true
+		return c, true
 	}
 	if !c.CanReceive([]string{tp}) {
 		fail(w, http.StatusForbidden, "auth: the token's mercure.subscribe claim does not match "+tp)
+		return nil, false
+	}
+	return c, true
+}
+
+// claimsKey carries a writer's verified claims to mayFork.
+type claimsKey struct{}
+
+func claimsOf(r *http.Request) *auth.Claims {
+	c, _ := r.Context().Value(claimsKey{}).(*auth.Claims)
+	return c
+}
+
+// crossSite reports whether r comes from a page of another origin that may
+// not send credentials: Config.CrossSite, or by default any Origin whose
+// host is not the request's.
+func (s *Server) crossSite(r *http.Request) bool {
+	if s.cfg.CrossSite != nil {
+		return s.cfg.CrossSite(r)
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
 		return false
 	}
-	return true
+	u, err := url.Parse(origin)
+	return err != nil || !strings.EqualFold(u.Host, r.Host)
 }
 
 func unauthorized(w http.ResponseWriter, code int, err error, msg string) {
@@ -287,15 +335,30 @@ func (s *Server) storageError(w http.ResponseWriter, err error) {
 	}
 }
 
-// current returns the stream's state, up to date with the log, after
-// deleting it when its TTL or expiry time has passed. A writer calls it
-// holding st.writeMu (locked true).
+// current returns the stream's state, up to date with the log. A stream
+// whose TTL or expiry time has passed is gone: without locked, it is
+// deleted (as DELETE would); a writer that holds st.writeMu (locked) sees
+// it as deleted, and it is deleted then only when that touches no other
+// stream (no forks, not a fork), since the fork lock comes before a
+// stream's write lock.
 func (s *Server) current(ctx context.Context, st *stream, locked bool) (state, error) {
 	cur, err := s.store.sync(ctx, st)
 	if err != nil || !st.expired(&cur, time.Now()) {
 		return cur, err
 	}
-	if !locked {
+	if locked {
+		if cur.refs > 0 || cur.from != "" {
+			gone := cur
+			if cur.refs > 0 {
+				gone.softDeleted = true
+			} else {
+				gone.exists = false
+			}
+			return gone, nil
+		}
+	} else {
+		s.forkMu.Lock()
+		defer s.forkMu.Unlock()
 		st.writeMu.Lock()
 		defer st.writeMu.Unlock()
 		if cur, err = s.store.sync(ctx, st); err != nil || !st.expired(&cur, time.Now()) {

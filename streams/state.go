@@ -55,8 +55,12 @@ type meta struct {
 	// delete
 	Soft bool `json:"soft,omitempty"`
 
-	// forked, released
+	// forked, released: the fork, and the incarnation of the source (its
+	// create event's position) the fork was made from
 	Fork string `json:"fork,omitempty"`
+	Of   uint64 `json:"of,omitempty"`
+	// create of a fork: the source's incarnation
+	FromCreate uint64 `json:"fcp,omitempty"`
 }
 
 func (m *meta) encode() string {
@@ -105,8 +109,10 @@ type state struct {
 	from        string
 	fromPos     uint64
 	fromSub     int64
+	fromCreate  uint64 // the source's incarnation
 	producers   map[string]producer
 	lastSeq     string
+	lastWrite   time.Time // the newest event of this incarnation (for a sliding TTL)
 }
 
 // closer is who closed the stream with an append, so its retry is
@@ -122,6 +128,11 @@ func (s *state) apply(ev *ssehub.Event) {
 	if !ok {
 		return
 	}
+	defer func() {
+		if s.exists && ev.Time.After(s.lastWrite) {
+			s.lastWrite = ev.Time
+		}
+	}()
 	switch m.Op {
 	case opCreate:
 		if s.exists && s.softDeleted {
@@ -136,6 +147,7 @@ func (s *state) apply(ev *ssehub.Event) {
 			from:        m.From,
 			fromPos:     m.FromPos,
 			fromSub:     m.FromSub,
+			fromCreate:  m.FromCreate,
 		}
 		if m.From != "" {
 			s.tail = m.FromPos // a fork's offsets are its source's up to the fork
@@ -168,15 +180,15 @@ func (s *state) apply(ev *ssehub.Event) {
 		}
 		*s = state{}
 	case opForked:
-		if s.exists {
+		if s.exists && m.Of == s.createPos {
 			s.refs++
 		}
 	case opRelease:
-		if !s.exists {
-			return
+		if !s.exists || m.Of != s.createPos || s.refs == 0 {
+			return // another incarnation's fork
 		}
 		s.refs--
-		if s.refs <= 0 && s.softDeleted {
+		if s.refs == 0 && s.softDeleted {
 			*s = state{}
 		}
 	}

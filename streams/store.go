@@ -23,8 +23,9 @@ type stream struct {
 	st         state
 	applied    uint64    // the topic's events up to here are in st
 	loaded     bool      // with a local log: st was read from the log once, through applied
-	lastAccess time.Time // for a sliding TTL: the last read or write on this hub
+	lastAccess time.Time // for a sliding TTL: the last read or write on this hub, or the newest event's time
 	createdPos uint64    // the incarnation lastAccess belongs to
+	users      int       // guarded by store.mu: requests holding the view (acquire..release)
 }
 
 // store holds the streams this hub has seen.
@@ -59,7 +60,7 @@ func (s *store) applyOwn(evs []*ssehub.Event) {
 	for _, ev := range evs {
 		s.mu.Lock()
 		st := s.streams[ev.Topics[0]]
-		s.mu.Unlock()
+		s.mu.Unlock() // a view evicted meanwhile is read from the log again
 		if st == nil {
 			continue
 		}
@@ -71,11 +72,11 @@ func (s *store) applyOwn(evs []*ssehub.Event) {
 	}
 }
 
-// get returns the stream of a topic, creating the view when needed. When
-// the store holds max streams, it first forgets some that nobody is using:
-// their state is read from the log again when they are next used (a
-// sliding TTL then counts from that moment).
-func (s *store) get(topic string) *stream {
+// acquire returns the view of a topic's stream, creating it when needed;
+// the caller releases it when done. When the store holds max streams, it
+// first forgets some that no request holds: their state is read from the
+// log again when they are next used.
+func (s *store) acquire(topic string) *stream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.streams[topic]
@@ -86,25 +87,29 @@ func (s *store) get(topic string) *stream {
 		st = &stream{topic: topic}
 		s.streams[topic] = st
 	}
+	st.users++
 	return st
 }
 
+// release gives back a view acquire returned.
+func (s *store) release(st *stream) {
+	s.mu.Lock()
+	st.users--
+	s.mu.Unlock()
+}
+
 // evict forgets up to n streams that no request holds (map order is
-// random enough to spread evictions). Called with s.mu held.
+// random enough to spread evictions), so that one stream never has two
+// views (and two write locks). Called with s.mu held.
 func (s *store) evict(n int) {
 	for t, st := range s.streams {
 		if n == 0 {
 			return
 		}
-		if !st.writeMu.TryLock() {
-			continue
-		}
-		if st.mu.TryLock() {
+		if st.users == 0 {
 			delete(s.streams, t)
 			n--
-			st.mu.Unlock()
 		}
-		st.writeMu.Unlock()
 	}
 }
 
@@ -123,6 +128,9 @@ func (s *store) sync(ctx context.Context, st *stream) (state, error) {
 		}
 		for _, ev := range evs {
 			st.st.apply(ev)
+			if st.createdPos == st.st.createPos && ev.Time.After(st.lastAccess) {
+				st.lastAccess = ev.Time // a write, also another hub's, counts for the TTL
+			}
 		}
 		st.applied = max(st.applied, through)
 		if len(evs) == 0 || through > lastPos(evs) {
@@ -131,7 +139,9 @@ func (s *store) sync(ctx context.Context, st *stream) (state, error) {
 		}
 	}
 	if st.createdPos != st.st.createPos {
-		st.createdPos, st.lastAccess = st.st.createPos, time.Now()
+		// A new incarnation (or the first read after a start): its TTL
+		// counts from its newest write, which sync has seen.
+		st.createdPos, st.lastAccess = st.st.createPos, st.st.lastWrite
 	}
 	return st.st.clone(), nil
 }
@@ -145,8 +155,8 @@ func (st *stream) touch() {
 
 // expired reports whether the stream's TTL or expiry time has passed.
 func (st *stream) expired(s *state, now time.Time) bool {
-	if !s.exists {
-		return false
+	if !s.exists || s.softDeleted {
+		return false // a soft-deleted stream is gone already
 	}
 	if !s.expiresAt.IsZero() && !now.Before(s.expiresAt) {
 		return true

@@ -73,6 +73,24 @@ func absoluteURL(r *http.Request) string {
 	return scheme + "://" + r.Host + r.URL.EscapedPath()
 }
 
+// messages is the function messages with MaxMessages; it answers the
+// request itself when the body is refused.
+func (s *Server) messages(w http.ResponseWriter, ct string, body []byte, create bool) ([][]byte, bool) {
+	msgs, err := messages(ct, body, create)
+	if err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return nil, false
+	}
+	if len(msgs) > s.cfg.MaxMessages {
+		if s.cfg.OnLimit != nil {
+			s.cfg.OnLimit("streams_messages")
+		}
+		fail(w, http.StatusRequestEntityTooLarge, "the JSON array holds "+strconv.Itoa(len(msgs))+" messages; one append may carry at most "+strconv.Itoa(s.cfg.MaxMessages)+": send them in several appends")
+		return nil, false
+	}
+	return msgs, true
+}
+
 // dataEvents makes the data events of messages on topic tp.
 func dataEvents(tp, ct string, msgs [][]byte) []*ssehub.Event {
 	evs := make([]*ssehub.Event, len(msgs))
@@ -134,19 +152,43 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, tp string) {
 		return
 	}
 
+	if from == tp {
+		fail(w, http.StatusBadRequest, "Stream-Forked-From names the stream itself; fork another stream")
+		return
+	}
+	var src *stream
+	if from != "" {
+		// Forks change two streams: one fork or delete at a time, and the
+		// two streams' write locks in topic order.
+		if !s.mayFork(w, r, from) {
+			return
+		}
+		s.forkMu.Lock()
+		defer s.forkMu.Unlock()
+		src = s.store.acquire(from)
+		defer s.store.release(src)
+		if from < tp {
+			src.writeMu.Lock()
+			defer src.writeMu.Unlock()
+		}
+	}
 	st, cur, unlock, ok := s.open(w, r, tp, true)
 	if !ok {
 		return
 	}
 	defer unlock()
+	if src != nil && from > tp {
+		src.writeMu.Lock()
+		defer src.writeMu.Unlock()
+	}
 
 	m := meta{Op: opCreate, TTL: ttl}
 	if !exp.IsZero() {
 		m.ExpiresAt = exp.UTC().Format(time.RFC3339Nano)
 	}
 	var fork *forkPlan
-	if from != "" {
-		fork, ok = s.planFork(w, r, from, &m, ct)
+	if src != nil {
+		fork, ok = s.planFork(w, r, src, &m, ct)
 		if !ok {
 			return
 		}
@@ -180,14 +222,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, tp string) {
 		return
 	}
 
-	msgs, err := messages(ct, body, true)
-	if err != nil {
-		fail(w, http.StatusBadRequest, err.Error())
+	msgs, ok := s.messages(w, ct, body, true)
+	if !ok {
 		return
 	}
 	evs := []*ssehub.Event{{Topics: []string{tp}, Type: typeCreated, Meta: m.encode()}}
 	if fork != nil {
-		evs = append(evs, &ssehub.Event{Topics: []string{from}, Type: typeForked, Meta: (&meta{Op: opForked, Fork: tp}).encode()})
+		evs = append(evs, &ssehub.Event{Topics: []string{from}, Type: typeForked, Meta: (&meta{Op: opForked, Fork: tp, Of: m.FromCreate}).encode()})
 		evs = append(evs, dataEvents(tp, ct, fork.partial)...)
 	}
 	evs = append(evs, dataEvents(tp, ct, msgs)...)
@@ -198,7 +239,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, tp string) {
 		s.storageError(w, err)
 		return
 	}
-	cur, err = s.store.sync(r.Context(), st)
+	cur, err := s.store.sync(r.Context(), st)
 	if err != nil {
 		s.storageError(w, err)
 		return
@@ -284,9 +325,8 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request, tp string) {
 			return
 		}
 	}
-	msgs, err := messages(cur.contentType, body, false)
-	if err != nil {
-		fail(w, http.StatusBadRequest, err.Error())
+	msgs, ok := s.messages(w, cur.contentType, body, false)
+	if !ok {
 		return
 	}
 	if hasProducer && !s.checkProducer(w, &cur, wm) {
@@ -372,11 +412,11 @@ func (s *Server) checkProducer(w http.ResponseWriter, cur *state, wm meta) bool 
 // unlock releases. It answers the request itself when the state cannot be
 // read (ok false, nothing held).
 func (s *Server) open(w http.ResponseWriter, r *http.Request, tp string, write bool) (st *stream, cur state, unlock func(), ok bool) {
-	st = s.store.get(tp)
-	unlock = func() {}
+	st = s.store.acquire(tp)
+	unlock = func() { s.store.release(st) }
 	if write {
 		st.writeMu.Lock()
-		unlock = st.writeMu.Unlock
+		unlock = func() { st.writeMu.Unlock(); s.store.release(st) }
 	}
 	cur, err := s.current(r.Context(), st, write)
 	if err != nil {
@@ -402,6 +442,8 @@ func (s *Server) found(w http.ResponseWriter, cur *state, tp string) bool {
 
 // delete handles DELETE.
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, tp string) {
+	s.forkMu.Lock() // a delete may release the stream's source
+	defer s.forkMu.Unlock()
 	st, cur, unlock, ok := s.open(w, r, tp, true)
 	if !ok {
 		return
@@ -430,14 +472,16 @@ func (s *Server) deleteEvents(ctx context.Context, tp string, cur *state) []*sse
 	if cur.refs > 0 {
 		return evs
 	}
-	child, from := tp, cur.from
-	for from != "" {
-		evs = append(evs, &ssehub.Event{Topics: []string{from}, Type: typeRelease, Meta: (&meta{Op: opRelease, Fork: child}).encode()})
-		src, err := s.store.sync(ctx, s.store.get(from))
-		if err != nil || !src.softDeleted || src.refs > 1 {
+	child, from, of := tp, cur.from, cur.fromCreate
+	for depth := 0; from != "" && depth < maxForkDepth; depth++ {
+		evs = append(evs, &ssehub.Event{Topics: []string{from}, Type: typeRelease, Meta: (&meta{Op: opRelease, Fork: child, Of: of}).encode()})
+		view := s.store.acquire(from)
+		src, err := s.store.sync(ctx, view)
+		s.store.release(view)
+		if err != nil || src.createPos != of || !src.softDeleted || src.refs > 1 {
 			break
 		}
-		child, from = from, src.from
+		child, from, of = from, src.from, src.fromCreate
 	}
 	return evs
 }

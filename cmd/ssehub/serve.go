@@ -44,6 +44,7 @@ type serveConfig struct {
 	AnonymousWrites   bool
 	StreamsMaxBody    int64
 	StreamsPoll       time.Duration
+	StreamsMaxMsgs    int
 	Subscriptions     bool
 	SubscriptionsRate float64
 	SubscriptionsMax  int
@@ -80,6 +81,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.BoolVar(&c.Anonymous, "anonymous", false, "let subscribers without a token receive public updates")
 	fs.BoolVar(&c.AnonymousWrites, "anonymous-writes", false, "let anyone without a token create, append to, close and delete Durable Streams at /v1/stream/ (development and conformance tests only)")
 	fs.Int64Var(&c.StreamsMaxBody, "streams-max-body", 8<<20, "largest Durable Streams create or append request body in bytes")
+	fs.IntVar(&c.StreamsMaxMsgs, "streams-max-messages", 10_000, "most messages one Durable Streams append to an application/json stream may carry (each is an event the history's retention counts)")
 	fs.DurationVar(&c.StreamsPoll, "streams-poll-timeout", 20*time.Second, "a Durable Streams long-poll read with no new data answers 204 after this")
 	fs.BoolVar(&c.Subscriptions, "subscriptions", false, "publish subscription events and serve the subscriptions API (presence) at /.well-known/mercure/subscriptions")
 	fs.Float64Var(&c.SubscriptionsRate, "subscriptions-rate", presence.DefaultRate, "with --subscriptions, most subscription start events written to the log per second (more wait; one that ends while waiting writes nothing; negative: no limit)")
@@ -111,7 +113,7 @@ var serveGroups = []struct {
 	{"Network and protocol", []string{"addr", "tls-cert", "tls-key", "h2c", "cors-origins", "anonymous", "anonymous-writes", "streams-poll-timeout", "subscriptions", "subscriptions-rate", "subscriptions-max-selectors", "heartbeat", "retry", "no-dashboard"}},
 	{"Storage and history", []string{"data", "history", "history-size", "history-age", "no-sync", "commit-delay", "log", "log-name"}},
 	{"Auth (keys and tokens)", []string{"publisher-jwt-key", "publisher-jwt-alg", "publisher-jwks-url", "subscriber-jwt-key", "subscriber-jwt-alg", "subscriber-jwks-url", "issuer", "audience", "require-access-token"}},
-	{"Limits and timeouts", []string{"max-connections", "max-connections-per-ip", "max-topics", "max-selector-cost", "max-publish-topics", "max-body", "streams-max-body", "max-event-bytes", "max-header-bytes", "max-stream-input", "publish-rate", "publish-burst", "queue-events", "queue-bytes", "replay-limit", "replay-concurrency", "replay-bytes", "read-header-timeout", "read-timeout", "write-timeout", "idle-timeout"}},
+	{"Limits and timeouts", []string{"max-connections", "max-connections-per-ip", "max-topics", "max-selector-cost", "max-publish-topics", "max-body", "streams-max-body", "streams-max-messages", "max-event-bytes", "max-header-bytes", "max-stream-input", "publish-rate", "publish-burst", "queue-events", "queue-bytes", "replay-limit", "replay-concurrency", "replay-bytes", "read-header-timeout", "read-timeout", "write-timeout", "idle-timeout"}},
 	{"Operations", []string{"config", "print-config", "log-level", "log-format", "metrics-addr", "shutdown-timeout"}},
 }
 
@@ -285,6 +287,8 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		AnonymousWrites: c.AnonymousWrites,
 		MaxBodyBytes:    c.StreamsMaxBody,
 		PollTimeout:     c.StreamsPoll,
+		MaxMessages:     c.StreamsMaxMsgs,
+		CrossSite:       api.CrossSite,
 		Logger:          logger,
 		OnLimit:         metrics.Limited,
 		WrapLive:        api.LimitConnections,
