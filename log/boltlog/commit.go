@@ -18,6 +18,7 @@ type committer struct {
 	lastTime  time.Time // newest Time assigned or found at Open
 	trimMore  bool      // retention left expired events for the next transaction
 	fromClock bool      // no commit since Open: positions start at the clock (see commit)
+	count     int       // events retained (MaxEvents counts events: positions jump at Open)
 
 	batch   []*request
 	keys    []byte // arena for the keys of one transaction
@@ -138,6 +139,7 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	var seq, first uint64
 	var firstTime time.Time
 	written := 0
+	kept := retained{count: c.count, trimmed: l.trimmed} // l.trimmed: only the committer writes it
 	flush := false
 	var raised restoreFirst
 	defer func() {
@@ -234,10 +236,11 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 			}
 		}
 		var err error
-		if first, firstTime, c.trimMore, err = l.trim(b, first, firstTime, seq, now); err != nil {
+		kept.first, kept.firstTime, kept.count = first, firstTime, c.count+written
+		if kept, err = l.trim(b, kept, now); err != nil {
 			return err
 		}
-		raised = l.raiseFirst(first)
+		raised = l.raiseFirst(kept)
 		return nil
 	})
 	if err != nil {
@@ -254,6 +257,9 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 		if cap(c.tkeys) > maxArena {
 			c.tkeys = nil
 		}
+	}
+	if written > 0 {
+		first, firstTime, c.count, c.trimMore = kept.first, kept.firstTime, kept.count, kept.more
 	}
 	c.firstTime, c.lastTime = firstTime, lastTime
 	if written > 0 {
@@ -283,7 +289,7 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 			l.cache.PopFront()
 		}
 	}
-	l.first, l.last = first, seq
+	l.first, l.last, l.trimmed = first, seq, kept.trimmed
 	l.dropCachedLocked()
 	l.mu.Unlock()
 	l.notify.Notify()
@@ -297,33 +303,62 @@ func (l *Log) dropCachedLocked() {
 	}
 }
 
-// trim deletes events beyond MaxEvents and older than MaxAge from the
-// oldest end of b, with their id and topic index entries, at most
-// maxTrimPerTx of them, and returns the new oldest position and its time
-// (0 when the log is empty) and whether more are due. It costs nothing
-// when the oldest event is within both limits.
-func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint64, now time.Time) (uint64, time.Time, bool, error) {
-	if first == 0 {
-		return 0, time.Time{}, false, nil
-	}
-	var keepFrom uint64 // oldest position MaxEvents keeps
-	if n := uint64(l.opts.MaxEvents); n > 0 && last >= n {
-		keepFrom = last - n + 1
+// retained is what retention leaves of the history: the oldest event's
+// position and time (0 and zero when none), how many events, the newest
+// position it ever deleted, and whether more is due.
+type retained struct {
+	first     uint64
+	firstTime time.Time
+	count     int
+	trimmed   uint64
+	more      bool
+}
+
+// trim deletes the oldest events of b beyond MaxEvents and older than
+// MaxAge, with their id and topic index entries, at most maxTrimPerTx of
+// them, and returns what is retained then (r is what was). It costs
+// nothing when the oldest event is within both limits. MaxEvents counts
+// events, not positions: positions jump at the first commit after Open
+// (see commit). The newest position deleted is kept in the sequence of the
+// id index's bucket (see Bounds).
+func (l *Log) trim(b *bolt.Bucket, r retained, now time.Time) (retained, error) {
+	r.more = false
+	if r.first == 0 {
+		return retained{trimmed: r.trimmed}, nil
 	}
 	var cutoff time.Time
 	if l.opts.MaxAge > 0 {
 		cutoff = now.Add(-l.opts.MaxAge)
 	}
-	expired := func(t time.Time) bool { return l.opts.MaxAge > 0 && t.Before(cutoff) }
-	if first >= keepFrom && !expired(firstTime) {
-		return first, firstTime, false, nil
+	due := func(r retained) bool {
+		return (l.opts.MaxEvents > 0 && r.count > l.opts.MaxEvents) || (l.opts.MaxAge > 0 && r.firstTime.Before(cutoff))
 	}
+	if !due(r) {
+		return r, nil
+	}
+	ids := b.Tx().Bucket(idsBucketName)
+	before := r.trimmed
+	r, err := l.deleteOldest(b, r, due)
+	if err == nil && r.trimmed != before {
+		err = ids.SetSequence(r.trimmed)
+	}
+	if err != nil {
+		return retained{}, err
+	}
+	return r, nil
+}
+
+// deleteOldest deletes the oldest events of b while due (called with r
+// holding the oldest remaining event's position and time), at most
+// maxTrimPerTx of them, for trim.
+func (l *Log) deleteOldest(b *bolt.Bucket, r retained, due func(retained) bool) (retained, error) {
 	ids, topics := b.Tx().Bucket(idsBucketName), b.Tx().Bucket(topicsBucketName)
 	cur := b.Cursor()
-	deleted := 0
-	for k, v := cur.First(); ; k, v = cur.First() {
+	for deleted := 0; ; deleted++ {
+		k, v := cur.First()
 		if k == nil {
-			return 0, time.Time{}, false, nil
+			r.first, r.firstTime, r.count = 0, time.Time{}, 0
+			return r, nil
 		}
 		pos := binary.BigEndian.Uint64(k)
 		var t time.Time
@@ -332,64 +367,67 @@ func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, last uint6
 			var e ssehub.Event
 			err := l.decodeInto(&e, k, v)
 			if damaged = errors.As(err, new(*ssehub.DamagedError)); err != nil && !damaged {
-				return 0, time.Time{}, false, err
+				return retained{}, err
 			}
 			t = e.Time // zero for a damaged event: expired, it goes
 		}
-		if pos >= keepFrom && !expired(t) {
-			return pos, t, false, nil
+		r.first, r.firstTime = pos, t
+		if !due(r) {
+			return r, nil
 		}
 		if deleted == maxTrimPerTx {
-			return pos, t, true, nil
+			r.more = true
+			return r, nil
 		}
 		if damaged {
 			l.logger.Warn("boltlog: deleting a damaged event of unknown age with the expired ones", "path", l.file, "pos", pos)
 		}
 		if err := l.forget(ids, topics, k, v); err != nil {
-			return 0, time.Time{}, false, err
+			return retained{}, err
 		}
 		if err := cur.Delete(); err != nil {
-			return 0, time.Time{}, false, err
+			return retained{}, err
 		}
-		deleted++
+		r.count--
+		r.trimmed = pos
 	}
 }
 
 // raiseFirst tells readers of what the transaction under way trims, before
-// it commits: first is the oldest position it retains. Readers'
-// transactions see the trim as soon as it commits, before the committer
-// publishes the new bounds; were first raised only then, Bounds read after
-// such a read would claim an event the read did not find, and a replay
-// would skip it without a gap. Until the commit, Bounds may say an event
-// is gone that a read still finds: a gap reported early, never an event
-// lost silently. When first is one of the transaction's new events (it
-// trims every older one), no event readers can see yet is retained: 0.
-// Called by the committer inside the transaction; undo the result if the
-// transaction fails.
-func (l *Log) raiseFirst(first uint64) restoreFirst {
+// it commits: r is what it retains. Readers' transactions see the trim as
+// soon as it commits, before the committer publishes the new bounds; were
+// first raised only then, Bounds read after such a read would claim an
+// event the read did not find, and a replay would skip it without a gap.
+// Until the commit, Bounds may say an event is gone that a read still
+// finds: a gap reported early, never an event lost silently. When first is
+// one of the transaction's new events (it trims every older one), no event
+// readers can see yet is retained: 0. Called by the committer inside the
+// transaction; undo the result if the transaction fails.
+func (l *Log) raiseFirst(r retained) restoreFirst {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	first := r.first
 	if first > l.last {
 		first = 0
 	}
-	if first == l.first {
+	if first == l.first && r.trimmed == l.trimmed {
 		return restoreFirst{}
 	}
-	r := restoreFirst{set: true, first: l.first}
-	l.first = first
-	return r
+	undo := restoreFirst{set: true, first: l.first, trimmed: l.trimmed}
+	l.first, l.trimmed = first, r.trimmed
+	return undo
 }
 
 // restoreFirst undoes raiseFirst after a failed transaction.
 type restoreFirst struct {
-	set   bool
-	first uint64
+	set            bool
+	first, trimmed uint64
 }
 
 func (r restoreFirst) undo(l *Log) {
 	if r.set {
 		l.mu.Lock()
-		l.first = r.first
+		l.first, l.trimmed = r.first, r.trimmed
 		l.mu.Unlock()
 	}
 }
@@ -399,7 +437,7 @@ func (l *Log) trimDue(now time.Time) bool {
 	if l.first == 0 {
 		return false
 	}
-	if n := uint64(l.opts.MaxEvents); n > 0 && l.last >= n && l.first < l.last-n+1 {
+	if n := l.opts.MaxEvents; n > 0 && l.c.count > n {
 		return true
 	}
 	return l.opts.MaxAge > 0 && l.c.firstTime.Before(now.Add(-l.opts.MaxAge))
@@ -409,17 +447,15 @@ func (l *Log) trimDue(now time.Time) bool {
 // event expired and nothing was appended, or to finish a large trim.
 func (l *Log) trimOnly() {
 	c := &l.c
-	var first uint64
-	var firstTime time.Time
-	var more bool
+	var kept retained
 	var raised restoreFirst
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketName)
 		var err error
-		if first, firstTime, more, err = l.trim(b, l.first, c.firstTime, b.Sequence(), time.Now()); err != nil {
+		if kept, err = l.trim(b, retained{first: l.first, firstTime: c.firstTime, count: c.count, trimmed: l.trimmed}, time.Now()); err != nil {
 			return err
 		}
-		raised = l.raiseFirst(first)
+		raised = l.raiseFirst(kept)
 		return nil
 	})
 	if err != nil {
@@ -429,9 +465,9 @@ func (l *Log) trimOnly() {
 		l.logger.Error("boltlog: deleting expired events failed", "path", l.file, "err", err)
 		return
 	}
-	c.trimMore, c.firstTime = more, firstTime
+	c.trimMore, c.firstTime, c.count = kept.more, kept.firstTime, kept.count
 	l.mu.Lock()
-	l.first = first
+	l.first, l.trimmed = kept.first, kept.trimmed
 	l.dropCachedLocked()
 	l.mu.Unlock()
 }
