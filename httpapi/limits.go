@@ -21,12 +21,14 @@ import (
 // means "no limit" unless said otherwise; every refusal answers with a
 // status and a plain-text message that says what to do.
 type Limits struct {
-	// MaxConnections bounds the subscriptions (streams and long polls) open
-	// at once; beyond it a subscribe request gets 503 with Retry-After.
+	// MaxConnections bounds the subscriptions (streams and long polls) and
+	// stats streams open at once; beyond it a request for one gets 503
+	// with Retry-After.
 	MaxConnections int
-	// MaxConnectionsPerIP bounds the subscriptions open at once from one
-	// client IP address (the TCP peer: behind a proxy, every client shares
-	// the proxy's address); beyond it 429 with Retry-After.
+	// MaxConnectionsPerIP bounds the subscriptions and stats streams open
+	// at once from one client IP address (the TCP peer: behind a proxy,
+	// every client shares the proxy's address); beyond it 429 with
+	// Retry-After.
 	MaxConnectionsPerIP int
 	// MaxEventBytes bounds the data of one published event, in bytes;
 	// beyond it 413.

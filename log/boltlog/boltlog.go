@@ -128,6 +128,7 @@ type Log struct {
 	cache   eventlog.Ring // a suffix of the log: the newest events
 	first   uint64        // oldest retained position, 0 when none
 	last    uint64        // newest position ever, 0 when none
+	trimmed uint64        // newest position retention deleted, 0 when none (see Bounds)
 	indexed uint64        // the topic index in the file is complete through here
 	pending pendingIndex  // the topic index of the events after indexed
 
@@ -358,6 +359,8 @@ func (l *Log) load() (err error) {
 			}
 		}
 		l.last = b.Sequence()
+		l.trimmed = tx.Bucket(idsBucketName).Sequence()
+		l.c.count = b.Stats().KeyN // a walk of the bucket's pages, not its events
 		c := b.Cursor()
 		// A damaged event at either end is no reason to refuse the
 		// history: its time is unknown (zero), so retention by age
@@ -380,9 +383,6 @@ func (l *Log) load() (err error) {
 			l.first = e.Pos
 			l.c.firstTime = e.Time
 		}
-		// Retention by count counts events: positions are not dense (a
-		// reopened history gives new positions from the clock on).
-		l.c.count = uint64(b.Stats().KeyN)
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrCorrupt) {
@@ -565,7 +565,12 @@ func (l *Log) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) e
 	return eventlog.Tail(ctx, after, fn, l.Read, &l.notify, l.closing)
 }
 
-// Bounds implements ssehub.Log, from memory. Safe for concurrent use.
+// Bounds implements ssehub.Log, from memory. first is the position after
+// the newest one retention deleted, when it deleted any: every event from
+// there on is retained. It is the oldest event's position unless positions
+// were skipped at a restart (see commit): those were never given to
+// events, and a client that has the event before them misses nothing.
+// Safe for concurrent use.
 func (l *Log) Bounds(ctx context.Context) (first, last uint64, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, 0, err
@@ -577,7 +582,11 @@ func (l *Log) Bounds(ctx context.Context) (first, last uint64, err error) {
 	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.first, l.last, nil
+	first = l.first
+	if first != 0 && l.trimmed != 0 {
+		first = l.trimmed + 1 // at most l.first: retention deletes from the oldest end
+	}
+	return first, l.last, nil
 }
 
 // Close implements ssehub.Log. It ends running Tails with ssehub.ErrClosed,

@@ -313,6 +313,75 @@ func TestRetentionShrunkOnReopen(t *testing.T) {
 	})
 }
 
+// Positions jump to the clock at the first commit after a restart (see
+// TestReopenedLogNeverReissuesPositions): MaxEvents counts events, not
+// positions, or that commit would delete the whole history before it.
+func TestRetentionCountsEventsAcrossTheJumpOfARestart(t *testing.T) {
+	dir := t.TempDir()
+	l := open(t, dir, boltlog.Options{NoSync: true, MaxEvents: 5})
+	old := make([]*ssehub.Event, 5)
+	for i := range old {
+		old[i] = &ssehub.Event{Topics: []string{"a"}, Data: strconv.Itoa(i)}
+	}
+	if err := l.Append(t.Context(), old...); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	time.Sleep(2 * time.Millisecond) // the clock moves past the old positions
+	l = open(t, dir, boltlog.Options{NoSync: true, MaxEvents: 5})
+	defer l.Close()
+	e := &ssehub.Event{Topics: []string{"a"}, Data: "new"}
+	if err := l.Append(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Pos <= old[4].Pos+1 {
+		t.Fatalf("new position %d right after %d: the test shows nothing", e.Pos, old[4].Pos)
+	}
+	first, last, err := l.Bounds(t.Context())
+	if err != nil || first != old[1].Pos || last != e.Pos {
+		t.Fatalf("Bounds = %d, %d, %v; want %d, %d: the newest 5 events", first, last, err, old[1].Pos, e.Pos)
+	}
+	got, err := l.Read(t.Context(), 0, 10)
+	if err != nil || len(got) != 5 || got[0].Data != "1" || got[4].Data != "new" {
+		t.Fatalf("Read = %d events, %v", len(got), err)
+	}
+}
+
+// The positions between the last one given before a restart and the
+// jump to the clock after it were never given to events: once retention
+// has deleted every event before the jump, Bounds must not report them as
+// removed (first at the first new event), or the hub would tell a client
+// that had everything of a gap ("expired"), and send every live
+// subscriber away thinking its tail fell behind.
+func TestBoundsAfterTheJumpOfARestart(t *testing.T) {
+	dir := t.TempDir()
+	l := open(t, dir, boltlog.Options{NoSync: true, MaxEvents: 1})
+	old := &ssehub.Event{Topics: []string{"a"}, Data: "old"}
+	if err := l.Append(t.Context(), old); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	time.Sleep(2 * time.Millisecond) // the clock moves past the old position
+	for i := range 2 {               // and again after a second restart
+		l = open(t, dir, boltlog.Options{NoSync: true, MaxEvents: 1})
+		e := &ssehub.Event{Topics: []string{"a"}, Data: "new"}
+		if err := l.Append(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+		first, last, err := l.Bounds(t.Context())
+		if err != nil || first > old.Pos+1 || last != e.Pos {
+			t.Fatalf("restart %d: Bounds = %d, %d, %v; want first at most %d (nothing was removed after the old event) and last %d", i, first, last, err, old.Pos+1, e.Pos)
+		}
+		got, err := l.Read(t.Context(), old.Pos, 10)
+		if err != nil || len(got) != 1 || got[0].Pos != e.Pos {
+			t.Fatalf("restart %d: Read after the old event = %d events, %v", i, len(got), err)
+		}
+		l.Close()
+		old = e
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func TestCorruptEventOnRead(t *testing.T) {
 	dir := t.TempDir()
 	l := open(t, dir, boltlog.Options{NoSync: true})

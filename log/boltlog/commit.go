@@ -17,8 +17,8 @@ type committer struct {
 	firstTime time.Time // Time of the oldest retained event, when there is one
 	lastTime  time.Time // newest Time assigned or found at Open
 	trimMore  bool      // retention left expired events for the next transaction
-	count     uint64    // events retained (MaxEvents counts them)
 	fromClock bool      // no commit since Open: positions start at the clock (see commit)
+	count     int       // events retained (MaxEvents counts events: positions jump at Open)
 
 	batch   []*request
 	keys    []byte // arena for the keys of one transaction
@@ -157,7 +157,7 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	var seq, first uint64
 	var firstTime time.Time
 	written := 0
-	var count uint64 // events retained after this commit
+	kept := retained{count: c.count, trimmed: l.trimmed} // l.trimmed: only the committer writes it
 	flush := false
 	var raised restoreFirst
 	defer func() {
@@ -254,13 +254,11 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 			}
 		}
 		var err error
-		count = c.count + uint64(written)
-		var deleted int
-		if first, firstTime, c.trimMore, deleted, err = l.trim(b, first, firstTime, count, now); err != nil {
+		kept.first, kept.firstTime, kept.count = first, firstTime, c.count+written
+		if kept, err = l.trim(b, kept, now); err != nil {
 			return err
 		}
-		count -= uint64(deleted)
-		raised = l.raiseFirst(first)
+		raised = l.raiseFirst(kept)
 		return nil
 	})
 	if err != nil {
@@ -278,9 +276,11 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 			c.tkeys = nil
 		}
 	}
+	if written > 0 {
+		first, firstTime, c.count, c.trimMore = kept.first, kept.firstTime, kept.count, kept.more
+	}
 	c.firstTime, c.lastTime = firstTime, lastTime
 	if written > 0 {
-		c.count = count
 		c.fromClock = false
 	}
 	l.mu.Lock()
@@ -307,7 +307,7 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 			l.cache.PopFront()
 		}
 	}
-	l.first, l.last = first, seq
+	l.first, l.last, l.trimmed = first, seq, kept.trimmed
 	l.dropCachedLocked()
 	l.mu.Unlock()
 	l.notify.Notify()
@@ -321,33 +321,62 @@ func (l *Log) dropCachedLocked() {
 	}
 }
 
-// trim deletes events beyond MaxEvents and older than MaxAge from the
-// oldest end of b, with their id and topic index entries, at most
-// maxTrimPerTx of them, and returns the new oldest position and its time
-// (0 when the log is empty) and whether more are due. It costs nothing
-// when the oldest event is within both limits.
-func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, count uint64, now time.Time) (uint64, time.Time, bool, int, error) {
-	if first == 0 {
-		return 0, time.Time{}, false, 0, nil
-	}
-	var excess uint64 // how many of the oldest events MaxEvents deletes
-	if n := uint64(l.opts.MaxEvents); n > 0 && count > n {
-		excess = count - n
+// retained is what retention leaves of the history: the oldest event's
+// position and time (0 and zero when none), how many events, the newest
+// position it ever deleted, and whether more is due.
+type retained struct {
+	first     uint64
+	firstTime time.Time
+	count     int
+	trimmed   uint64
+	more      bool
+}
+
+// trim deletes the oldest events of b beyond MaxEvents and older than
+// MaxAge, with their id and topic index entries, at most maxTrimPerTx of
+// them, and returns what is retained then (r is what was). It costs
+// nothing when the oldest event is within both limits. MaxEvents counts
+// events, not positions: positions jump at the first commit after Open
+// (see commit). The newest position deleted is kept in the sequence of the
+// id index's bucket (see Bounds).
+func (l *Log) trim(b *bolt.Bucket, r retained, now time.Time) (retained, error) {
+	r.more = false
+	if r.first == 0 {
+		return retained{trimmed: r.trimmed}, nil
 	}
 	var cutoff time.Time
 	if l.opts.MaxAge > 0 {
 		cutoff = now.Add(-l.opts.MaxAge)
 	}
-	expired := func(t time.Time) bool { return l.opts.MaxAge > 0 && t.Before(cutoff) }
-	if excess == 0 && !expired(firstTime) {
-		return first, firstTime, false, 0, nil
+	due := func(r retained) bool {
+		return (l.opts.MaxEvents > 0 && r.count > l.opts.MaxEvents) || (l.opts.MaxAge > 0 && r.firstTime.Before(cutoff))
 	}
+	if !due(r) {
+		return r, nil
+	}
+	ids := b.Tx().Bucket(idsBucketName)
+	before := r.trimmed
+	r, err := l.deleteOldest(b, r, due)
+	if err == nil && r.trimmed != before {
+		err = ids.SetSequence(r.trimmed)
+	}
+	if err != nil {
+		return retained{}, err
+	}
+	return r, nil
+}
+
+// deleteOldest deletes the oldest events of b while due (called with r
+// holding the oldest remaining event's position and time), at most
+// maxTrimPerTx of them, for trim.
+func (l *Log) deleteOldest(b *bolt.Bucket, r retained, due func(retained) bool) (retained, error) {
 	ids, topics := b.Tx().Bucket(idsBucketName), b.Tx().Bucket(topicsBucketName)
 	cur := b.Cursor()
-	deleted := 0
-	for k, v := cur.First(); ; k, v = cur.First() {
+	for deleted := 0; ; deleted++ {
+		k, v := cur.First()
 		if k == nil {
-			return 0, time.Time{}, false, deleted, nil
+			r.first, r.firstTime, r.count = 0, time.Time{}, 0
+			return r, nil
 		}
 		pos := binary.BigEndian.Uint64(k)
 		var t time.Time
@@ -356,64 +385,67 @@ func (l *Log) trim(b *bolt.Bucket, first uint64, firstTime time.Time, count uint
 			var e ssehub.Event
 			err := l.decodeInto(&e, k, v)
 			if damaged = errors.As(err, new(*ssehub.DamagedError)); err != nil && !damaged {
-				return 0, time.Time{}, false, 0, err
+				return retained{}, err
 			}
 			t = e.Time // zero for a damaged event: expired, it goes
 		}
-		if uint64(deleted) >= excess && !expired(t) {
-			return pos, t, false, deleted, nil
+		r.first, r.firstTime = pos, t
+		if !due(r) {
+			return r, nil
 		}
 		if deleted == maxTrimPerTx {
-			return pos, t, true, deleted, nil
+			r.more = true
+			return r, nil
 		}
 		if damaged {
 			l.logger.Warn("boltlog: deleting a damaged event of unknown age with the expired ones", "path", l.file, "pos", pos)
 		}
 		if err := l.forget(ids, topics, k, v); err != nil {
-			return 0, time.Time{}, false, 0, err
+			return retained{}, err
 		}
 		if err := cur.Delete(); err != nil {
-			return 0, time.Time{}, false, 0, err
+			return retained{}, err
 		}
-		deleted++
+		r.count--
+		r.trimmed = pos
 	}
 }
 
 // raiseFirst tells readers of what the transaction under way trims, before
-// it commits: first is the oldest position it retains. Readers'
-// transactions see the trim as soon as it commits, before the committer
-// publishes the new bounds; were first raised only then, Bounds read after
-// such a read would claim an event the read did not find, and a replay
-// would skip it without a gap. Until the commit, Bounds may say an event
-// is gone that a read still finds: a gap reported early, never an event
-// lost silently. When first is one of the transaction's new events (it
-// trims every older one), no event readers can see yet is retained: 0.
-// Called by the committer inside the transaction; undo the result if the
-// transaction fails.
-func (l *Log) raiseFirst(first uint64) restoreFirst {
+// it commits: r is what it retains. Readers' transactions see the trim as
+// soon as it commits, before the committer publishes the new bounds; were
+// first raised only then, Bounds read after such a read would claim an
+// event the read did not find, and a replay would skip it without a gap.
+// Until the commit, Bounds may say an event is gone that a read still
+// finds: a gap reported early, never an event lost silently. When first is
+// one of the transaction's new events (it trims every older one), no event
+// readers can see yet is retained: 0. Called by the committer inside the
+// transaction; undo the result if the transaction fails.
+func (l *Log) raiseFirst(r retained) restoreFirst {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	first := r.first
 	if first > l.last {
 		first = 0
 	}
-	if first == l.first {
+	if first == l.first && r.trimmed == l.trimmed {
 		return restoreFirst{}
 	}
-	r := restoreFirst{set: true, first: l.first}
-	l.first = first
-	return r
+	undo := restoreFirst{set: true, first: l.first, trimmed: l.trimmed}
+	l.first, l.trimmed = first, r.trimmed
+	return undo
 }
 
 // restoreFirst undoes raiseFirst after a failed transaction.
 type restoreFirst struct {
-	set   bool
-	first uint64
+	set            bool
+	first, trimmed uint64
 }
 
 func (r restoreFirst) undo(l *Log) {
 	if r.set {
 		l.mu.Lock()
-		l.first = r.first
+		l.first, l.trimmed = r.first, r.trimmed
 		l.mu.Unlock()
 	}
 }
@@ -423,7 +455,7 @@ func (l *Log) trimDue(now time.Time) bool {
 	if l.first == 0 {
 		return false
 	}
-	if n := uint64(l.opts.MaxEvents); n > 0 && l.c.count > n {
+	if n := l.opts.MaxEvents; n > 0 && l.c.count > n {
 		return true
 	}
 	return l.opts.MaxAge > 0 && l.c.firstTime.Before(now.Add(-l.opts.MaxAge))
@@ -433,18 +465,15 @@ func (l *Log) trimDue(now time.Time) bool {
 // event expired and nothing was appended, or to finish a large trim.
 func (l *Log) trimOnly() {
 	c := &l.c
-	var first uint64
-	var firstTime time.Time
-	var more bool
-	var deleted int
+	var kept retained
 	var raised restoreFirst
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketName)
 		var err error
-		if first, firstTime, more, deleted, err = l.trim(b, l.first, c.firstTime, c.count, time.Now()); err != nil {
+		if kept, err = l.trim(b, retained{first: l.first, firstTime: c.firstTime, count: c.count, trimmed: l.trimmed}, time.Now()); err != nil {
 			return err
 		}
-		raised = l.raiseFirst(first)
+		raised = l.raiseFirst(kept)
 		return nil
 	})
 	if err != nil {
@@ -454,10 +483,9 @@ func (l *Log) trimOnly() {
 		l.logger.Error("boltlog: deleting expired events failed", "path", l.file, "err", err)
 		return
 	}
-	c.trimMore, c.firstTime = more, firstTime
-	c.count -= uint64(deleted)
+	c.trimMore, c.firstTime, c.count = kept.more, kept.firstTime, kept.count
 	l.mu.Lock()
-	l.first = first
+	l.first, l.trimmed = kept.first, kept.trimmed
 	l.dropCachedLocked()
 	l.mu.Unlock()
 }

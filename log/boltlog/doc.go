@@ -23,7 +23,12 @@
 // an old copy may be restored — so that positions already acknowledged
 // are never given again. (This holds while the log gives out fewer than a
 // million positions per second on average, far beyond what one bbolt
-// file commits, and the clock is not set back across a restart.)
+// file commits, and the clock is not set back across a restart.) The
+// positions skipped were never given to events: retention counts events,
+// and Bounds reports as first the position after the newest one retention
+// deleted (kept as the sequence of the id index's bucket), so that a
+// client holding the last event before a restart is never told of a gap
+// that is only the skip.
 //
 // Two more buckets index the events, written by the committer and
 // deleted by retention with the events they describe:
@@ -66,7 +71,9 @@
 //
 // Retention (Options.MaxEvents, Options.MaxAge) is applied by the committer
 // inside the same transactions, deleting from the oldest end only, a bounded
-// number of keys per transaction: no scans. When nothing is appended, a timer
+// number of keys per transaction: no scans. MaxEvents counts the events
+// retained (counted at Open from the bucket's pages, then kept by the
+// committer), not positions, which jump at a restart. When nothing is appended, a timer
 // wakes the committer when the oldest event expires.
 //
 // # Reading
