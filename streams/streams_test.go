@@ -164,6 +164,7 @@ func TestBadInput(t *testing.T) {
 		{"no content type", "POST", p, "x", nil, 400, "Content-Type is required"},
 		{"other content type", "POST", p, "x", []string{"Content-Type", jsonCT}, 409, "does not match"},
 		{"bad JSON", "POST", "/v1/stream/bad-json", "{", []string{"Content-Type", jsonCT}, 400, "not valid JSON"},
+		{"JSON not in UTF-8", "POST", "/v1/stream/bad-json", "{\"s\":\"\xff\"}", []string{"Content-Type", jsonCT}, 400, "not valid UTF-8"},
 		{"empty JSON array", "POST", "/v1/stream/bad-json", "[]", []string{"Content-Type", jsonCT}, 400, "empty JSON array"},
 		{"too large", "POST", p, strings.Repeat("x", 1025), []string{"Content-Type", "text/plain"}, 413, "exceeds 1024 bytes"},
 		{"Stream-Seq regression", "POST", p, "x", []string{"Content-Type", "text/plain", "Stream-Seq", "a"}, 409, "not greater"},

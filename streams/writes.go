@@ -44,6 +44,9 @@ func messages(ct string, body []byte, create bool) ([][]byte, error) {
 		return [][]byte{body}, nil
 	}
 	trimmed := bytes.TrimSpace(body)
+	if !utf8.Valid(trimmed) {
+		return nil, errors.New("the body is not valid UTF-8, which JSON must be (RFC 8259)")
+	}
 	if !json.Valid(trimmed) {
 		return nil, errors.New("the body is not valid JSON (this stream's content type is application/json)")
 	}
