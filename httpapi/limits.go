@@ -209,18 +209,32 @@ func (a *API) guardSubscribe(next http.Handler) http.Handler {
 // connection limits (Limits.MaxConnections, MaxConnectionsPerIP): each
 // request counts like a subscription while it runs, and one past a limit is
 // refused as a subscription would be (503 or 429 with Retry-After, counted
-// in the limit metrics). The stats stream uses it, and so can handlers
-// mounted beside the API (the Durable Streams server's live reads). Safe
-// for concurrent use.
+// in the limit metrics). The stats stream uses it. Safe for concurrent use.
 func (a *API) LimitConnections(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip, ok := a.admit(w, r)
+		release, ok := a.AdmitConnection(w, r)
 		if !ok {
 			return
 		}
-		defer a.ops.conns.release(ip)
+		defer release()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// AdmitConnection takes a slot of the API's connection limits for a
+// long-lived request (as LimitConnections does) and returns the function
+// that gives it back, which the caller calls once when the connection is
+// done, also after the handler returned (a stream handed to a poller). A
+// request past a limit is answered (503 or 429 with Retry-After, counted)
+// and ok is false. For handlers mounted beside the API: the Durable Streams
+// server's live reads. Safe for concurrent use.
+func (a *API) AdmitConnection(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	ip, ok := a.admit(w, r)
+	if !ok {
+		return nil, false
+	}
+	var once sync.Once
+	return func() { once.Do(func() { a.ops.conns.release(ip) }) }, true
 }
 
 // admit takes a connection slot for r's client address, or refuses r

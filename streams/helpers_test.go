@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/httpapi"
@@ -57,6 +58,7 @@ func (n *node) stop() {
 	n.srv.CloseClientConnections()
 	n.srv.Close()
 	n.hub.Close()
+	n.ds.Close(time.Second)
 }
 
 // response is an answer, read whole.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -456,6 +457,12 @@ type sseReader struct {
 // write sends msgs (if any) as a data event and a control event; it
 // reports false when the reader is gone.
 func (o *sseReader) write(msgs [][]byte, next uint64, upToDate, closed bool) bool {
+	o.frame(msgs, next, upToDate, closed)
+	return o.send(o.buf) == nil
+}
+
+// frame puts msgs (if any) as a data event and a control event in o.buf.
+func (o *sseReader) frame(msgs [][]byte, next uint64, upToDate, closed bool) {
 	o.buf = o.buf[:0]
 	if len(msgs) > 0 {
 		var data string
@@ -478,7 +485,6 @@ func (o *sseReader) write(msgs [][]byte, next uint64, upToDate, closed bool) boo
 	}
 	js, _ := json.Marshal(ctl)
 	o.buf = appendSSE(o.buf, "control", string(js))
-	return o.send(o.buf) == nil
 }
 
 func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, cur state, after uint64) {
@@ -513,6 +519,17 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, cur stat
 	sub, err := s.follow(ctx, tp, &cur, after)
 	if err != nil {
 		return
+	}
+	if s.parker != nil && sub.Live() {
+		// Caught up: hand the connection to the poller, which holds it
+		// without this goroutine and its buffers until the next token.
+		src := &parkedSSE{s: s, tp: tp, sub: sub, o: o, after: after}
+		src.release = takeSlot(r)
+		if s.parker.Park(w, r, src, deadline(ctx)) {
+			return
+		}
+		src.release = nil
+		untake(r)
 	}
 	defer sub.Close()
 	for {
@@ -602,4 +619,65 @@ func appendData(b []byte, line string) []byte {
 	}
 	b = append(b, line...)
 	return append(b, '\n')
+}
+
+// deadline is ctx's deadline (an SSE read's lifetime).
+func deadline(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
+// parkedSSE is an SSE reader held by the poller: it turns its hub
+// subscriber's events into the protocol's data and control events. The
+// poller calls TryNext from its writers, one call at a time.
+type parkedSSE struct {
+	s       *Server
+	tp      string
+	sub     *hub.Subscriber
+	o       *sseReader // its frames and cursor (its writer is not used)
+	after   uint64
+	ended   bool
+	release func() // the connection slot
+}
+
+// errStreamEnded ends a parked reader after the stream's closing control
+// event, or when the stream was deleted.
+var errStreamEnded = errors.New("streams: the stream ended")
+
+var heartbeat = [][]byte{[]byte(":\n\n")}
+
+func (p *parkedSSE) TryNext() ([][]byte, error) {
+	if p.ended {
+		return nil, errStreamEnded
+	}
+	chunks, err := p.sub.TryNext()
+	if err != nil || chunks == nil {
+		return nil, err
+	}
+	evs := p.sub.Events()
+	if len(evs) == 0 {
+		return heartbeat, nil
+	}
+	l := collect(evs)
+	if l.gone {
+		return nil, errStreamEnded
+	}
+	if len(l.msgs) == 0 && !l.closed {
+		return nil, nil
+	}
+	if l.last != 0 {
+		p.after = l.last
+	}
+	p.ended = l.closed
+	p.o.frame(l.msgs, p.after, p.s.reached(context.Background(), p.tp, p.after), l.closed)
+	return [][]byte{p.o.buf}, nil
+}
+
+func (p *parkedSSE) OnWake(f func()) { p.sub.OnWake(f) }
+
+func (p *parkedSSE) Close() {
+	p.sub.Close()
+	if p.release != nil {
+		p.release()
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/park"
 	"github.com/ssehub/ssehub/topic"
 )
 
@@ -74,11 +75,19 @@ type Config struct {
 	MaxStreams int
 	// Logger receives warnings (failed appends). Default slog.Default().
 	Logger *slog.Logger
-	// WrapLive, when set, wraps the handling of live reads (long-poll and
-	// SSE), which hold a connection: the binary passes the Mercure API's
-	// connection limits (httpapi.API.LimitConnections) so that they count
-	// like subscriptions.
-	WrapLive func(http.Handler) http.Handler
+	// AdmitLive, when set, admits each live read (long-poll and SSE),
+	// which holds a connection: it answers and returns false for a read
+	// past a limit, else the function that gives the slot back when the
+	// connection is done. The binary passes the Mercure API's connection
+	// limits (httpapi.API.AdmitConnection) so that they count like
+	// subscriptions.
+	AdmitLive func(w http.ResponseWriter, r *http.Request) (release func(), ok bool)
+	// NoPark keeps every SSE reader on its own goroutine. By default, with
+	// a local log (bbolt, memory) on Linux, an SSE reader that caught up
+	// over HTTP/1.x is handed to a poller (internal/park) that holds idle
+	// connections without a goroutine and buffers each, as Mercure's
+	// streams are.
+	NoPark bool
 	// CrossSite, when set, reports whether a request comes from a page of
 	// another origin that may not send credentials: a write authorized by
 	// a cookie from such a page is refused (cross-site request forgery).
@@ -96,7 +105,7 @@ type Config struct {
 type Server struct {
 	forkMu sync.Mutex // serializes forks' creation and deletions; before any stream's lock
 	cfg    Config
-	live   http.Handler         // serve, wrapped by Config.WrapLive
+	parker *park.Parker         // nil: SSE readers are not parked
 	keys   atomic.Pointer[keys] // set by Reload
 	hub    *hub.Hub
 	store  *store
@@ -144,9 +153,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, hub: cfg.Hub, store: newStore(idx, cfg.MaxStreams), sels: topic.NewCache(1024), logger: cfg.Logger}
-	s.live = http.HandlerFunc(s.serve)
-	if cfg.WrapLive != nil {
-		s.live = cfg.WrapLive(s.live)
+	if !cfg.NoPark && park.Supported && s.store.local {
+		p, err := park.New(park.Options{WriteTimeout: cfg.WriteTimeout, Logger: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("streams: %w", err)
+		}
+		s.parker = p
 	}
 	return s, nil
 }
@@ -161,13 +173,66 @@ func (s *Server) Reload(publishers, subscribers *auth.Verifier) {
 	s.keys.Store(&keys{publishers, subscribers})
 }
 
+// Close ends the SSE readers handed to the poller, after letting them
+// write what is pending for up to timeout (the hub, closing first, ends
+// them with the rest of its subscribers). Call it before closing the hub's
+// log.
+func (s *Server) Close(timeout time.Duration) {
+	if s.parker != nil {
+		s.parker.Close(timeout)
+	}
+}
+
+// Parked returns how many SSE readers the poller holds now (see
+// Config.NoPark). Safe for concurrent use.
+func (s *Server) Parked() int {
+	if s.parker == nil {
+		return 0
+	}
+	return s.parker.Len()
+}
+
 // ServeHTTP serves one protocol request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet && r.URL.Query().Has("live") {
-		s.live.ServeHTTP(w, r)
+	if s.cfg.AdmitLive == nil || r.Method != http.MethodGet || !r.URL.Query().Has("live") {
+		s.serve(w, r)
 		return
 	}
-	s.serve(w, r)
+	release, ok := s.cfg.AdmitLive(w, r)
+	if !ok {
+		return
+	}
+	slot := &liveSlot{release: release}
+	s.serve(w, r.WithContext(context.WithValue(r.Context(), slotKey{}, slot)))
+	if !slot.handedOff {
+		release()
+	}
+}
+
+// liveSlot is a live read's connection slot (Config.AdmitLive): released
+// when the handler returns, or when the parked connection closes.
+type liveSlot struct {
+	release   func()
+	handedOff bool
+}
+
+type slotKey struct{}
+
+// untake takes back a slot takeSlot handed over (the poller declined).
+func untake(r *http.Request) {
+	if slot, ok := r.Context().Value(slotKey{}).(*liveSlot); ok {
+		slot.handedOff = false
+	}
+}
+
+// takeSlot hands the request's connection slot over to a parked
+// connection, which releases it when it closes.
+func takeSlot(r *http.Request) func() {
+	if slot, ok := r.Context().Value(slotKey{}).(*liveSlot); ok {
+		slot.handedOff = true
+		return slot.release
+	}
+	return func() {}
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {

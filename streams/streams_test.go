@@ -309,7 +309,7 @@ func TestLiveReadsCountAsConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := streams.New(streams.Config{Hub: h, AnonymousWrites: true, WrapLive: api.LimitConnections})
+	ds, err := streams.New(streams.Config{Hub: h, AnonymousWrites: true, AdmitLive: api.AdmitConnection})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,4 +333,24 @@ func TestLiveReadsCountAsConnections(t *testing.T) {
 	}
 	n.do(t, "GET", p+"?offset=-1", "").want(t, 200, "catch-up read beside a live one")
 	n.do(t, "POST", p, "y", "Content-Type", "text/plain").want(t, 204, "append beside a live read")
+
+	// The SSE reader is held by the poller (a local log): its slot is
+	// given back when its connection ends, not when its handler returned.
+	if park := ds.Parked(); park != 1 {
+		t.Fatalf("%d SSE readers parked, want 1", park)
+	}
+	n.do(t, "POST", p, "", "Stream-Closed", "true").want(t, 204, "close")
+	dec := sse.NewDecoder(resp.Body)
+	for {
+		ev, err := dec.Next()
+		if err != nil {
+			t.Fatalf("the parked SSE read ended before its closing control event: %v", err)
+		}
+		if ev.Type == "control" && strings.Contains(ev.Data, `"streamClosed":true`) {
+			break
+		}
+	}
+	servicetest.WaitFor(t, 5*time.Second, "the parked reader's slot to be given back", func() bool {
+		return n.do(t, "GET", p+"?offset=-1&live=long-poll", "").code == 200
+	})
 }

@@ -291,7 +291,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		CrossSite:       api.CrossSite,
 		Logger:          logger,
 		OnLimit:         metrics.Limited,
-		WrapLive:        api.LimitConnections,
+		AdmitLive:       api.AdmitConnection,
 	})
 	if err != nil {
 		return err
@@ -345,6 +345,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	go func() { shut <- srv.Shutdown(sctx) }() // stops accepting; waits for handlers
 	h.Close()                                  // ends every stream with a jittered retry
 	api.Close(c.ShutdownTimeout)               // lets parked streams write that, then stops
+	ds.Close(c.ShutdownTimeout)                // the same for Durable Streams' SSE readers
 	if err := <-shut; err != nil {
 		logger.Warn("shutdown timed out; closing remaining connections", "err", err)
 		srv.Close()
