@@ -33,15 +33,27 @@ type node struct {
 // stopped when t ends (the log too).
 func serve(t testing.TB, l ssehub.Log, cfg streams.Config) *node {
 	t.Helper()
+	return serveAPI(t, l, httpapi.Config{Anonymous: true}, cfg)
+}
+
+// serveAPI is serve with the Mercure API configured by api (Hub set
+// here), wired as the binary wires them: live reads count in the API's
+// connection limits.
+func serveAPI(t testing.TB, l ssehub.Log, apiCfg httpapi.Config, cfg streams.Config) *node {
+	t.Helper()
 	h, err := hub.New(l, hub.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := httpapi.New(httpapi.Config{Hub: h, Anonymous: true})
+	apiCfg.Hub = h
+	api, err := httpapi.New(apiCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Hub = h
+	if cfg.AdmitLive == nil {
+		cfg.AdmitLive = api.AdmitConnection
+	}
 	ds, err := streams.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -151,10 +151,11 @@ func jsonArray(msgs [][]byte) []byte {
 
 // head handles HEAD: the stream's metadata.
 func (s *Server) head(w http.ResponseWriter, r *http.Request, tp string) {
-	_, cur, _, ok := s.open(w, r, tp, false)
+	_, cur, release, ok := s.open(w, r, tp, false)
 	if !ok {
 		return
 	}
+	defer release()
 	if !cur.exists {
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusNotFound)
@@ -195,8 +196,12 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, tp string) {
 		fail(w, http.StatusBadRequest, "a live read needs an offset: -1 for the start, now for the tail, or the Stream-Next-Offset of a previous read")
 		return
 	}
-	st, cur, _, ok := s.open(w, r, tp, false)
-	if !ok || !s.found(w, &cur, tp) {
+	st, cur, release, ok := s.open(w, r, tp, false)
+	if !ok {
+		return
+	}
+	defer release()
+	if !s.found(w, &cur, tp) {
 		return
 	}
 	st.touch()
@@ -216,9 +221,9 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, tp string) {
 	}
 	switch live {
 	case "sse":
-		s.sse(w, r, tp, cur, after)
+		s.sse(w, r, st, cur, after)
 	case "long-poll":
-		s.longPoll(w, r, tp, cur, after)
+		s.longPoll(w, r, st, cur, after)
 	default:
 		s.catchUp(w, r, tp, cur, after, now)
 	}
@@ -344,7 +349,8 @@ func collect(evs []*ssehub.Event) live {
 	return l
 }
 
-func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, tp string, cur state, after uint64) {
+func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, st *stream, cur state, after uint64) {
+	tp := st.topic
 	ctx := r.Context()
 	h := w.Header()
 	eof := func() {
@@ -413,7 +419,7 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, tp string, cur
 		l := collect(sub.Events())
 		switch {
 		case len(l.msgs) > 0:
-			data(l.msgs, l.last, s.reached(ctx, tp, l.last), l.closed)
+			data(l.msgs, l.last, s.reached(ctx, st, l.last), l.closed)
 			return
 		case l.closed:
 			eof()
@@ -428,11 +434,9 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, tp string, cur
 // reached reports whether a live reader that got the stream's data up to
 // position pos has all of it (the hub may hand a large append over in
 // several steps).
-func (s *Server) reached(ctx context.Context, tp string, pos uint64) bool {
-	view := s.store.acquire(tp)
-	defer s.store.release(view)
-	cur, err := s.store.sync(ctx, view)
-	return err == nil && pos >= cur.tail
+func (s *Server) reached(ctx context.Context, st *stream, pos uint64) bool {
+	tail, err := s.store.tail(ctx, st)
+	return err == nil && pos >= tail
 }
 
 // control is the data of an SSE control event.
@@ -487,7 +491,8 @@ func (o *sseReader) frame(msgs [][]byte, next uint64, upToDate, closed bool) {
 	o.buf = appendSSE(o.buf, "control", string(js))
 }
 
-func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, cur state, after uint64) {
+func (s *Server) sse(w http.ResponseWriter, r *http.Request, st *stream, cur state, after uint64) {
+	tp := st.topic
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -523,12 +528,13 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, cur stat
 	if s.parker != nil && sub.Live() {
 		// Caught up: hand the connection to the poller, which holds it
 		// without this goroutine and its buffers until the next token.
-		src := &parkedSSE{s: s, tp: tp, sub: sub, o: o, after: after}
+		src := &parkedSSE{s: s, view: s.store.acquire(tp), sub: sub, o: o, after: after}
 		src.release = takeSlot(r)
 		if s.parker.Park(w, r, src, deadline(ctx)) {
 			return
 		}
 		src.release = nil
+		s.store.release(src.view)
 		untake(r)
 	}
 	defer sub.Close()
@@ -553,7 +559,7 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, tp string, cur stat
 		if l.last != 0 {
 			after = l.last
 		}
-		if !o.write(l.msgs, after, s.reached(ctx, tp, after), l.closed) || l.closed {
+		if !o.write(l.msgs, after, s.reached(ctx, st, after), l.closed) || l.closed {
 			return
 		}
 	}
@@ -632,7 +638,7 @@ func deadline(ctx context.Context) time.Time {
 // poller calls TryNext from its writers, one call at a time.
 type parkedSSE struct {
 	s       *Server
-	tp      string
+	view    *stream // held until Close
 	sub     *hub.Subscriber
 	o       *sseReader // its frames and cursor (its writer is not used)
 	after   uint64
@@ -669,7 +675,7 @@ func (p *parkedSSE) TryNext() ([][]byte, error) {
 		p.after = l.last
 	}
 	p.ended = l.closed
-	p.o.frame(l.msgs, p.after, p.s.reached(context.Background(), p.tp, p.after), l.closed)
+	p.o.frame(l.msgs, p.after, p.s.reached(context.Background(), p.view, p.after), l.closed)
 	return [][]byte{p.o.buf}, nil
 }
 
@@ -677,6 +683,7 @@ func (p *parkedSSE) OnWake(f func()) { p.sub.OnWake(f) }
 
 func (p *parkedSSE) Close() {
 	p.sub.Close()
+	p.s.store.release(p.view)
 	if p.release != nil {
 		p.release()
 	}

@@ -2,6 +2,7 @@ package streams
 
 import (
 	"encoding/json"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -197,10 +198,12 @@ func (s *state) apply(ev *ssehub.Event) {
 // writer records a writer's numbers carried by an append or close.
 func (s *state) writer(m meta) {
 	if m.Producer != "" {
-		if s.producers == nil {
-			s.producers = map[string]producer{}
-		}
-		s.producers[m.Producer] = producer{m.Epoch, m.PSeq}
+		// Copied, not changed in place: copies of the state (handed out
+		// by store.sync) share the map.
+		p := make(map[string]producer, len(s.producers)+1)
+		maps.Copy(p, s.producers)
+		p[m.Producer] = producer{m.Epoch, m.PSeq}
+		s.producers = p
 	}
 	if m.Seq != "" {
 		s.lastSeq = m.Seq

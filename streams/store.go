@@ -143,7 +143,23 @@ func (s *store) sync(ctx context.Context, st *stream) (state, error) {
 		// counts from its newest write, which sync has seen.
 		st.createdPos, st.lastAccess = st.st.createPos, st.st.lastWrite
 	}
-	return st.st.clone(), nil
+	return st.st, nil // a copy; its producers map is never modified in place
+}
+
+// tail returns the position of the stream's last data event: with a
+// local log and the state read, without reading the log again; otherwise
+// as sync does. Live readers ask it for every delivery.
+func (s *store) tail(ctx context.Context, st *stream) (uint64, error) {
+	if s.local {
+		st.mu.Lock()
+		loaded, tail := st.loaded, st.st.tail
+		st.mu.Unlock()
+		if loaded {
+			return tail, nil
+		}
+	}
+	cur, err := s.sync(ctx, st)
+	return cur.tail, err
 }
 
 // touch records a read or write for the sliding TTL.
@@ -171,15 +187,3 @@ func (st *stream) expired(s *state, now time.Time) bool {
 }
 
 func lastPos(evs []*ssehub.Event) uint64 { return evs[len(evs)-1].Pos }
-
-// clone copies a state so that it can be used without the stream's lock.
-func (s state) clone() state {
-	if s.producers != nil {
-		p := make(map[string]producer, len(s.producers))
-		for k, v := range s.producers {
-			p[k] = v
-		}
-		s.producers = p
-	}
-	return s
-}

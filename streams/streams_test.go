@@ -3,7 +3,6 @@ package streams_test
 import (
 	"bufio"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi"
-	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/log/memlog"
 	"github.com/ssehub/ssehub/sse"
@@ -300,23 +298,8 @@ func TestLiveReads(t *testing.T) {
 // wrapped around them, they count like subscriptions; other requests do
 // not.
 func TestLiveReadsCountAsConnections(t *testing.T) {
-	l := memlog.New(memlog.Options{})
-	h, err := hub.New(l, hub.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := httpapi.New(httpapi.Config{Hub: h, Anonymous: true, Limits: httpapi.Limits{MaxConnectionsPerIP: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := streams.New(streams.Config{Hub: h, AnonymousWrites: true, AdmitLive: api.AdmitConnection})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api.Handle(streams.Prefix, ds)
-	srv := httptest.NewServer(api)
-	n := &node{url: srv.URL, hub: h, srv: srv, ds: ds}
-	t.Cleanup(func() { n.stop(); l.Close() })
+	n := serveAPI(t, memlog.New(memlog.Options{}), httpapi.Config{Anonymous: true, Limits: httpapi.Limits{MaxConnectionsPerIP: 1}}, streams.Config{AnonymousWrites: true})
+	ds := n.ds
 
 	const p = "/v1/stream/limited"
 	n.do(t, "PUT", p, "x", "Content-Type", "text/plain").want(t, 201, "create")

@@ -288,6 +288,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		MaxBodyBytes:    c.StreamsMaxBody,
 		PollTimeout:     c.StreamsPoll,
 		MaxMessages:     c.StreamsMaxMsgs,
+		WriteTimeout:    c.WriteTimeout,
 		CrossSite:       api.CrossSite,
 		Logger:          logger,
 		OnLimit:         metrics.Limited,

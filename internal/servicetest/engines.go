@@ -1,6 +1,7 @@
 package servicetest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -20,10 +21,7 @@ import (
 // key prefixes of their own on it (RedisPrefix).
 func RedisURL(t testing.TB) string {
 	t.Helper()
-	url := os.Getenv("SSEHUB_TEST_REDIS")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
+	url := cmp.Or(os.Getenv("SSEHUB_TEST_REDIS"), "redis://127.0.0.1:6379/0")
 	RequireRedis(t, url)
 	return url
 }
@@ -86,10 +84,7 @@ func DeleteRedisKeys(ctx context.Context, c *redis.Client, prefix string) {
 // JetStream streams of their own on it (NATSStream).
 func NATSURL(t testing.TB) string {
 	t.Helper()
-	url := os.Getenv("SSEHUB_TEST_NATS")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
+	url := cmp.Or(os.Getenv("SSEHUB_TEST_NATS"), "nats://127.0.0.1:4222")
 	RequireNATS(t, url)
 	return url
 }
