@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -217,4 +218,43 @@ func (e *Event) Size() int {
 		n += len(t)
 	}
 	return n
+}
+
+// ReservedPrefixes are the topic prefixes of the hub's reserved namespace:
+// only the hub publishes there (the Mercure subscription events and the
+// hubs' heartbeats); publishers are refused.
+var ReservedPrefixes = []string{"/.well-known/mercure/", "/.well-known/ssehub/"}
+
+// Reserved reports whether e is one of the hub's own events: its first
+// topic (its canonical topic) is in the reserved namespace. Logs that
+// implement ReservedRetention keep such events under a budget of their own,
+// so that the hub's bookkeeping never pushes an application event out of
+// history.
+func (e *Event) Reserved() bool {
+	if len(e.Topics) == 0 {
+		return false
+	}
+	for _, p := range ReservedPrefixes {
+		if strings.HasPrefix(e.Topics[0], p) {
+			return true
+		}
+	}
+	return false
+}
+
+// ReservedRetention is implemented by logs that retain reserved events
+// (Event.Reserved) apart from application events: their count-based
+// retention (each engine's Options.MaxEvents) counts application events
+// only, and the newest Options.MaxReserved reserved events are kept on a
+// budget of their own, older ones removed even from the middle of the log.
+// Bounds' first then speaks of application events: every application event
+// at or after it is retained (a reserved event older than first may be
+// retained too). Reserved events are retained after the position
+// ReservedRemoved returns, and after first.
+type ReservedRetention interface {
+	// ReservedRemoved returns the position of the newest reserved event
+	// retention removed out of order (0: none). Readers that may receive
+	// reserved events treat history before it as incomplete. Safe for
+	// concurrent use.
+	ReservedRemoved(ctx context.Context) (uint64, error)
 }

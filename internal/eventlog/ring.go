@@ -98,3 +98,22 @@ func (r *Ring) AppendAfter(dst []*ssehub.Event, after uint64, limit int) []*sseh
 	}
 	return dst
 }
+
+// Remove removes e from the ring wherever it is (O(Len) unless it is the
+// front) and reports whether it was there.
+func (r *Ring) Remove(e *ssehub.Event) bool {
+	if r.Front() == e {
+		r.PopFront()
+		return e != nil
+	}
+	i := r.Search(e.Pos - 1)
+	if i >= r.n || r.At(i) != e {
+		return false
+	}
+	for ; i < r.n-1; i++ {
+		r.buf[(r.head+i)&(len(r.buf)-1)] = r.At(i + 1)
+	}
+	r.buf[(r.head+r.n-1)&(len(r.buf)-1)] = nil
+	r.n--
+	return true
+}

@@ -25,6 +25,13 @@ type Harness struct {
 	// approximate trimming (Redis XADD MAXLEN ~) may keep. Zero means exact.
 	RetentionSlack int
 
+	// OpenReserved returns a new, empty log that keeps the newest
+	// maxEvents application events and, on a budget of their own, the
+	// newest maxReserved reserved events (ssehub.ReservedRetention). Reopen
+	// must open it with the same budgets. Nil skips the reserved-retention
+	// tests.
+	OpenReserved func(t *testing.T, maxEvents, maxReserved int) ssehub.Log
+
 	// Reopen closes l and opens the same storage again, as a restarted
 	// process would. Nil for logs that keep nothing (memory).
 	Reopen func(t *testing.T, l ssehub.Log) ssehub.Log
@@ -80,7 +87,7 @@ func Run(t *testing.T, h Harness) {
 			tc.fn(t)
 		})
 	}
-	for _, tc := range topicTests {
+	for _, tc := range append(topicTests, reservedTests...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.fn(s, t)

@@ -18,6 +18,12 @@ type Options struct {
 	// MaxAge, when positive, is how long the log keeps an event after its
 	// Time. Expired events are dropped at the next call to any method.
 	MaxAge time.Duration
+	// MaxReserved, when positive, keeps the hub's own events
+	// (ssehub.Event.Reserved) apart: the newest MaxReserved of them are
+	// kept, older ones dropped, and MaxEvents counts application events
+	// only, so the hub's bookkeeping never pushes an application event
+	// out (see ssehub.ReservedRetention). Zero: one budget for all.
+	MaxReserved int
 }
 
 // Log is an in-memory ssehub.Log. Create it with New. All methods are safe
@@ -28,7 +34,10 @@ type Log struct {
 	done   chan struct{} // closed by Close
 
 	mu       sync.Mutex // guards the fields below
-	events   eventlog.Ring
+	events   eventlog.Ring // application events (all events without MaxReserved)
+	reserved eventlog.Ring // reserved events, with MaxReserved
+	resGone  uint64        // newest reserved event dropped (with MaxReserved)
+	appGone  uint64        // newest application event dropped
 	next     uint64                    // position of the next event
 	last     uint64                    // newest position ever appended (0: none)
 	lastTime time.Time                 // newest Time assigned by Append
@@ -41,6 +50,8 @@ var (
 	_ ssehub.Log        = (*Log)(nil)
 	_ ssehub.IDIndex    = (*Log)(nil)
 	_ ssehub.TopicIndex = (*Log)(nil)
+
+	_ ssehub.ReservedRetention = (*Log)(nil)
 )
 
 // New returns an empty log whose first event will get the current Unix time
@@ -90,7 +101,7 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 			e.Time = eventlog.NextTime(l.lastTime, now)
 			l.lastTime = e.Time
 		}
-		l.events.Push(e)
+		l.ring(e).Push(e)
 		for _, t := range eventlog.DistinctTopics(e) {
 			r := l.topics[t]
 			if r == nil {
@@ -121,21 +132,31 @@ func (l *Log) checkIDsLocked(events []*ssehub.Event) error {
 	return nil
 }
 
-// trimLocked drops events beyond MaxEvents and older than MaxAge. Events are
-// dropped from the oldest end only, so an event whose publisher set an old
-// Time goes when it reaches that end.
+// ring returns the ring e is kept in.
+func (l *Log) ring(e *ssehub.Event) *eventlog.Ring {
+	if l.opts.MaxReserved > 0 && e.Reserved() {
+		return &l.reserved
+	}
+	return &l.events
+}
+
+// trimLocked drops events beyond MaxEvents (and MaxReserved) and older than
+// MaxAge. Events are dropped from the oldest end of their ring only, so an
+// event whose publisher set an old Time goes when it reaches that end.
 func (l *Log) trimLocked(now time.Time) {
-	if l.opts.MaxEvents > 0 {
-		for l.events.Len() > l.opts.MaxEvents {
-			l.forget(l.events.PopFront())
+	trim := func(r *eventlog.Ring, n int) {
+		for n > 0 && r.Len() > n {
+			l.forget(r.PopFront())
+		}
+		if l.opts.MaxAge > 0 {
+			cutoff := now.Add(-l.opts.MaxAge)
+			for e := r.Front(); e != nil && e.Time.Before(cutoff); e = r.Front() {
+				l.forget(r.PopFront())
+			}
 		}
 	}
-	if l.opts.MaxAge > 0 {
-		cutoff := now.Add(-l.opts.MaxAge)
-		for e := l.events.Front(); e != nil && e.Time.Before(cutoff); e = l.events.Front() {
-			l.forget(l.events.PopFront())
-		}
-	}
+	trim(&l.events, l.opts.MaxEvents)
+	trim(&l.reserved, l.opts.MaxReserved)
 }
 
 // forget removes a dropped event from the id and topic indexes.
@@ -146,11 +167,65 @@ func (l *Log) forget(e *ssehub.Event) {
 	if e.ID != "" && l.ids[e.ID] == e.Pos {
 		delete(l.ids, e.ID)
 	}
+	if l.opts.MaxReserved > 0 && e.Reserved() {
+		l.resGone = e.Pos
+	} else {
+		l.appGone = e.Pos
+	}
 	for _, t := range eventlog.DistinctTopics(e) {
-		if r := l.topics[t]; r != nil && r.Front() == e {
-			r.PopFront()
-			if r.Len() == 0 {
-				delete(l.topics, t)
+		// Rings of the two classes are trimmed apart: a topic that has
+		// events of both (only a Go program can publish to a reserved
+		// topic) may lose one from its middle.
+		if r := l.topics[t]; r != nil && r.Remove(e) && r.Len() == 0 {
+			delete(l.topics, t)
+		}
+	}
+}
+
+// ReservedRemoved implements ssehub.ReservedRetention. Safe for concurrent
+// use.
+func (l *Log) ReservedRemoved(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, ssehub.ErrClosed
+	}
+	l.trimLocked(time.Now())
+	return l.resGone, nil
+}
+
+// mergeLocked offers offer the events of rings after position after, in
+// log order, each once (an event in several rings is offered once), until
+// offer returns false or none is left.
+func mergeLocked(rings []*eventlog.Ring, after uint64, offer func(*ssehub.Event) bool) {
+	type cursor struct {
+		r *eventlog.Ring
+		i int
+	}
+	cursors := make([]cursor, 0, len(rings))
+	for _, r := range rings {
+		if r != nil && r.Len() > 0 {
+			cursors = append(cursors, cursor{r, r.Search(after)})
+		}
+	}
+	for {
+		var next *ssehub.Event
+		for _, cur := range cursors {
+			if cur.i < cur.r.Len() {
+				if e := cur.r.At(cur.i); next == nil || e.Pos < next.Pos {
+					next = e
+				}
+			}
+		}
+		if next == nil || !offer(next) {
+			return
+		}
+		for k := range cursors {
+			if cur := &cursors[k]; cur.i < cur.r.Len() && cur.r.At(cur.i) == next {
+				cur.i++
 			}
 		}
 	}
@@ -188,7 +263,15 @@ func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Even
 		return nil, nil
 	}
 	l.trimLocked(time.Now())
-	return l.events.AppendAfter(nil, after, limit), nil
+	if l.reserved.Len() == 0 {
+		return l.events.AppendAfter(nil, after, limit), nil
+	}
+	var out []*ssehub.Event
+	mergeLocked([]*eventlog.Ring{&l.events, &l.reserved}, after, func(e *ssehub.Event) bool {
+		out = append(out, e)
+		return len(out) < limit
+	})
+	return out, nil
 }
 
 // ReadTopics implements ssehub.TopicIndex: each topic's events are kept in
@@ -205,42 +288,16 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) ([]*ssehub.Ev
 	}
 	l.trimLocked(time.Now())
 	c := eventlog.NewCollector(q)
-	if len(q.Topics) == 0 {
-		for i := l.events.Search(q.After); i < l.events.Len() && c.Offer(l.events.At(i)); i++ {
-		}
-		events, through := c.Result(l.last)
-		return events, through, nil
-	}
-	// Merge the topics' rings by position: a cursor per ring, always
-	// offering the smallest next event.
-	type cursor struct {
-		r *eventlog.Ring
-		i int
-	}
-	cursors := make([]cursor, 0, len(q.Topics))
-	for _, t := range q.Topics {
-		if r := l.topics[t]; r != nil {
-			cursors = append(cursors, cursor{r, r.Search(q.After)})
+	// Merge the rings by position: a cursor per ring, always offering the
+	// smallest next event.
+	rings := []*eventlog.Ring{&l.events, &l.reserved}
+	if len(q.Topics) > 0 {
+		rings = rings[:0]
+		for _, t := range q.Topics {
+			rings = append(rings, l.topics[t])
 		}
 	}
-	for {
-		var next *ssehub.Event
-		for _, cur := range cursors {
-			if cur.i < cur.r.Len() {
-				if e := cur.r.At(cur.i); next == nil || e.Pos < next.Pos {
-					next = e
-				}
-			}
-		}
-		if next == nil || !c.Offer(next) {
-			break
-		}
-		for k := range cursors {
-			if cur := &cursors[k]; cur.i < cur.r.Len() && cur.r.At(cur.i) == next {
-				cur.i++
-			}
-		}
-	}
+	mergeLocked(rings, q.After, c.Offer)
 	events, through := c.Result(l.last)
 	return events, through, nil
 }
@@ -262,8 +319,19 @@ func (l *Log) Bounds(ctx context.Context) (first, last uint64, err error) {
 		return 0, 0, ssehub.ErrClosed
 	}
 	l.trimLocked(time.Now())
+	// The oldest event after every dropped application event (reserved
+	// events before it may be retained, and are not counted in).
+	first = l.appGone
 	if e := l.events.Front(); e != nil {
 		first = e.Pos
+	}
+	if i := l.reserved.Search(l.appGone); i < l.reserved.Len() {
+		if e := l.reserved.At(i); first == l.appGone || e.Pos < first {
+			first = e.Pos
+		}
+	}
+	if first == l.appGone {
+		first = 0 // nothing retained after it
 	}
 	return first, l.last, nil
 }
@@ -277,6 +345,7 @@ func (l *Log) Close() error {
 	if !l.closed {
 		l.closed = true
 		l.events.Clear()
+		l.reserved.Clear()
 		clear(l.ids)
 		close(l.done)
 	}

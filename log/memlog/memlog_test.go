@@ -22,6 +22,9 @@ func TestConformance(t *testing.T) {
 		OpenRetained: func(t *testing.T, maxEvents int) ssehub.Log {
 			return memlog.New(memlog.Options{MaxEvents: maxEvents})
 		},
+		OpenReserved: func(t *testing.T, maxEvents, maxReserved int) ssehub.Log {
+			return memlog.New(memlog.Options{MaxEvents: maxEvents, MaxReserved: maxReserved})
+		},
 	})
 }
 
