@@ -33,11 +33,11 @@ type Log struct {
 	notify eventlog.Notifier
 	done   chan struct{} // closed by Close
 
-	mu       sync.Mutex // guards the fields below
-	events   eventlog.Ring // application events (all events without MaxReserved)
-	reserved eventlog.Ring // reserved events, with MaxReserved
-	resGone  uint64        // newest reserved event dropped (with MaxReserved)
-	appGone  uint64        // newest application event dropped
+	mu       sync.Mutex                // guards the fields below
+	events   eventlog.Ring             // application events (all events without MaxReserved)
+	reserved eventlog.Ring             // reserved events, with MaxReserved
+	resGone  uint64                    // newest reserved event dropped (with MaxReserved)
+	appGone  uint64                    // newest application event dropped
 	next     uint64                    // position of the next event
 	last     uint64                    // newest position ever appended (0: none)
 	lastTime time.Time                 // newest Time assigned by Append
