@@ -26,13 +26,15 @@ func TestPresenceDoesNotEvictApplicationEvents(t *testing.T) {
 		name         string
 		rate         float64
 		maxSelectors int
+		maxReserved  int // the log's budget for the hub's own events
 		wantGap      bool
 	}{
-		{"bounds off, as before: evicted", -1, -1, true},
-		{"bounded: kept", 10, 5, false},
+		{"bounds off, as before: evicted", -1, -1, 0, true},
+		{"bounded: kept", 10, 5, 0, false},
+		{"bounds off, own budget: kept", -1, -1, 100, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := memlog.New(memlog.Options{MaxEvents: 200})
+			l := memlog.New(memlog.Options{MaxEvents: 200, MaxReserved: tc.maxReserved})
 			defer l.Close()
 			h, err := hub.New(l, hub.Options{Heartbeat: -1})
 			if err != nil {
@@ -99,6 +101,14 @@ func TestPresenceDoesNotEvictApplicationEvents(t *testing.T) {
 			}
 			if ev := s.next(t); ev.Data != "keep" {
 				t.Fatalf("resumed with %+v, want keep", ev)
+			}
+			if tc.maxReserved > 0 {
+				// The flood went to the log, on its own budget: several
+				// times the history's 200.
+				if st := h.Stats(); st.Published < 1000 {
+					t.Fatalf("%d events published through the hub, want over 1,000 (the flood is 2,000)", st.Published)
+				}
+				return
 			}
 			if st := h.Stats(); st.Published > 150 {
 				t.Fatalf("%d events published through the hub, want far fewer than the history (200)", st.Published)

@@ -399,8 +399,9 @@ func (h *Hub) noteDamaged(d *ssehub.DamagedError) {
 // streams end with a quick reconnect; they resume from their last id and
 // the replay tells them of the gap. Only called by the dispatcher.
 func (h *Hub) checkBehind(d uint64) {
-	first, _, err := h.log.Bounds(context.Background())
-	if err != nil || (first != 0 && first <= d+1) {
+	fl, err := h.floors(context.Background(), true)
+	first := fl.first
+	if err != nil || (first != 0 && first <= d+1 && fl.reserved <= d) {
 		return // nothing was lost (a sparse log), or we cannot tell
 	}
 	n := h.sendAway(ErrBehind, 0, time.Second)

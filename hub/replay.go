@@ -70,27 +70,51 @@ func (s *Subscriber) replayIndexed(ctx context.Context) ([]byte, error) {
 		// asked: it would be asked the same for ever.
 		return nil, fmt.Errorf("hub: replaying history: the log's topic read after %d did not advance (complete through %d)", s.replayAfter, through)
 	}
-	first, _, err := h.log.Bounds(ctx)
+	fl, err := h.floors(ctx, s.filter.reserved)
 	if err != nil {
 		return nil, fmt.Errorf("hub: replaying history: %w", err)
 	}
-	return s.fill(s.buf[:0], evs, nil, through, first, damaged)
+	return s.fill(s.buf[:0], evs, nil, through, fl, damaged)
+}
+
+// floors says, after a read, from where the log's history is complete.
+type floors struct {
+	first    uint64 // Bounds' first: the oldest retained (application) event
+	reserved uint64 // ReservedRemoved: reserved events up to here may be gone
+}
+
+// floors reads the log's floors; the reserved one only when asked (it may
+// cost the engine a round trip).
+func (h *Hub) floors(ctx context.Context, reserved bool) (floors, error) {
+	var fl floors
+	var err error
+	if fl.first, _, err = h.log.Bounds(ctx); err != nil {
+		return fl, err
+	}
+	if rr, ok := h.log.(ssehub.ReservedRetention); ok && reserved {
+		fl.reserved, err = rr.ReservedRemoved(ctx)
+	}
+	return fl, err
 }
 
 // fill appends to buf the events of evs (in log order) that the
 // subscriber's replay still needs and its filter matches, preceded by a
 // gap event if retention removed positions it had not read yet, and
-// advances the replay to through. first is the oldest retained position,
-// read after evs. damaged, when not zero, is the position of a damaged
-// event the read stopped at (evs is then empty and through is damaged):
-// if the replay needs it, a gap event says it is missing. cache, when not
-// nil, holds the batch's encodings and matches (a scan shares them
-// between subscribers). Only called with the replay owned by the caller:
-// the Next goroutine, or the scanner while that goroutine waits for it.
-func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, through, first, damaged uint64) ([]byte, error) {
+// advances the replay to through. fl holds the oldest retained position,
+// read after evs, and the newest reserved event removed out of order (for
+// a subscriber that may receive them: a gap when the replay passes it,
+// application events before it still sent). damaged, when not zero, is the
+// position of a damaged event the read stopped at (evs is then empty and
+// through is damaged): if the replay needs it, a gap event says it is
+// missing. cache, when not nil, holds the batch's encodings and matches (a
+// scan shares them between subscribers). Only called with the replay owned
+// by the caller: the Next goroutine, or the scanner while that goroutine
+// waits for it.
+func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, through uint64, fl floors, damaged uint64) ([]byte, error) {
 	from := s.replayAfter
 	to := min(through, s.replayTo)
-	var gap Gap
+	first := fl.first
+	var gap, resGap Gap
 	if first == 0 || first > from+1 {
 		// Retention may have removed what the replay had still to send
 		// since it started: say so, never skip silently. (The events were
@@ -101,6 +125,12 @@ func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, th
 			after = min(first-1, s.replayTo)
 		}
 		gap = Gap{Reason: GapExpired, Requested: s.requested, After: after}
+	}
+	if r := min(fl.reserved, s.replayTo); s.filter.reserved && r > max(from, s.reservedKnown) && (gap.Reason == "" || gap.After < r) {
+		// Reserved events up to r may be gone: a gap when the replay
+		// passes r, not before (the application events up to it are
+		// all there).
+		resGap = Gap{Reason: GapExpired, Requested: s.requested, After: r}
 	}
 	var n uint64
 	matching := cache.matching(&s.filter, evs)
@@ -115,6 +145,10 @@ func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, th
 			buf = s.appendGap(buf, gap)
 			gap = Gap{}
 		}
+		if resGap.Reason != "" && ev.Pos > resGap.After {
+			buf = s.appendGap(buf, resGap)
+			s.reservedKnown, resGap = resGap.After, Gap{}
+		}
 		var err error
 		if buf, err = cache.append(buf, i, ev); err != nil {
 			return nil, fmt.Errorf("hub: encoding event %d: %w", ev.Pos, err)
@@ -128,6 +162,10 @@ func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, th
 	if gap.Reason != "" {
 		buf = s.appendGap(buf, gap)
 		s.replayAfter = max(s.replayAfter, gap.After)
+	}
+	if resGap.Reason != "" && s.replayAfter >= resGap.After {
+		buf = s.appendGap(buf, resGap)
+		s.reservedKnown = resGap.After
 	}
 	if damaged > from && damaged <= s.replayTo && (gap.Reason == "" || gap.After < damaged) {
 		// Within the replay, and not removed by retention meanwhile (an
@@ -244,7 +282,7 @@ type scanner struct {
 type scanBatch struct {
 	evs           []*ssehub.Event
 	from, through uint64
-	first         uint64
+	floors        floors
 	damaged       uint64 // not zero: the read met a damaged event here (evs is empty, through is it)
 	cache         batchCache
 }
@@ -412,7 +450,7 @@ func (sc *scanner) run(ctx context.Context) {
 			if err != nil {
 				r.err = err
 			} else {
-				r.buf, r.err = r.s.fill(r.buf, b.evs, &b.cache, b.through, b.first, b.damaged)
+				r.buf, r.err = r.s.fill(r.buf, b.evs, &b.cache, b.through, b.floors, b.damaged)
 				if r.err == nil && r.s.replayAfter < r.s.replayTo {
 					gather++ // it will be back
 				}
@@ -473,11 +511,11 @@ func (sc *scanner) read(ctx context.Context, from, until uint64) (*scanBatch, er
 	if through <= from {
 		return nil, fmt.Errorf("hub: replaying history: the log read after %d did not advance", from)
 	}
-	first, _, err := h.log.Bounds(ctx)
+	fl, err := h.floors(ctx, true)
 	if err != nil {
 		return nil, fmt.Errorf("hub: replaying history: %w", err)
 	}
-	b := &scanBatch{evs: evs, from: from, through: through, first: first, damaged: damaged, cache: batchCache{wires: make([][]byte, len(evs))}}
+	b := &scanBatch{evs: evs, from: from, through: through, floors: fl, damaged: damaged, cache: batchCache{wires: make([][]byte, len(evs))}}
 	if len(sc.recent) == recentBatches {
 		sc.recent[0] = nil
 		sc.recent = sc.recent[1:]

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,16 +67,19 @@ type Subscriber struct {
 	onWake atomic.Pointer[func()] // when set, called instead of waking Next
 
 	// Owned by the goroutine calling Next.
-	out         [][]byte        // returned by the previous Next; recycled by the next
-	head        []byte          // gap event, sent before the replay
-	replayAfter uint64          // the replay has sent everything up to here
-	replayTo    uint64          // and goes on up to here, where live delivery started
-	indexed     bool            // the replay reads the log's topic index
-	collect     bool            // Request.Events: keep the events of each Next
-	outEvents   []*ssehub.Event // with collect: the events of what Next returned last
-	stepEvents  []*ssehub.Event // with collect: the events of the replay step under way
-	buf         []byte          // the replay's chunk; nil once live
-	scanStep    *scanStep
+	out         [][]byte // returned by the previous Next; recycled by the next
+	head        []byte   // gap event, sent before the replay
+	replayAfter uint64   // the replay has sent everything up to here
+	replayTo    uint64   // and goes on up to here, where live delivery started
+	// reservedKnown: the client knows reserved events up to here may be
+	// missing (a gap said so, or it asked for the earliest retained).
+	reservedKnown uint64
+	indexed       bool            // the replay reads the log's topic index
+	collect       bool            // Request.Events: keep the events of each Next
+	outEvents     []*ssehub.Event // with collect: the events of what Next returned last
+	stepEvents    []*ssehub.Event // with collect: the events of the replay step under way
+	buf           []byte          // the replay's chunk; nil once live
+	scanStep      *scanStep
 
 	hub       *Hub
 	filter    filter
@@ -109,6 +113,14 @@ func (h *Hub) Subscribe(ctx context.Context, req Request) (*Subscriber, error) {
 			return nil, fmt.Errorf("hub: reading log bounds: %w", err)
 		}
 		cursor, s.gap = h.resolve(ctx, req.LastEventID, first, last)
+		if req.LastEventID == LastEventIDEarliest && s.filter.reserved {
+			// Every retained event: what is already gone is no gap.
+			fl, err := h.floors(ctx, true)
+			if err != nil {
+				return nil, fmt.Errorf("hub: reading log bounds: %w", err)
+			}
+			s.reservedKnown = fl.reserved
+		}
 	}
 
 	// The client has everything up to cursor: live events at or before it
@@ -184,7 +196,31 @@ func newFilter(req Request) filter {
 		}
 		f.wild = append(f.wild, sel)
 	}
+	f.reserved = f.private != nil && (slices.ContainsFunc(f.exact, reservedTopic) || slices.ContainsFunc(f.wild, mayMatchReserved))
 	return f
+}
+
+// reservedTopic reports whether t is in the hub's reserved namespace.
+func reservedTopic(t string) bool {
+	return (&ssehub.Event{Topics: []string{t}}).Reserved()
+}
+
+// mayMatchReserved reports whether a selector might match a topic of the
+// reserved namespace: "*", a URL pattern, or a template whose literal
+// start does not rule it out. It errs towards yes: a yes costs at most a
+// gap event that was not needed, a wrong no a silent hole.
+func mayMatchReserved(sel topic.Selector) bool {
+	if sel.Kind() != topic.KindTemplate {
+		return true
+	}
+	src := sel.String()
+	lit := src[:strings.IndexByte(src, '{')]
+	for _, p := range ssehub.ReservedPrefixes {
+		if strings.HasPrefix(lit, p) || strings.HasPrefix(p, lit) {
+			return true
+		}
+	}
+	return false
 }
 
 // Gap returns why the replay could not start right after the requested
@@ -490,6 +526,10 @@ type filter struct {
 	wild    []topic.Selector
 	private func([]string) bool
 	sig     string // signature(), once computed
+	// reserved: the subscriber may receive the hub's own events
+	// (presence, which are private), so its history is incomplete before
+	// the newest one a ReservedRetention log removed.
+	reserved bool
 }
 
 // signature returns a string that is the same for two filters exactly when

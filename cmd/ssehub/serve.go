@@ -47,6 +47,7 @@ type serveConfig struct {
 	StreamsMaxMsgs    int
 	Subscriptions     bool
 	SubscriptionsRate float64
+	SubscriptionsHist int
 	SubscriptionsMax  int
 	Heartbeat         time.Duration
 	Retry             time.Duration
@@ -84,6 +85,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.IntVar(&c.StreamsMaxMsgs, "streams-max-messages", 10_000, "most messages one Durable Streams append to an application/json stream may carry (each is an event the history's retention counts)")
 	fs.DurationVar(&c.StreamsPoll, "streams-poll-timeout", 20*time.Second, "a Durable Streams long-poll read with no new data answers 204 after this")
 	fs.BoolVar(&c.Subscriptions, "subscriptions", false, "publish subscription events and serve the subscriptions API (presence) at /.well-known/mercure/subscriptions")
+	fs.IntVar(&c.SubscriptionsHist, "subscriptions-history", 100_000, "with --subscriptions, keep at most this many of the hub's own events (subscription events, heartbeats) in history, apart from --history-size, which then counts application events only (0: one budget for both, as before)")
 	fs.Float64Var(&c.SubscriptionsRate, "subscriptions-rate", presence.DefaultRate, "with --subscriptions, most subscription start events written to the log per second (more wait; one that ends while waiting writes nothing; negative: no limit)")
 	fs.IntVar(&c.SubscriptionsMax, "subscriptions-max-selectors", presence.DefaultMaxSelectors, "with --subscriptions, most selectors of one subscribe request announced (the rest are not listed; negative: no limit)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "send a comment on idle streams this often, so proxies keep them open (0: never)")
@@ -110,7 +112,7 @@ var serveGroups = []struct {
 	title string
 	flags []string
 }{
-	{"Network and protocol", []string{"addr", "tls-cert", "tls-key", "h2c", "cors-origins", "anonymous", "anonymous-writes", "streams-poll-timeout", "subscriptions", "subscriptions-rate", "subscriptions-max-selectors", "heartbeat", "retry", "no-dashboard"}},
+	{"Network and protocol", []string{"addr", "tls-cert", "tls-key", "h2c", "cors-origins", "anonymous", "anonymous-writes", "streams-poll-timeout", "subscriptions", "subscriptions-history", "subscriptions-rate", "subscriptions-max-selectors", "heartbeat", "retry", "no-dashboard"}},
 	{"Storage and history", []string{"data", "history", "history-size", "history-age", "no-sync", "commit-delay", "log", "log-name"}},
 	{"Auth (keys and tokens)", []string{"publisher-jwt-key", "publisher-jwt-alg", "publisher-jwks-url", "subscriber-jwt-key", "subscriber-jwt-alg", "subscriber-jwks-url", "issuer", "audience", "require-access-token"}},
 	{"Limits and timeouts", []string{"max-connections", "max-connections-per-ip", "max-topics", "max-selector-cost", "max-publish-topics", "max-body", "streams-max-body", "streams-max-messages", "max-event-bytes", "max-header-bytes", "max-stream-input", "publish-rate", "publish-burst", "queue-events", "queue-bytes", "replay-limit", "replay-concurrency", "replay-bytes", "read-header-timeout", "read-timeout", "write-timeout", "idle-timeout"}},
@@ -204,6 +206,15 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("invalid --log-format %q: use text or json", format)
 }
 
+// reservedHistory is the engines' MaxReserved: the hub's own events get a
+// budget of their own only when it writes them.
+func (c *serveConfig) reservedHistory() int {
+	if !c.Subscriptions || c.SubscriptionsHist < 0 {
+		return 0
+	}
+	return c.SubscriptionsHist
+}
+
 // openLog opens the history the configuration asks for.
 func openLog(ctx context.Context, c *serveConfig, logger *slog.Logger) (ssehub.Log, error) {
 	if c.LogURL != "" {
@@ -221,7 +232,7 @@ func openLog(ctx context.Context, c *serveConfig, logger *slog.Logger) (ssehub.L
 	}
 	switch c.History {
 	case "memory":
-		return memlog.New(memlog.Options{MaxEvents: c.HistorySize, MaxAge: c.HistoryAge}), nil
+		return memlog.New(memlog.Options{MaxEvents: c.HistorySize, MaxAge: c.HistoryAge, MaxReserved: c.reservedHistory()}), nil
 	case "bolt", "bbolt":
 		return boltlog.Open(c.Data, boltlog.Options{MaxEvents: c.HistorySize, MaxAge: c.HistoryAge, NoSync: c.NoSync, CommitDelay: c.CommitDelay, Logger: logger})
 	}
