@@ -14,6 +14,7 @@ import (
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/log/memlog"
+	"github.com/ssehub/ssehub/ops"
 	"github.com/ssehub/ssehub/sse"
 	"github.com/ssehub/ssehub/streams"
 )
@@ -294,11 +295,11 @@ func TestLiveReads(t *testing.T) {
 	}
 }
 
-// Live reads hold a connection: with the Mercure API's connection limits
-// wrapped around them, they count like subscriptions; other requests do
-// not.
+// Live reads hold a connection: with the connection limits they share with
+// the Mercure API wrapped around them, they count like subscriptions;
+// other requests do not.
 func TestLiveReadsCountAsConnections(t *testing.T) {
-	n := serveAPI(t, memlog.New(memlog.Options{}), httpapi.Config{Anonymous: true, Limits: httpapi.Limits{MaxConnectionsPerIP: 1}}, streams.Config{AnonymousWrites: true})
+	n := serveAPI(t, memlog.New(memlog.Options{}), httpapi.Config{Anonymous: true, Connections: ops.NewConnLimiter(ops.ConnLimits{MaxConnectionsPerIP: 1})}, streams.Config{AnonymousWrites: true})
 	ds := n.ds
 
 	const p = "/v1/stream/limited"
