@@ -228,10 +228,10 @@ func (m *Metrics) WatchPresence(p *presence.Presence) {
 
 var (
 	descPresenceDropped = prometheus.NewDesc("ssehub_presence_dropped_total",
-		"Subscriptions (one per selector) never announced in the log: coalesced (ended before their start event was written, so neither was) or selectors (beyond --subscriptions-max-selectors of one request).",
+		"Subscriptions (one per selector) never announced in the log: coalesced (ended before their start event was written, so neither was) or selectors (beyond presence.Options.MaxSelectors of one request).",
 		[]string{"reason"}, nil)
 	descPresenceWaiting = prometheus.NewDesc("ssehub_presence_waiting",
-		"Subscription start events waiting for --subscriptions-rate.", nil, nil)
+		"Subscription start events waiting for the presence rate (presence.Options.Rate).", nil, nil)
 )
 
 // presenceCollector turns presence.Stats into metrics at scrape time.
