@@ -10,7 +10,7 @@
 // poller (Track). It speaks HTTP and knows the hub, but no protocol: limits
 // that need a protocol's types (httpapi's selector cost, topics and event
 // size of a publish, publish rate per token) stay with the protocol, which
-// applies them with these parts. Everything here is safe for concurrent
-// use; a nil *Metrics records nothing and a nil *ConnLimiter admits
-// everything.
+// applies them with these parts. Metrics, ConnLimiter and RateLimiter are
+// safe for concurrent use; a nil *Metrics records nothing and a nil
+// *ConnLimiter admits everything.
 package ops
