@@ -312,6 +312,9 @@ func TestLiveReadsCountAsConnections(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("first live read: %d", resp.StatusCode)
 	}
+	// The reader is parked once it has caught up and followed the stream;
+	// an append before that would leave it replaying, on its goroutine.
+	servicetest.WaitFor(t, 5*time.Second, "the SSE reader to be parked", func() bool { return ds.Parked() == 1 })
 	if r := n.do(t, "GET", p+"?offset=-1&live=long-poll", ""); r.code != 429 {
 		t.Fatalf("second live read from one address with MaxConnectionsPerIP 1: %d %q, want 429", r.code, r.body)
 	}
