@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/park"
+	"github.com/ssehub/ssehub/ops"
 	"github.com/ssehub/ssehub/presence"
 	"github.com/ssehub/ssehub/topic"
 )
@@ -82,10 +84,16 @@ type Config struct {
 	// the others never appear in the subscriptions API. Default 20
 	// (presence.DefaultMaxSelectors); negative: no limit.
 	SubscriptionsMaxSelectors int
-	// Limits bound connections, event sizes and publish rates (limits.go).
+	// Limits bound publishes and selectors (limits.go).
 	Limits Limits
-	// Metrics, when not nil, records the API's metrics (see NewMetrics).
-	Metrics *Metrics
+	// Connections, when not nil, bounds the subscriptions and stats
+	// streams open at once, in total and per client address. Share it with
+	// the other handlers of long-lived requests of the server (the Durable
+	// Streams server's live reads) so that they count together.
+	Connections *ops.ConnLimiter
+	// Metrics, when not nil, records the API's metrics (see
+	// ops.NewMetrics).
+	Metrics *ops.Metrics
 	// NoPark keeps every stream on its own net/http goroutine. By default
 	// (on Linux) idle HTTP/1.x streams are parked after their replay: held
 	// by one epoll goroutine and a few writers instead, which costs a few KB
@@ -97,12 +105,12 @@ type Config struct {
 	// them, in the embedding program's own terms (a flag, a config key):
 	// Hints[setting] is added in parentheses to the error that setting
 	// causes. The settings are named as the fields that hold them:
-	// "Anonymous", "CORSOrigins", and "Limits.MaxConnections",
-	// "Limits.MaxConnectionsPerIP", "Limits.PublishRate",
+	// "Anonymous", "CORSOrigins", and "Limits.PublishRate",
 	// "Limits.ReadTimeout", "Limits.MaxSelectorCost",
-	// "Limits.MaxPublishTopics", "Limits.MaxEventBytes", "Subscriptions".
-	// Nil (the default):
-	// errors say what was refused and why, and name no setting.
+	// "Limits.MaxPublishTopics", "Limits.MaxEventBytes", "Subscriptions"
+	// (the connection limits have their own: ops.ConnLimits.Hints). Nil
+	// (the default): errors say what was refused and why, and name no
+	// setting.
 	Hints map[string]string
 }
 
@@ -120,8 +128,12 @@ type API struct {
 	cfg    Config
 	mux    *http.ServeMux
 	sels   *topic.Cache
-	cors   *liveCORS   // swapped by Reload
-	ops    *operations // limits, metrics, reloaded verifiers
+	cors   *liveCORS                    // swapped by Reload
+	keys   atomic.Pointer[verifierPair] // set by Reload
+	lim    Limits                       // with defaults
+	rate   *ops.RateLimiter             // nil: publishes are not rate limited
+	conns  *ops.ConnLimiter             // nil: no connection limits
+	met    *ops.Metrics                 // nil: no metrics
 	logger *slog.Logger
 	parker *park.Parker       // nil: streams are not parked
 	subs   *presence.Presence // nil: the subscriptions API is off
@@ -160,16 +172,22 @@ func New(cfg Config) (*API, error) {
 		mux:    http.NewServeMux(),
 		sels:   topic.NewCache(4096),
 		cors:   newLiveCORS(cfg.CORSOrigins),
-		ops:    newOperations(cfg),
+		lim:    cfg.Limits,
+		conns:  cfg.Connections,
+		met:    cfg.Metrics,
 		logger: cfg.Logger,
+	}
+	a.lim.setDefaults()
+	if a.lim.PublishRate > 0 {
+		a.rate = ops.NewRateLimiter(a.lim.PublishRate, a.lim.PublishBurst, a.lim.PublishRateKeys)
 	}
 	if !cfg.NoPark && park.Supported {
 		p, err := park.New(park.Options{
 			WriteTimeout:  cfg.WriteTimeout,
 			Logger:        cfg.Logger,
-			OnStall:       a.parkedStall,
+			OnStall:       a.met.WriteTimedOut, // as on the handler's path
 			MaxInput:      cfg.MaxStreamInput,
-			OnExcessInput: func() { a.ops.met.limited("stream_input") },
+			OnExcessInput: func() { a.met.Limited("stream_input") },
 		})
 		if err != nil {
 			return nil, fmt.Errorf("httpapi: %w", err)
@@ -189,7 +207,7 @@ func New(cfg Config) (*API, error) {
 		w.Write([]byte("ok\n"))
 	})
 	a.mux.HandleFunc("GET /readyz", a.ready)
-	a.mux.Handle("GET "+StatsPath, a.LimitConnections(http.HandlerFunc(a.stats)))
+	a.mux.Handle("GET "+StatsPath, a.conns.Limit(http.HandlerFunc(a.stats)))
 	a.mux.HandleFunc("POST "+ReconnectPath, a.reconnect)
 	return a, nil
 }
@@ -227,7 +245,7 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
 		if err := p.Ping(ctx); err != nil {
-			a.ops.met.pingFailure()
+			a.met.PingFailed()
 			httpError(w, http.StatusServiceUnavailable, "not ready: log backend unreachable: "+err.Error())
 			return
 		}

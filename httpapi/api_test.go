@@ -21,6 +21,7 @@ import (
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/servicetest"
+	"github.com/ssehub/ssehub/ops"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -618,15 +619,15 @@ func TestStatsStreamIsLimitedAndAuthorized(t *testing.T) {
 	t.Run("connection limits", func(t *testing.T) {
 		for _, tc := range []struct {
 			name   string
-			limits httpapi.Limits
+			limits ops.ConnLimits
 			status int
 			says   string
 		}{
-			{"per IP", httpapi.Limits{MaxConnectionsPerIP: 2}, 429, "(hint Limits.MaxConnectionsPerIP)"},
-			{"global", httpapi.Limits{MaxConnections: 2}, 503, "(hint Limits.MaxConnections)"},
+			{"per IP", ops.ConnLimits{MaxConnectionsPerIP: 2}, 429, "(hint MaxConnectionsPerIP)"},
+			{"global", ops.ConnLimits{MaxConnections: 2}, 503, "(hint MaxConnections)"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				e := newEnv(t, httpapi.Config{Anonymous: true, Limits: tc.limits}, hub.Options{})
+				e, _ := limitedEnv(t, httpapi.Config{Anonymous: true}, tc.limits)
 				first, _ := openStats(t, e, "")
 				e.open(t, "topic=a", nil)
 				if resp, body := openStats(t, e, ""); resp.StatusCode != tc.status || !strings.Contains(body, tc.says) {

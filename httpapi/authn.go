@@ -73,7 +73,7 @@ func (a *API) authError(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusForbidden
 	}
 	a.logger.Debug("httpapi: request refused", "status", status, "reason", auth.Reason(err), "err", err, "remote", r.RemoteAddr, "method", r.Method)
-	a.ops.met.authFailure(auth.Reason(err))
+	a.met.AuthFailure(auth.Reason(err))
 	w.Header().Set("WWW-Authenticate", auth.WWWAuthenticate(err))
 	httpError(w, status, err.Error())
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/log/boltlog"
+	"github.com/ssehub/ssehub/ops"
 )
 
 // A flipped byte in the history file: the event "w3-5" reads back damaged.
@@ -55,9 +56,9 @@ func TestDamagedHistoryIsAGap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m *httpapi.Metrics
+	var m *ops.Metrics
 	e := newEnvOn(t, l, httpapi.Config{Anonymous: true}, hub.Options{Logger: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelWarn}))},
-		func(h *hub.Hub, c *httpapi.Config) { m = httpapi.NewMetrics(h); c.Metrics = m })
+		func(h *hub.Hub, c *httpapi.Config) { m = ops.NewMetrics(h); c.Metrics = m })
 	from := url.Values{"lastEventID": {evs[2].WireID()}}.Encode()
 	gapAfter := `"resumed_after":"` + evs[5].WireID() + `"`
 	var streams []*stream

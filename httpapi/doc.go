@@ -11,4 +11,7 @@
 // New returns an http.Handler: mount it in your own mux or serve it with
 // net/http. Errors are mapped to HTTP status codes in one table (errors.go)
 // and every 4xx answer carries a plain-text message that says what to fix.
+// The limits here are the protocol's own (Limits); the operational side
+// that the API shares with other handlers, metrics and connection limits,
+// is package ops's (Config.Metrics, Config.Connections).
 package httpapi

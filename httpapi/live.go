@@ -26,7 +26,7 @@ type ReloadConfig struct {
 // arrives after Reload returns is checked with the new keys and origins
 // only. Safe for concurrent use with requests and other Reloads.
 func (a *API) Reload(rc ReloadConfig) {
-	a.ops.keys.Store(&verifierPair{pub: rc.Publishers, sub: rc.Subscribers})
+	a.keys.Store(&verifierPair{pub: rc.Publishers, sub: rc.Subscribers})
 	a.cors.store(newCORSPolicy(rc.CORSOrigins))
 }
 
@@ -38,7 +38,7 @@ type verifierPair struct{ pub, sub *auth.Verifier }
 // when there was none. authenticate calls it, so every handler that
 // authenticates follows reloads.
 func (a *API) liveVerifier(role string, v *auth.Verifier) *auth.Verifier {
-	k := a.ops.keys.Load()
+	k := a.keys.Load()
 	if k == nil {
 		return v
 	}

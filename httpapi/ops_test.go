@@ -20,10 +20,11 @@ import (
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/log/memlog"
+	"github.com/ssehub/ssehub/ops"
 )
 
 // scrape returns the samples of m as "name{labels}" -> value.
-func scrape(t *testing.T, m *httpapi.Metrics) map[string]float64 {
+func scrape(t *testing.T, m *ops.Metrics) map[string]float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -60,23 +61,37 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // metricsEnv is newEnv with metrics.
-func metricsEnv(t *testing.T, cfg httpapi.Config, hopts hub.Options) (*env, *httpapi.Metrics) {
+func metricsEnv(t *testing.T, cfg httpapi.Config, hopts hub.Options) (*env, *ops.Metrics) {
 	t.Helper()
-	var m *httpapi.Metrics
+	var m *ops.Metrics
 	e := newEnvWith(t, cfg, hopts, func(h *hub.Hub, c *httpapi.Config) {
-		m = httpapi.NewMetrics(h)
+		m = ops.NewMetrics(h)
 		c.Metrics = m
 	})
 	return e, m
 }
 
-// testHints are the hints the tests' APIs add to their errors (unless a
-// test sets its own Config.Hints): "hint <setting>", so a test that
+// limitedEnv is metricsEnv with the connection limits lim: an
+// ops.ConnLimiter that counts in the metrics and gives the testHints.
+func limitedEnv(t *testing.T, cfg httpapi.Config, lim ops.ConnLimits) (*env, *ops.Metrics) {
+	t.Helper()
+	var m *ops.Metrics
+	e := newEnvWith(t, cfg, hub.Options{}, func(h *hub.Hub, c *httpapi.Config) {
+		m = ops.NewMetrics(h)
+		lim.Metrics, lim.Hints = m, testHints
+		c.Metrics, c.Connections = m, ops.NewConnLimiter(lim)
+	})
+	return e, m
+}
+
+// testHints are the hints the tests' APIs (and connection limiters,
+// ops.ConnLimits.Hints) add to their errors (unless a test sets its own
+// Config.Hints): "hint <setting>", so a test that
 // asserts on one checks that the setting behind a refusal reaches the
 // client. The binary's own wording (its flags) is checked in cmd/ssehub.
 var testHints = func() map[string]string {
 	m := map[string]string{}
-	for _, s := range []string{"Anonymous", "CORSOrigins", "Limits.MaxConnections", "Limits.MaxConnectionsPerIP",
+	for _, s := range []string{"Anonymous", "CORSOrigins", "MaxConnections", "MaxConnectionsPerIP",
 		"Limits.PublishRate", "Limits.ReadTimeout", "Limits.MaxSelectorCost", "Limits.MaxPublishTopics", "Limits.MaxEventBytes", "Subscriptions"} {
 		m[s] = "hint " + s
 	}
@@ -207,16 +222,16 @@ func retryAfter(t *testing.T, h http.Header) {
 func TestConnectionLimits(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		limits httpapi.Limits
+		limits ops.ConnLimits
 		status int
 		says   string
 		metric string
 	}{
-		{"global", httpapi.Limits{MaxConnections: 2}, 503, "(hint Limits.MaxConnections)", `ssehub_limit_rejections_total{limit="connections"}`},
-		{"per IP", httpapi.Limits{MaxConnectionsPerIP: 2}, 429, "(hint Limits.MaxConnectionsPerIP)", `ssehub_limit_rejections_total{limit="connections_per_ip"}`},
+		{"global", ops.ConnLimits{MaxConnections: 2}, 503, "(hint MaxConnections)", `ssehub_limit_rejections_total{limit="connections"}`},
+		{"per IP", ops.ConnLimits{MaxConnectionsPerIP: 2}, 429, "(hint MaxConnectionsPerIP)", `ssehub_limit_rejections_total{limit="connections_per_ip"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, m := metricsEnv(t, httpapi.Config{Anonymous: true, Limits: tc.limits}, hub.Options{})
+			e, m := limitedEnv(t, httpapi.Config{Anonymous: true}, tc.limits)
 			first := e.open(t, "topic=a", nil)
 			e.open(t, "topic=a&poll=0", nil)
 			for _, q := range []string{"topic=a", "topic=a&poll=1"} {
@@ -461,7 +476,7 @@ func TestReadiness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := httpapi.NewMetrics(h)
+	m := ops.NewMetrics(h)
 	api, err := httpapi.New(httpapi.Config{Hub: h, Metrics: m})
 	if err != nil {
 		t.Fatal(err)

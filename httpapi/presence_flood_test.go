@@ -14,6 +14,7 @@ import (
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/log/memlog"
+	"github.com/ssehub/ssehub/ops"
 )
 
 // Presence shares the log's retention with application events: many short
@@ -40,7 +41,7 @@ func TestPresenceDoesNotEvictApplicationEvents(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			metrics := httpapi.NewMetrics(h)
+			metrics := ops.NewMetrics(h)
 			api, err := httpapi.New(httpapi.Config{Hub: h, Anonymous: true, Subscriptions: true, Metrics: metrics,
 				SubscriptionsRate: tc.rate, SubscriptionsMaxSelectors: tc.maxSelectors,
 				Publishers: verifier(t, pubKey), Subscribers: verifier(t, subKey)})

@@ -58,7 +58,7 @@ func (a *API) initSubscriptions() {
 			Rate:         a.cfg.SubscriptionsRate,
 			MaxSelectors: a.cfg.SubscriptionsMaxSelectors,
 		})
-		a.cfg.Metrics.watchPresence(a.subs)
+		a.met.WatchPresence(a.subs)
 	}
 	a.mux.HandleFunc("GET "+SubscriptionsPath, a.subscriptions)
 	a.mux.HandleFunc("GET "+SubscriptionsPath+"/", a.subscriptions)

@@ -17,6 +17,7 @@ import (
 	"github.com/ssehub/ssehub/log/memlog"
 	"github.com/ssehub/ssehub/log/natslog"
 	"github.com/ssehub/ssehub/log/redislog"
+	"github.com/ssehub/ssehub/ops"
 	"github.com/ssehub/ssehub/streams"
 )
 
@@ -37,8 +38,8 @@ func serve(t testing.TB, l ssehub.Log, cfg streams.Config) *node {
 }
 
 // serveAPI is serve with the Mercure API configured by api (Hub set
-// here), wired as the binary wires them: live reads count in the API's
-// connection limits.
+// here), wired as the binary wires them: live reads count in the
+// connection limits of the API (api.Connections, one made here if nil).
 func serveAPI(t testing.TB, l ssehub.Log, apiCfg httpapi.Config, cfg streams.Config) *node {
 	t.Helper()
 	h, err := hub.New(l, hub.Options{})
@@ -46,13 +47,16 @@ func serveAPI(t testing.TB, l ssehub.Log, apiCfg httpapi.Config, cfg streams.Con
 		t.Fatal(err)
 	}
 	apiCfg.Hub = h
+	if apiCfg.Connections == nil {
+		apiCfg.Connections = ops.NewConnLimiter(ops.ConnLimits{})
+	}
 	api, err := httpapi.New(apiCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Hub = h
 	if cfg.AdmitLive == nil {
-		cfg.AdmitLive = api.AdmitConnection
+		cfg.AdmitLive = apiCfg.Connections.Admit
 	}
 	ds, err := streams.New(cfg)
 	if err != nil {

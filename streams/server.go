@@ -78,9 +78,9 @@ type Config struct {
 	// AdmitLive, when set, admits each live read (long-poll and SSE),
 	// which holds a connection: it answers and returns false for a read
 	// past a limit, else the function that gives the slot back when the
-	// connection is done. The binary passes the Mercure API's connection
-	// limits (httpapi.API.AdmitConnection) so that they count like
-	// subscriptions.
+	// connection is done. The binary passes the connection limits it
+	// shares with the Mercure API (ops.ConnLimiter.Admit) so that they
+	// count like subscriptions.
 	AdmitLive func(w http.ResponseWriter, r *http.Request) (release func(), ok bool)
 	// NoPark keeps every SSE reader on its own goroutine. By default, with
 	// a local log (bbolt, memory) on Linux, an SSE reader that caught up
@@ -95,7 +95,8 @@ type Config struct {
 	// any Origin whose host is not the request's.
 	CrossSite func(*http.Request) bool
 	// OnLimit, when set, is called with the name of the limit a request
-	// was refused by ("streams_body" for MaxBodyBytes), for metrics.
+	// was refused by ("streams_body" for MaxBodyBytes), for metrics (the
+	// binary passes ops.Metrics.Limited).
 	OnLimit func(limit string)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/log/memlog"
+	"github.com/ssehub/ssehub/ops"
 	"github.com/ssehub/ssehub/sse"
 	"github.com/ssehub/ssehub/streams"
 )
@@ -294,11 +295,11 @@ func TestLiveReads(t *testing.T) {
 	}
 }
 
-// Live reads hold a connection: with the Mercure API's connection limits
-// wrapped around them, they count like subscriptions; other requests do
-// not.
+// Live reads hold a connection: with the connection limits they share with
+// the Mercure API wrapped around them, they count like subscriptions;
+// other requests do not.
 func TestLiveReadsCountAsConnections(t *testing.T) {
-	n := serveAPI(t, memlog.New(memlog.Options{}), httpapi.Config{Anonymous: true, Limits: httpapi.Limits{MaxConnectionsPerIP: 1}}, streams.Config{AnonymousWrites: true})
+	n := serveAPI(t, memlog.New(memlog.Options{}), httpapi.Config{Anonymous: true, Connections: ops.NewConnLimiter(ops.ConnLimits{MaxConnectionsPerIP: 1})}, streams.Config{AnonymousWrites: true})
 	ds := n.ds
 
 	const p = "/v1/stream/limited"
@@ -311,6 +312,9 @@ func TestLiveReadsCountAsConnections(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("first live read: %d", resp.StatusCode)
 	}
+	// The reader is parked once it has caught up and followed the stream;
+	// an append before that would leave it replaying, on its goroutine.
+	servicetest.WaitFor(t, 5*time.Second, "the SSE reader to be parked", func() bool { return ds.Parked() == 1 })
 	if r := n.do(t, "GET", p+"?offset=-1&live=long-poll", ""); r.code != 429 {
 		t.Fatalf("second live read from one address with MaxConnectionsPerIP 1: %d %q, want 429", r.code, r.body)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/ops"
 	"github.com/ssehub/ssehub/streams"
 )
 
@@ -98,21 +99,19 @@ func flagValues(fs *flag.FlagSet) map[string]string {
 	return m
 }
 
-// limits returns the API limits the flags ask for.
+// limits returns the Mercure API limits the flags ask for.
 func (c *opsConfig) limits() httpapi.Limits {
 	rt := c.ReadTimeout
 	if rt == 0 {
 		rt = -1 // the flag's 0 means no timeout
 	}
 	return httpapi.Limits{
-		MaxConnections:      c.MaxConnections,
-		MaxConnectionsPerIP: c.MaxConnectionsPerIP,
-		MaxEventBytes:       c.MaxEventBytes,
-		MaxSelectorCost:     c.MaxSelectorCost,
-		MaxPublishTopics:    c.MaxPublishTopics,
-		PublishRate:         c.PublishRate,
-		PublishBurst:        c.PublishBurst,
-		ReadTimeout:         rt,
+		MaxEventBytes:    c.MaxEventBytes,
+		MaxSelectorCost:  c.MaxSelectorCost,
+		MaxPublishTopics: c.MaxPublishTopics,
+		PublishRate:      c.PublishRate,
+		PublishBurst:     c.PublishBurst,
+		ReadTimeout:      rt,
 	}
 }
 
@@ -127,12 +126,25 @@ func (c *opsConfig) scheme() string {
 	return "http"
 }
 
+// connLimiter returns the connection limits the flags ask for, which the
+// Mercure API's subscriptions and stats streams and the Durable Streams
+// server's live reads share, counting refusals in m (nil: not counted).
+func (c *opsConfig) connLimiter(m *ops.Metrics, logger *slog.Logger) *ops.ConnLimiter {
+	return ops.NewConnLimiter(ops.ConnLimits{
+		MaxConnections:      c.MaxConnections,
+		MaxConnectionsPerIP: c.MaxConnectionsPerIP,
+		Hints:               flagHints,
+		Metrics:             m,
+		Logger:              logger,
+	})
+}
+
 // newMetrics returns the metrics of h, or nil with --metrics-addr off.
-func (c *opsConfig) newMetrics(h *hub.Hub) *httpapi.Metrics {
+func (c *opsConfig) newMetrics(h *hub.Hub) *ops.Metrics {
 	if c.MetricsAddr == metricsOff {
 		return nil
 	}
-	m := httpapi.NewMetrics(h)
+	m := ops.NewMetrics(h)
 	m.Registry().MustRegister(collectors.NewBuildInfoCollector())
 	return m
 }
@@ -189,8 +201,8 @@ func (c *opsConfig) serveOn(srv *http.Server, ln net.Listener) error {
 	return srv.Serve(ln)
 }
 
-// ops is what startOps runs beside the main server.
-type ops struct {
+// opsRunner is what startOps runs beside the main server.
+type opsRunner struct {
 	metricsSrv *http.Server
 	served     chan error
 	stopHUP    func()
@@ -203,26 +215,26 @@ type ops struct {
 // keys is the serve's keyring: a reload replaces it (and closes the old
 // one); it is only read or written by the goroutine startOps starts until
 // stop returns.
-func startOps(ctx context.Context, c *serveConfig, api *httpapi.API, ds *streams.Server, m *httpapi.Metrics, cert *certificate, keys **keyring, logger *slog.Logger) (*ops, error) {
-	o := &ops{}
+func startOps(ctx context.Context, c *serveConfig, api *httpapi.API, ds *streams.Server, m *ops.Metrics, cert *certificate, keys **keyring, logger *slog.Logger) (*opsRunner, error) {
+	o := &opsRunner{}
 	if m != nil {
 		switch c.MetricsAddr {
 		case metricsOnMain:
-			api.Handle("GET "+httpapi.MetricsPath, m.Handler())
+			api.Handle("GET "+ops.MetricsPath, m.Handler())
 		default:
 			ln, err := net.Listen("tcp", c.MetricsAddr)
 			if err != nil {
 				return nil, fmt.Errorf("cannot listen on --metrics-addr %s: %w", c.MetricsAddr, err)
 			}
 			mux := http.NewServeMux()
-			mux.Handle("GET "+httpapi.MetricsPath, m.Handler())
+			mux.Handle("GET "+ops.MetricsPath, m.Handler())
 			mux.Handle("GET /healthz", api)
 			mux.Handle("GET /readyz", api)
 			o.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: c.IdleTimeout,
 				ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 			o.served = make(chan error, 1)
 			go func() { o.served <- o.metricsSrv.Serve(ln) }()
-			logger.Info("serving metrics", "addr", ln.Addr().String(), "path", httpapi.MetricsPath)
+			logger.Info("serving metrics", "addr", ln.Addr().String(), "path", ops.MetricsPath)
 		}
 	}
 	hup := make(chan os.Signal, 1)
@@ -247,7 +259,7 @@ func startOps(ctx context.Context, c *serveConfig, api *httpapi.API, ds *streams
 }
 
 // stop stops the metrics server and the SIGHUP handling.
-func (o *ops) stop() {
+func (o *opsRunner) stop() {
 	o.stopHUP()
 	o.wg.Wait()
 	if o.metricsSrv != nil {

@@ -266,6 +266,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	}
 	defer h.Close()
 	metrics := c.newMetrics(h) // nil with --metrics-addr off
+	conns := c.connLimiter(metrics, logger)
 
 	api, err := httpapi.New(httpapi.Config{
 		Hub:            h,
@@ -279,6 +280,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		MaxTopics:      c.MaxTopics,
 		MaxStreamInput: c.MaxStreamInput,
 		Limits:         c.limits(),
+		Connections:    conns,
 		Metrics:        metrics,
 		Logger:         logger,
 
@@ -303,7 +305,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 		CrossSite:       api.CrossSite,
 		Logger:          logger,
 		OnLimit:         metrics.Limited,
-		AdmitLive:       api.AdmitConnection,
+		AdmitLive:       conns.Admit,
 	})
 	if err != nil {
 		return err
@@ -462,17 +464,18 @@ func ensureTwoProcs() {
 	}
 }
 
-// flagHints name, in the errors httpapi gives clients, the flag of this
-// binary behind each setting that refused them.
+// flagHints name, in the errors httpapi and the connection limits give
+// clients, the flag of this binary behind each setting that refused them
+// (keyed as httpapi.Config.Hints and ops.ConnLimits.Hints are).
 var flagHints = map[string]string{
-	"Anonymous":                  "start it with --anonymous to allow them",
-	"CORSOrigins":                "add it to --cors-origins",
-	"Limits.MaxConnections":      "--max-connections",
-	"Limits.MaxConnectionsPerIP": "--max-connections-per-ip",
-	"Limits.PublishRate":         "--publish-rate, --publish-burst",
-	"Limits.ReadTimeout":         "--read-timeout",
-	"Limits.MaxSelectorCost":     "--max-selector-cost",
-	"Limits.MaxPublishTopics":    "--max-publish-topics",
-	"Limits.MaxEventBytes":       "--max-event-bytes",
-	"Subscriptions":              "start it with --subscriptions",
+	"Anonymous":               "start it with --anonymous to allow them",
+	"CORSOrigins":             "add it to --cors-origins",
+	"MaxConnections":          "--max-connections",
+	"MaxConnectionsPerIP":     "--max-connections-per-ip",
+	"Limits.PublishRate":      "--publish-rate, --publish-burst",
+	"Limits.ReadTimeout":      "--read-timeout",
+	"Limits.MaxSelectorCost":  "--max-selector-cost",
+	"Limits.MaxPublishTopics": "--max-publish-topics",
+	"Limits.MaxEventBytes":    "--max-event-bytes",
+	"Subscriptions":           "start it with --subscriptions",
 }

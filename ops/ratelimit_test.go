@@ -1,4 +1,4 @@
-package httpapi
+package ops
 
 import (
 	"fmt"
@@ -34,9 +34,9 @@ func TestRateLimiter(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := newRateLimiter(tc.rate, tc.burst, 100)
+			l := NewRateLimiter(tc.rate, tc.burst, 100)
 			for i, s := range tc.steps {
-				wait, ok := l.allow(s.key, t0.Add(s.at))
+				wait, ok := l.Allow(s.key, t0.Add(s.at))
 				if ok != s.ok || (!ok && (wait-s.wait).Abs() > time.Millisecond) {
 					t.Fatalf("step %d (%s at %v): %v, wait %v; want %v, wait %v", i, s.key, s.at, ok, wait, s.ok, s.wait)
 				}
@@ -46,22 +46,22 @@ func TestRateLimiter(t *testing.T) {
 }
 
 func TestRateLimiterMemoryIsBounded(t *testing.T) {
-	l := newRateLimiter(1, 1, 1000)
+	l := NewRateLimiter(1, 1, 1000)
 	now := time.Unix(1000, 0)
 	for i := range 100_000 {
-		l.allow(fmt.Sprint("token-", i), now)
+		l.Allow(fmt.Sprint("token-", i), now)
 		if n := l.size(); n > 1000 {
 			t.Fatalf("%d keys tracked after %d tokens", n, i+1)
 		}
 	}
 	// A key that is being limited is not forgotten while idle keys exist.
-	l = newRateLimiter(1, 1, 10)
-	l.allow("hot", now)
+	l = NewRateLimiter(1, 1, 10)
+	l.Allow("hot", now)
 	for i := range 9 {
-		l.allow(fmt.Sprint("idle-", i), now.Add(-time.Hour))
+		l.Allow(fmt.Sprint("idle-", i), now.Add(-time.Hour))
 	}
-	l.allow("new", now) // full: the idle (refilled) ones go
-	if _, ok := l.allow("hot", now); ok {
+	l.Allow("new", now) // full: the idle (refilled) ones go
+	if _, ok := l.Allow("hot", now); ok {
 		t.Fatal("the limited key was forgotten")
 	}
 }

@@ -1,4 +1,4 @@
-package httpapi_test
+package ops_test
 
 import (
 	"bufio"
@@ -13,21 +13,26 @@ import (
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/log/memlog"
+	"github.com/ssehub/ssehub/ops"
 )
 
 // Metrics live in a registry of their own; mount their handler where the
-// operator's Prometheus can reach it, and set limits in Config.Limits.
+// operator's Prometheus can reach it. The connection limits are a
+// ConnLimiter, counted in the metrics and shared by every handler of
+// long-lived requests (here the Mercure API's subscriptions).
 func ExampleNewMetrics() {
 	l := memlog.New(memlog.Options{})
 	defer l.Close()
 	h, _ := hub.New(l, hub.Options{})
 	defer h.Close()
-	m := httpapi.NewMetrics(h)
+	m := ops.NewMetrics(h)
+	conns := ops.NewConnLimiter(ops.ConnLimits{MaxConnections: 10000, MaxConnectionsPerIP: 100, Metrics: m})
 	api, _ := httpapi.New(httpapi.Config{
-		Hub:       h,
-		Anonymous: true,
-		Metrics:   m,
-		Limits:    httpapi.Limits{MaxConnections: 10000, MaxConnectionsPerIP: 100, MaxEventBytes: 64 << 10},
+		Hub:         h,
+		Anonymous:   true,
+		Metrics:     m,
+		Connections: conns,
+		Limits:      httpapi.Limits{MaxEventBytes: 64 << 10},
 	})
 	defer api.Close(time.Second)
 	mux := http.NewServeMux()

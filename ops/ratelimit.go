@@ -1,4 +1,4 @@
-package httpapi
+package ops
 
 import (
 	"hash/maphash"
@@ -6,12 +6,13 @@ import (
 	"time"
 )
 
-// rateLimiter is a token bucket per key (a publisher token), with bounded
-// memory: at most maxKeys buckets. A bucket that has refilled completely is
+// RateLimiter is a token bucket per key (httpapi's: a publisher token),
+// with bounded memory: at most maxKeys buckets. A bucket that has refilled completely is
 // the same as no bucket, so those are forgotten first when room is needed;
 // if there are none among a few looked at, an arbitrary one is, which can
-// only make the limiter more lenient for that key, never stricter.
-type rateLimiter struct {
+// only make the limiter more lenient for that key, never stricter. Create
+// it with NewRateLimiter; it is safe for concurrent use.
+type RateLimiter struct {
 	rate    float64 // tokens per second
 	burst   float64
 	maxKeys int
@@ -29,16 +30,19 @@ type bucket struct {
 // evictScan bounds the work of making room for a new key.
 const evictScan = 64
 
-func newRateLimiter(rate float64, burst, maxKeys int) *rateLimiter {
-	return &rateLimiter{
+// NewRateLimiter returns a limiter that lets each key take rate tokens per
+// second, and up to burst at once after a quiet period, tracking at most
+// maxKeys keys. rate, burst and maxKeys must be positive.
+func NewRateLimiter(rate float64, burst, maxKeys int) *RateLimiter {
+	return &RateLimiter{
 		rate: rate, burst: float64(burst), maxKeys: maxKeys,
 		seed: maphash.MakeSeed(), buckets: make(map[uint64]*bucket),
 	}
 }
 
-// allow takes a token from key's bucket. When there is none it returns
-// false and how long until there is one.
-func (l *rateLimiter) allow(key string, now time.Time) (time.Duration, bool) {
+// Allow takes a token from key's bucket at the time now. When there is
+// none it returns false and how long until there is one (a Retry-After).
+func (l *RateLimiter) Allow(key string, now time.Time) (time.Duration, bool) {
 	h := maphash.String(l.seed, key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -61,7 +65,7 @@ func (l *rateLimiter) allow(key string, now time.Time) (time.Duration, bool) {
 }
 
 // evict forgets full buckets among up to evictScan, or else one of them.
-func (l *rateLimiter) evict(now time.Time) {
+func (l *RateLimiter) evict(now time.Time) {
 	n, removed := 0, false
 	var victim uint64
 	for k, b := range l.buckets {
@@ -82,7 +86,7 @@ func (l *rateLimiter) evict(now time.Time) {
 }
 
 // size returns the number of tracked keys.
-func (l *rateLimiter) size() int {
+func (l *RateLimiter) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.buckets)

@@ -1,4 +1,4 @@
-package httpapi
+package ops
 
 import (
 	"net/http"
@@ -16,9 +16,17 @@ import (
 // MetricsPath is where the binary serves the metrics by default.
 const MetricsPath = "/metrics"
 
-// Metrics are the Prometheus metrics of a hub and the API in front of it,
-// in a registry of their own (no global state). Create them with
-// NewMetrics, pass them in Config.Metrics and serve Handler. The hub's
+// Transports label the subscription metrics (ssehub_subscriptions): a
+// stream (text/event-stream) or a long poll.
+const (
+	TransportStream   = "stream"
+	TransportLongPoll = "long_poll"
+)
+
+// Metrics are the Prometheus metrics of a hub and the handlers in front of
+// it, in a registry of their own (no global state). Create them with
+// NewMetrics, pass them to the handlers (httpapi.Config.Metrics,
+// ConnLimits.Metrics) and serve Handler. The hub's
 // counters are read from Hub.Stats when Prometheus scrapes, so they cost
 // nothing per event; only the latency histograms observe each publish and
 // each fanned-out event.
@@ -78,7 +86,7 @@ func NewMetrics(h *hub.Hub) *Metrics {
 		Name: "ssehub_subscriptions_total",
 		Help: "Subscriptions accepted (answered 200), by transport (stream or long_poll).",
 	}, []string{"transport"})
-	for i, tr := range []string{transportStream, transportPoll} {
+	for i, tr := range []string{TransportStream, TransportLongPoll} {
 		m.subsOpen[i] = subsOpen.WithLabelValues(tr)
 		m.subsTotal[i] = subsTotal.WithLabelValues(tr)
 	}
@@ -124,63 +132,95 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 func transportIndex(transport string) int {
-	if transport == transportPoll {
+	if transport == TransportLongPoll {
 		return 1
 	}
 	return 0
 }
 
-func (m *Metrics) subOpened(transport string) {
+// The recording methods below are for the handlers that Metrics measure
+// (httpapi's, streams', a program's own). Each does nothing on a nil
+// *Metrics, so handlers call them without checking; all are safe for
+// concurrent use.
+
+// SubscriptionOpened counts a subscribe request of transport (TransportStream
+// or TransportLongPoll) in ssehub_subscriptions from its start;
+// SubscriptionClosed takes it out when it is over.
+func (m *Metrics) SubscriptionOpened(transport string) {
 	if m != nil {
 		m.subsOpen[transportIndex(transport)].Inc()
 	}
 }
 
-func (m *Metrics) subClosed(transport string) {
+// SubscriptionClosed undoes SubscriptionOpened.
+func (m *Metrics) SubscriptionClosed(transport string) {
 	if m != nil {
 		m.subsOpen[transportIndex(transport)].Dec()
 	}
 }
 
-func (m *Metrics) subStarted(transport string) {
+// SubscriptionAccepted counts a subscription answered 200 in
+// ssehub_subscriptions_total.
+func (m *Metrics) SubscriptionAccepted(transport string) {
 	if m != nil {
 		m.subsTotal[transportIndex(transport)].Inc()
 	}
 }
 
-func (m *Metrics) authFailure(reason string) {
+// AuthFailure counts a request refused with 401 or 403 in
+// ssehub_auth_failures_total{reason} (reason: auth.Reason of the error).
+func (m *Metrics) AuthFailure(reason string) {
 	if m != nil {
 		m.authFailures.WithLabelValues(reason).Inc()
 	}
 }
 
-func (m *Metrics) limited(limit string) { m.Limited(limit) }
-
 // Limited counts a request refused by a limit in
-// ssehub_limit_rejections_total{limit}: for handlers mounted beside the
-// API (the Durable Streams server). A nil *Metrics counts nothing. Safe
-// for concurrent use.
+// ssehub_limit_rejections_total{limit}.
 func (m *Metrics) Limited(limit string) {
 	if m != nil {
 		m.limits.WithLabelValues(limit).Inc()
 	}
 }
 
-func (m *Metrics) writeTimeout() {
+// WriteTimedOut counts a subscriber disconnected because a write to it
+// missed its deadline, in
+// ssehub_slow_subscriber_disconnects_total{reason="write_timeout"}.
+func (m *Metrics) WriteTimedOut() {
 	if m != nil {
 		m.writeTimeouts.Add(1)
 	}
 }
 
-func (m *Metrics) pingFailure() {
+// PingFailed counts a failed readiness ping of the log in
+// ssehub_log_errors_total{operation="ping"}.
+func (m *Metrics) PingFailed() {
 	if m != nil {
 		m.pingFailures.Add(1)
 	}
 }
 
-// watchPresence adds the metrics of p (the subscriptions API's state).
-// A second API's presence on the same Metrics is not counted.
-func (m *Metrics) watchPresence(p *presence.Presence) {
+// TimePublishes wraps a publish handler: the time from the request to the
+// answer of each publish it answers 200 goes to
+// ssehub_publish_duration_seconds. On a nil *Metrics it returns next.
+func (m *Metrics) TimePublishes(next http.Handler) http.Handler {
+	if m == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 || sw.status == http.StatusOK {
+			m.publishDuration.Observe(time.Since(start).Seconds())
+		}
+	})
+}
+
+// WatchPresence adds the metrics of p (the subscriptions API's state):
+// ssehub_presence_dropped_total and ssehub_presence_waiting. A second
+// presence on the same Metrics is not counted.
+func (m *Metrics) WatchPresence(p *presence.Presence) {
 	if m != nil {
 		m.reg.Register(presenceCollector{p}) // fails only for a second presence
 	}
@@ -188,10 +228,10 @@ func (m *Metrics) watchPresence(p *presence.Presence) {
 
 var (
 	descPresenceDropped = prometheus.NewDesc("ssehub_presence_dropped_total",
-		"Subscriptions (one per selector) never announced in the log: coalesced (ended before their start event was written, so neither was) or selectors (beyond --subscriptions-max-selectors of one request).",
+		"Subscriptions (one per selector) never announced in the log: coalesced (ended before their start event was written, so neither was) or selectors (beyond presence.Options.MaxSelectors of one request).",
 		[]string{"reason"}, nil)
 	descPresenceWaiting = prometheus.NewDesc("ssehub_presence_waiting",
-		"Subscription start events waiting for --subscriptions-rate.", nil, nil)
+		"Subscription start events waiting for the presence rate (presence.Options.Rate).", nil, nil)
 )
 
 // presenceCollector turns presence.Stats into metrics at scrape time.
