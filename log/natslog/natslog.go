@@ -305,10 +305,7 @@ func (l *Log) seqAfter(after uint64) uint64 {
 // the current time where zero. Safe for concurrent use; concurrent appends
 // are pipelined on one connection and ordered by the stream.
 func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) (err error) {
-	if l.closing.Err() != nil {
-		return ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return err
 	}
 	if len(events) == 0 {
@@ -398,10 +395,7 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) (err error) {
 // Read implements ssehub.Log (see the package documentation for how). A
 // limit of zero or less returns no events. Safe for concurrent use.
 func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Event, error) {
-	if l.closing.Err() != nil {
-		return nil, ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return nil, err
 	}
 	if limit <= 0 || after == ^uint64(0) {
@@ -431,10 +425,7 @@ var errLost = errors.New("natslog: messages lost in transit")
 // its first sequence (0 when it holds no message) and of its last (0 when
 // nothing was ever appended). Safe for concurrent use.
 func (l *Log) Bounds(ctx context.Context) (first, last uint64, err error) {
-	if l.closing.Err() != nil {
-		return 0, 0, ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return 0, 0, err
 	}
 	info, err := l.info(ctx, "bounds")

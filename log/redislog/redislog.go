@@ -322,10 +322,7 @@ return {first, redis.call('GET', KEYS[2]) or '0', top}
 // of goroutines and nodes are totally ordered by Redis, and concurrent
 // appends on one Log share script calls (group commit).
 func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
-	if l.closing.Err() != nil {
-		return ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return err
 	}
 	if len(events) == 0 {
@@ -398,10 +395,7 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 // Read implements ssehub.Log with one XRANGE. A limit of zero or less
 // returns no events. Safe for concurrent use.
 func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Event, error) {
-	if l.closing.Err() != nil {
-		return nil, ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return nil, err
 	}
 	if limit <= 0 {
@@ -420,10 +414,7 @@ func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Even
 // Bounds implements ssehub.Log: the oldest retained position and the newest
 // position ever assigned, read atomically. Safe for concurrent use.
 func (l *Log) Bounds(ctx context.Context) (first, last uint64, err error) {
-	if l.closing.Err() != nil {
-		return 0, 0, ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return 0, 0, err
 	}
 	opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
