@@ -167,6 +167,47 @@ func openLog(ctx context.Context, url string, opts Options) (*Log, error) {
 	return l, nil
 }
 
+// appendFuncs are the Lua functions the append script starts with:
+// uvarint encodes a number as the event encoding does, retained reports
+// whether the stream still holds position p, alloc counts k positions
+// (starting the counter as described below) and returns the first. The
+// previous version's append script, which the upgrade tests run, had the
+// same functions, and the tests build it from this constant; they check its
+// hash, so a change here means giving that script its own copy.
+const appendFuncs = `local function uvarint(n)
+	local t = {}
+	while n >= 128 do
+		t[#t+1] = string.char(n % 128 + 128)
+		n = math.floor(n / 128)
+	end
+	t[#t+1] = string.char(n)
+	return table.concat(t)
+end
+local function retained(p)
+	return #redis.call('XRANGE', KEYS[1], p .. '-0', p .. '-0') > 0
+end
+local function alloc(k)
+	local last = redis.call('INCRBY', KEYS[2], k)
+	if last == k then
+		local base = nil
+		if redis.call('EXISTS', KEYS[1]) == 1 then
+			local info = redis.call('XINFO', 'STREAM', KEYS[1])
+			for i = 1, #info, 2 do
+				if info[i] == 'last-generated-id' then
+					base = tonumber(string.match(info[i+1], '^(%d+)'))
+				end
+			end
+		end
+		if base == nil or base == 0 then
+			local t = redis.call('TIME')
+			base = tonumber(t[1]) * 1000000 + tonumber(t[2])
+		end
+		last = redis.call('INCRBY', KEYS[2], base)
+	end
+	return last - k + 1
+end
+`
+
 // appendScript stores the appends of one group commit and returns, for
 // each, its first position and 0, or 0 and the (1-based) index of an event
 // whose id is taken. KEYS: the stream, the counter, the id index, the
@@ -202,39 +243,7 @@ local maxlen, tprefix = ARGV[1], ARGV[2]
 local complete = redis.call('GET', KEYS[5]) == redis.call('GET', KEYS[2])
 local lo, hi = nil, nil
 local touched, order = {}, {} -- topic hash -> its positions (score, member)
-local function uvarint(n)
-	local t = {}
-	while n >= 128 do
-		t[#t+1] = string.char(n % 128 + 128)
-		n = math.floor(n / 128)
-	end
-	t[#t+1] = string.char(n)
-	return table.concat(t)
-end
-local function retained(p)
-	return #redis.call('XRANGE', KEYS[1], p .. '-0', p .. '-0') > 0
-end
-local function alloc(k)
-	local last = redis.call('INCRBY', KEYS[2], k)
-	if last == k then
-		local base = nil
-		if redis.call('EXISTS', KEYS[1]) == 1 then
-			local info = redis.call('XINFO', 'STREAM', KEYS[1])
-			for i = 1, #info, 2 do
-				if info[i] == 'last-generated-id' then
-					base = tonumber(string.match(info[i+1], '^(%d+)'))
-				end
-			end
-		end
-		if base == nil or base == 0 then
-			local t = redis.call('TIME')
-			base = tonumber(t[1]) * 1000000 + tonumber(t[2])
-		end
-		last = redis.call('INCRBY', KEYS[2], base)
-	end
-	return last - k + 1
-end
-local out = {}
+` + appendFuncs + `local out = {}
 local a = 3
 while a <= #ARGV do
 	local k = tonumber(ARGV[a])
