@@ -114,18 +114,8 @@ func (e *env) open(t *testing.T, query string, hdr http.Header) *stream {
 		resp.Body.Close()
 		t.Fatalf("subscribe %s: %d %s", query, resp.StatusCode, b)
 	}
-	s := &stream{resp: resp, events: make(chan sse.Event, 10000), done: make(chan error, 1), dec: sse.NewDecoder(resp.Body)}
-	go func() {
-		for {
-			ev, err := s.dec.Next()
-			if err != nil {
-				close(s.events)
-				s.done <- err
-				return
-			}
-			s.events <- ev
-		}
-	}()
+	s := &stream{resp: resp}
+	s.dec, s.events, s.done = servicetest.ReadEvents(resp.Body, 10000)
 	t.Cleanup(func() { resp.Body.Close(); <-s.done })
 	return s
 }

@@ -189,18 +189,8 @@ func streamOf(t *testing.T, c *http.Client, req *http.Request) *stream {
 		resp.Body.Close()
 		t.Fatalf("subscribe: %s: %s", resp.Status, b)
 	}
-	s := &stream{resp: resp, events: make(chan sse.Event, 1000), err: make(chan error, 1), dec: sse.NewDecoder(resp.Body)}
-	go func() {
-		for {
-			ev, err := s.dec.Next()
-			if err != nil {
-				close(s.events)
-				s.err <- err
-				return
-			}
-			s.events <- ev
-		}
-	}()
+	s := &stream{resp: resp}
+	s.dec, s.events, s.err = servicetest.ReadEvents(resp.Body, 1000)
 	t.Cleanup(func() { resp.Body.Close() })
 	return s
 }
