@@ -446,6 +446,15 @@ func TestLimitFlags(t *testing.T) {
 	if got, _ := s.datas(t, 2); strings.Join(got, ",") != "3,4" {
 		t.Errorf("replayed %q, want 3,4", got)
 	}
+	// publish makes an authorized publish request of form.
+	publish := func(form string) func() *http.Request {
+		return func() *http.Request {
+			r, _ := http.NewRequest("POST", p.base+"/.well-known/mercure", strings.NewReader(form))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Authorization", "Bearer "+publisherToken(t))
+			return r
+		}
+	}
 	for _, tc := range []struct {
 		name   string
 		req    func() *http.Request
@@ -461,18 +470,8 @@ func TestLimitFlags(t *testing.T) {
 			r, _ := http.NewRequest("GET", p.base+"/.well-known/mercure?topic=b", nil)
 			return r
 		}, 503, "--max-connections"},
-		{"--max-event-bytes", func() *http.Request {
-			r, _ := http.NewRequest("POST", p.base+"/.well-known/mercure", strings.NewReader("topic=a&data=123456"))
-			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			r.Header.Set("Authorization", "Bearer "+publisherToken(t))
-			return r
-		}, 413, "--max-event-bytes"},
-		{"--publish-rate", func() *http.Request {
-			r, _ := http.NewRequest("POST", p.base+"/.well-known/mercure", strings.NewReader("topic=a&data=x"))
-			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			r.Header.Set("Authorization", "Bearer "+publisherToken(t))
-			return r
-		}, 429, "--publish-rate"},
+		{"--max-event-bytes", publish("topic=a&data=123456"), 413, "--max-event-bytes"},
+		{"--publish-rate", publish("topic=a&data=x"), 429, "--publish-rate"},
 		{"--max-header-bytes", func() *http.Request {
 			r, _ := http.NewRequest("GET", p.base+"/healthz", nil)
 			r.Header.Set("X-Big", strings.Repeat("a", 16<<10))
