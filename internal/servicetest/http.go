@@ -1,6 +1,7 @@
 package servicetest
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub/sse"
 )
@@ -82,22 +84,83 @@ func Do(t testing.TB, method, url, body string, headers ...string) (*http.Respon
 	return resp, string(b)
 }
 
-// ReadEvents decodes the event stream body in the background, for tests
-// that subscribe over HTTP: its events go to events (buffered for n),
-// which is closed when the stream ends, and then the error it ended with
-// goes to end (buffered for one). The caller closes body to stop it.
-func ReadEvents(body io.Reader, n int) (dec *sse.Decoder, events chan sse.Event, end chan error) {
-	dec, events, end = sse.NewDecoder(body), make(chan sse.Event, n), make(chan error, 1)
+// EventStream is a subscription over HTTP whose events a goroutine
+// decodes in the background, for tests. Safe for concurrent use.
+type EventStream struct {
+	Resp *http.Response
+	// Events are the stream's events; it is closed when the stream ends.
+	Events chan sse.Event
+	// Dec is the stream's decoder: read it (Retry, LastEventID) once
+	// Events is closed.
+	Dec *sse.Decoder
+
+	ended chan struct{}
+	err   error
+}
+
+// Subscribe sends req with c and decodes the answer's events in the
+// background (n of them are buffered); it fails t unless the answer is a
+// 200. When t ends the body is closed and the decoding waited for.
+func Subscribe(t testing.TB, c *http.Client, req *http.Request, n int) *EventStream {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("subscribe %s: %s: %s", req.URL, resp.Status, b)
+	}
+	s := &EventStream{Resp: resp, Events: make(chan sse.Event, n), Dec: sse.NewDecoder(resp.Body), ended: make(chan struct{})}
+	stop := make(chan struct{})
 	go func() {
+		defer close(s.ended)
+		defer close(s.Events)
 		for {
-			ev, err := dec.Next()
+			ev, err := s.Dec.Next()
 			if err != nil {
-				close(events)
-				end <- err
+				s.err = err
 				return
 			}
-			events <- ev
+			select {
+			case s.Events <- ev:
+			case <-stop: // the test is over and reads no more
+				s.err = errors.New("servicetest: the test ended")
+				return
+			}
 		}
 	}()
-	return dec, events, end
+	t.Cleanup(func() {
+		close(stop)
+		resp.Body.Close()
+		<-s.ended
+	})
+	return s
+}
+
+// Ended is closed once the stream has ended.
+func (s *EventStream) Ended() <-chan struct{} { return s.ended }
+
+// Err waits for the stream to end and returns the error it ended with
+// (io.EOF for a clean end).
+func (s *EventStream) Err() error {
+	<-s.ended
+	return s.err
+}
+
+// Next returns the next event. It fails t when the stream ends first or
+// no event comes within wait.
+func (s *EventStream) Next(t testing.TB, wait time.Duration) sse.Event {
+	t.Helper()
+	select {
+	case ev, ok := <-s.Events:
+		if !ok {
+			t.Fatalf("stream ended: %v", s.Err())
+		}
+		return ev
+	case <-time.After(wait):
+		t.Fatalf("no event within %v", wait)
+	}
+	return sse.Event{}
 }
