@@ -2,15 +2,37 @@ package eventlog
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"time"
 
 	"github.com/ssehub/ssehub"
 )
 
-// What the engine logs (redislog, natslog) share: their Close cancels a
-// context, "closing", that every call and every Tail watches, and their
-// Tails retry a lost server with the same backoff.
+// What the engine logs (redislog, natslog) share: the options they both
+// have; their Close cancels a context, "closing", that every call and
+// every Tail watches; and their Tails retry a lost server with the same
+// backoff.
+
+// DefaultTimeout is the engine logs' default bound on a request to their
+// server.
+const DefaultTimeout = 3 * time.Second
+
+// CheckOptions checks the options every engine log has, after
+// DefaultTimeout replaced a zero timeout: none may be negative. The error
+// says which and what to give instead; the caller wraps its ErrOptions
+// around it.
+func CheckOptions(maxEvents int, maxAge, timeout time.Duration) error {
+	switch {
+	case maxEvents < 0:
+		return errors.New("MaxEvents must not be negative (0 keeps every event)")
+	case maxAge < 0:
+		return errors.New("MaxAge must not be negative (0 keeps events forever)")
+	case timeout < 0:
+		return errors.New("Timeout must not be negative")
+	}
+	return nil
+}
 
 // Usable is the check an engine log's call makes before it starts:
 // ssehub.ErrClosed once closing is done (the log was closed), else ctx's

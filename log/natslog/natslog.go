@@ -91,10 +91,9 @@ var (
 )
 
 const (
-	defaultStream  = "SSEHUB"
-	defaultTimeout = 3 * time.Second
-	maxPending     = 16384 // most unacknowledged async publishes per Log
-	smallRead      = 8     // reads up to this many events use direct gets
+	defaultStream = "SSEHUB"
+	maxPending    = 16384 // most unacknowledged async publishes per Log
+	smallRead     = 8     // reads up to this many events use direct gets
 
 	// errCodeStreamStoreFailed is JetStream's "error creating store for
 	// stream" (JSStreamStoreFailedF), which nats.go does not name.
@@ -116,15 +115,12 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		opts.Replicas = 1
 	}
 	if opts.Timeout == 0 {
-		opts.Timeout = defaultTimeout
+		opts.Timeout = eventlog.DefaultTimeout
+	}
+	if err := eventlog.CheckOptions(opts.MaxEvents, opts.MaxAge, opts.Timeout); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrOptions, err)
 	}
 	switch {
-	case opts.MaxEvents < 0:
-		return nil, fmt.Errorf("%w: MaxEvents must not be negative (0 keeps every event)", ErrOptions)
-	case opts.MaxAge < 0:
-		return nil, fmt.Errorf("%w: MaxAge must not be negative (0 keeps events forever)", ErrOptions)
-	case opts.Timeout < 0:
-		return nil, fmt.Errorf("%w: Timeout must not be negative", ErrOptions)
 	case opts.Replicas < 0 || opts.Replicas > 5:
 		return nil, fmt.Errorf("%w: Replicas must be between 1 and 5", ErrOptions)
 	case strings.ContainsAny(opts.Stream, ". *>/\\\t\r\n"):

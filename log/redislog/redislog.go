@@ -80,9 +80,8 @@ var (
 )
 
 const (
-	defaultPrefix  = "ssehub"
-	defaultTimeout = 3 * time.Second
-	field          = "e" // the stream entry's one field
+	defaultPrefix = "ssehub"
+	field         = "e" // the stream entry's one field
 )
 
 // Open connects to the Redis server at url (redis://[user:pass@]host:port/db,
@@ -108,15 +107,12 @@ func openLog(ctx context.Context, url string, opts Options) (*Log, error) {
 		opts.Prefix = defaultPrefix
 	}
 	if opts.Timeout == 0 {
-		opts.Timeout = defaultTimeout
+		opts.Timeout = eventlog.DefaultTimeout
+	}
+	if err := eventlog.CheckOptions(opts.MaxEvents, opts.MaxAge, opts.Timeout); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrOptions, err)
 	}
 	switch {
-	case opts.MaxEvents < 0:
-		return nil, fmt.Errorf("%w: MaxEvents must not be negative (0 keeps every event)", ErrOptions)
-	case opts.MaxAge < 0:
-		return nil, fmt.Errorf("%w: MaxAge must not be negative (0 keeps events forever)", ErrOptions)
-	case opts.Timeout < 0:
-		return nil, fmt.Errorf("%w: Timeout must not be negative", ErrOptions)
 	case strings.ContainsAny(opts.Prefix, "{}"):
 		return nil, fmt.Errorf("%w: Prefix %q must not contain braces (they are added as a hash tag)", ErrOptions, opts.Prefix)
 	}
