@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/ssehub/ssehub/internal/reconnect"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -26,9 +26,6 @@ const (
 )
 
 const (
-	// minBackoff is where exponential backoff starts when the reconnection
-	// time is smaller (a server may send "retry: 0").
-	minBackoff = 250 * time.Millisecond
 	// healthyAfter is how long a connection must stay open, without any
 	// event, to count as healthy and reset the backoff.
 	healthyAfter = 10 * time.Second
@@ -440,23 +437,10 @@ func (c *Client) sync(dec *sse.Decoder) {
 }
 
 // backoff returns the wait before the next attempt after the given number of
-// consecutive failures (1 = the first attempt after a healthy connection).
+// consecutive failures (1 = the first attempt after a healthy connection):
+// see reconnect.Backoff.
 func (c *Client) backoff(failures int) time.Duration {
-	base := c.Retry()
-	if failures <= 1 {
-		return base
-	}
-	ceiling := max(c.maxBackoff, base)
-	d := max(base, minBackoff)
-	for i := 1; i < failures && d < ceiling; i++ {
-		d *= 2
-	}
-	d = min(d, ceiling)
-	lo := max(base, d/2)
-	if d <= lo {
-		return lo
-	}
-	return lo + rand.N(d-lo+1)
+	return reconnect.Backoff(c.Retry(), c.maxBackoff, failures)
 }
 
 func (c *Client) emit(sc StateChange) {

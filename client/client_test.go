@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -23,42 +24,12 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// server is a real httptest server whose handler is given the request's
-// 1-based number; it records each request's headers.
-type server struct {
-	*httptest.Server
-	mu       sync.Mutex
-	requests []*http.Request
-}
+// server is the test server of this package: see servicetest.NumberedServer.
+type server = servicetest.NumberedServer
 
 func newServer(t *testing.T, h func(w http.ResponseWriter, r *http.Request, n int)) *server {
 	t.Helper()
-	s := &server{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.requests = append(s.requests, r)
-		n := len(s.requests)
-		s.mu.Unlock()
-		h(w, r, n)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *server) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.requests)
-}
-
-func (s *server) header(i int, key string) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.requests[i].Header[http.CanonicalHeaderKey(key)]
-	if !ok {
-		return "", false
-	}
-	return strings.Join(v, ","), true
+	return servicetest.NewNumberedServer(t, h)
 }
 
 // stream starts an event stream response and writes body.
@@ -203,8 +174,8 @@ func TestResponseChecks(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, s)
 				}
 			}
-			if srv.count() != 1 {
-				t.Errorf("%d requests, want 1 (a permanent failure must not reconnect)", srv.count())
+			if srv.Count() != 1 {
+				t.Errorf("%d requests, want 1 (a permanent failure must not reconnect)", srv.Count())
 			}
 			if got, want := st.names(), []string{"connecting", "closed"}; !slices.Equal(got, want) {
 				t.Errorf("states %v, want %v", got, want)
@@ -230,8 +201,8 @@ func TestNoContentStops(t *testing.T) {
 	if err != nil || !slices.Equal(evs, []sse.Event{withRetry(msg("1", "a"), time.Millisecond)}) {
 		t.Fatalf("events %+v, err %v", evs, err)
 	}
-	if srv.count() != 2 {
-		t.Errorf("%d requests, want 2", srv.count())
+	if srv.Count() != 2 {
+		t.Errorf("%d requests, want 2", srv.Count())
 	}
 	want := []string{"connecting", "open", "reconnecting", "connecting", "closed"}
 	if got := st.names(); !slices.Equal(got, want) {
@@ -277,7 +248,7 @@ func TestRequestHeaders(t *testing.T) {
 				t.Fatal(err)
 			}
 			for k, want := range tc.want {
-				got, ok := srv.header(0, k)
+				got, ok := srv.Header(0, k)
 				if want == "" && ok {
 					t.Errorf("%s: %q sent, want none", k, got)
 				} else if want != "" && got != want {
@@ -398,7 +369,7 @@ func TestReconnectLastEventID(t *testing.T) {
 	}
 	wantIDs := []string{"-", "2", "-", "9", "9"}
 	for i, w := range wantIDs {
-		got, ok := srv.header(i, "Last-Event-ID")
+		got, ok := srv.Header(i, "Last-Event-ID")
 		if !ok {
 			got = "-"
 		}
@@ -444,7 +415,7 @@ func TestReconnectAfterBrokenConnection(t *testing.T) {
 	if reason == nil || reason == io.EOF {
 		t.Errorf("reconnecting because of %v, want the broken connection's error", reason)
 	}
-	if got, _ := srv.header(1, "Last-Event-ID"); got != "1" {
+	if got, _ := srv.Header(1, "Last-Event-ID"); got != "1" {
 		t.Errorf("Last-Event-ID %q after the break", got)
 	}
 }
@@ -536,7 +507,7 @@ func TestResumeAcrossIterations(t *testing.T) {
 	if _, err := collect(t, context.Background(), c, 1); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := srv.header(1, "Last-Event-ID"); got != "1" {
+	if got, _ := srv.Header(1, "Last-Event-ID"); got != "1" {
 		t.Fatalf("second iteration sent Last-Event-ID %q, want 1", got)
 	}
 }
@@ -550,8 +521,8 @@ func TestEventTooLarge(t *testing.T) {
 	if !errors.Is(err, sse.ErrEventTooLarge) || len(evs) != 1 {
 		t.Fatalf("events %v, err %v", evs, err)
 	}
-	if srv.count() != 1 {
-		t.Errorf("%d requests, want 1", srv.count())
+	if srv.Count() != 1 {
+		t.Errorf("%d requests, want 1", srv.Count())
 	}
 }
 

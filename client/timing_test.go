@@ -10,6 +10,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/reconnect"
 )
 
 // These tests run inside a synctest bubble, where time is fake and advances
@@ -131,7 +133,7 @@ func TestRetryTiming(t *testing.T) {
 // d doubles from base up to maxWait.
 func checkBackoff(t *testing.T, gaps []time.Duration, base, maxWait time.Duration) {
 	t.Helper()
-	d := max(base, minBackoff)
+	d := max(base, reconnect.MinBackoff)
 	for i, g := range gaps {
 		if i == 0 {
 			if g != base {

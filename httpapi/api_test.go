@@ -91,11 +91,11 @@ func (e *env) publish(t *testing.T, form url.Values) string {
 	return body
 }
 
+// stream is a subscription of these tests; resp is its response, under
+// the name the tests use.
 type stream struct {
-	resp   *http.Response
-	events chan sse.Event
-	done   chan error
-	dec    *sse.Decoder
+	*servicetest.EventStream
+	resp *http.Response
 }
 
 // open subscribes with query and extra request headers; it fails the test
@@ -106,43 +106,13 @@ func (e *env) open(t *testing.T, query string, hdr http.Header) *stream {
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		t.Fatalf("subscribe %s: %d %s", query, resp.StatusCode, b)
-	}
-	s := &stream{resp: resp, events: make(chan sse.Event, 10000), done: make(chan error, 1), dec: sse.NewDecoder(resp.Body)}
-	go func() {
-		for {
-			ev, err := s.dec.Next()
-			if err != nil {
-				close(s.events)
-				s.done <- err
-				return
-			}
-			s.events <- ev
-		}
-	}()
-	t.Cleanup(func() { resp.Body.Close(); <-s.done })
-	return s
+	es := servicetest.Subscribe(t, http.DefaultClient, req, 10000)
+	return &stream{es, es.Resp}
 }
 
 func (s *stream) next(t *testing.T) sse.Event {
 	t.Helper()
-	select {
-	case ev, ok := <-s.events:
-		if !ok {
-			t.Fatal("stream ended")
-		}
-		return ev
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event within 5s")
-	}
-	return sse.Event{}
+	return s.Next(t, 5*time.Second)
 }
 
 func (s *stream) datas(t *testing.T, n int) []string {
@@ -172,7 +142,7 @@ func (s *stream) quiet(t *testing.T, e *env) {
 	t.Helper()
 	e.settle(t)
 	select {
-	case ev, ok := <-s.events:
+	case ev, ok := <-s.Events:
 		if ok {
 			t.Fatalf("unexpected event %+v", ev)
 		}
@@ -432,9 +402,8 @@ func TestTokenExpiryEndsStream(t *testing.T) {
 	e := newEnv(t, httpapi.Config{}, hub.Options{})
 	s := e.open(t, "topic=a&authorization="+token(t, subKey, nil, []string{"*"}, 1500*time.Millisecond), nil)
 	select {
-	case err := <-s.done:
-		s.done <- err // for the cleanup
-		if err != io.EOF && err != io.ErrUnexpectedEOF {
+	case <-s.Ended():
+		if err := s.Err(); err != io.EOF && err != io.ErrUnexpectedEOF {
 			t.Fatalf("stream ended with %v", err)
 		}
 	case <-time.After(10 * time.Second):
@@ -569,11 +538,10 @@ func TestReconnectEndpoint(t *testing.T) {
 	if ev.Type != hub.ReconnectType {
 		t.Fatalf("got %+v", ev)
 	}
-	if err := <-s.done; err != io.EOF {
+	if err := s.Err(); err != io.EOF {
 		t.Fatalf("stream end: %v", err)
 	}
-	s.done <- io.EOF
-	if retry, ok := s.dec.Retry(); !ok || retry >= 2*time.Second {
+	if retry, ok := s.Dec.Retry(); !ok || retry >= 2*time.Second {
 		t.Fatalf("retry %v %v", retry, ok)
 	}
 }

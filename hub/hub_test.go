@@ -494,21 +494,33 @@ func TestUnsubscribe(t *testing.T) {
 	}
 }
 
-// decodeEnd decodes a stream that ends with the hub's reconnect
-// instruction: it returns the data of the events before it and the retry
-// time, checking that the event and the retry field agree.
 // drainShutdown returns what Next returns until it ends, which must be
 // with ErrShutdown.
 func drainShutdown(t *testing.T, s *hub.Subscriber) []byte {
 	t.Helper()
+	b, err := drain(s, 0)
+	if !errors.Is(err, hub.ErrShutdown) {
+		t.Fatalf("ended with %v", err)
+	}
+	return b
+}
+
+// drain returns what Next returns until it fails, and the error it failed
+// with; each Next is given wait (0: no limit).
+func drain(s *hub.Subscriber, wait time.Duration) ([]byte, error) {
+	next := func() ([][]byte, error) {
+		if wait <= 0 {
+			return s.Next(context.Background())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		return s.Next(ctx)
+	}
 	var buf bytes.Buffer
 	for {
-		chunks, err := s.Next(context.Background())
+		chunks, err := next()
 		if err != nil {
-			if !errors.Is(err, hub.ErrShutdown) {
-				t.Fatalf("ended with %v", err)
-			}
-			return buf.Bytes()
+			return buf.Bytes(), err
 		}
 		for _, c := range chunks {
 			buf.Write(c)
@@ -516,6 +528,9 @@ func drainShutdown(t *testing.T, s *hub.Subscriber) []byte {
 	}
 }
 
+// decodeEnd decodes a stream that ends with the hub's reconnect
+// instruction: it returns the data of the events before it and the retry
+// time, checking that the event and the retry field agree.
 func decodeEnd(t *testing.T, b []byte) ([]string, time.Duration) {
 	t.Helper()
 	d := sse.NewDecoder(bytes.NewReader(b))
@@ -607,19 +622,8 @@ func testReplayTrimmedMeanwhile(t *testing.T, sel string) {
 		waitDispatched(t, h) // keep the hub's own tail from falling behind retention
 	}
 	waitDispatched(t, h)
-	var buf bytes.Buffer
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		chunks, err := s.Next(ctx)
-		cancel()
-		if err != nil {
-			break
-		}
-		for _, c := range chunks {
-			buf.Write(c)
-		}
-	}
-	got := decodeAll(t, &buf)
+	b, _ := drain(s, 50*time.Millisecond) // until nothing more comes
+	got := decodeAll(t, bytes.NewBuffer(b))
 	var types []string
 	for _, e := range got {
 		types = append(types, e.Type)
@@ -721,22 +725,11 @@ func TestTailBehindRetentionResumesSubscribers(t *testing.T) {
 	}
 	publish(t, h, batch...)
 	waitDispatched(t, h)
-	var buf bytes.Buffer
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		chunks, err := s.Next(ctx)
-		cancel()
-		if err != nil {
-			if !errors.Is(err, hub.ErrBehind) {
-				t.Fatalf("stream ended with %v, want ErrBehind", err)
-			}
-			break
-		}
-		for _, c := range chunks {
-			buf.Write(c)
-		}
+	b, err := drain(s, 2*time.Second)
+	if !errors.Is(err, hub.ErrBehind) {
+		t.Fatalf("stream ended with %v, want ErrBehind", err)
 	}
-	got, _ := decodeEnd(t, buf.Bytes())
+	got, _ := decodeEnd(t, b)
 	if len(got) != 0 {
 		t.Fatalf("events delivered after a hole: %q", got)
 	}

@@ -16,22 +16,13 @@ import (
 func TestLiveSubscriberHoldsNoReplayBuffer(t *testing.T) {
 	for _, sel := range []string{"a", "*"} { // the index, the shared scan
 		t.Run(sel, func(t *testing.T) {
-			l := memlog.New(memlog.Options{})
-			h, err := New(l, Options{Heartbeat: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { h.Close(); l.Close() }()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
+			h, ctx := newTestHub(t, memlog.New(memlog.Options{}))
 			for range 40 {
 				if err := h.Publish(ctx, &ssehub.Event{Topics: []string{"a"}, Data: strings.Repeat("x", 16<<10)}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			for h.LastPos() == 0 || h.LastPos() < mustLast(t, l) {
-				time.Sleep(time.Millisecond)
-			}
+			waitFannedOut(t, h)
 			s, err := h.Subscribe(ctx, Request{Selectors: []topic.Selector{topic.MustCompile(sel)}, LastEventID: LastEventIDEarliest})
 			if err != nil {
 				t.Fatal(err)
@@ -62,13 +53,29 @@ func TestLiveSubscriberHoldsNoReplayBuffer(t *testing.T) {
 	}
 }
 
-func mustLast(t *testing.T, l ssehub.Log) uint64 {
+// newTestHub returns a hub without heartbeats on l and a context for the
+// test's calls (5s); the hub and l are closed when t ends.
+func newTestHub(t *testing.T, l ssehub.Log) (*Hub, context.Context) {
 	t.Helper()
-	_, last, err := l.Bounds(context.Background())
+	h, err := New(l, Options{Heartbeat: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return last
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(func() { cancel(); h.Close(); l.Close() })
+	return h, ctx
+}
+
+// waitFannedOut waits until h has fanned out everything in its log.
+func waitFannedOut(t *testing.T, h *Hub) {
+	t.Helper()
+	_, last, err := h.Log().Bounds(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h.LastPos() < last {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // Two different sets of selectors never share a signature (the scanner
@@ -107,22 +114,13 @@ func (shortLog) ReadTopics() {}
 // A replay from a log whose reads return short pages still gets every
 // event: a short page is not taken for the end of the history.
 func TestReplayFromShortPages(t *testing.T) {
-	l := shortLog{memlog.New(memlog.Options{})}
-	h, err := New(l, Options{Heartbeat: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { h.Close(); l.Close() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	h, ctx := newTestHub(t, shortLog{memlog.New(memlog.Options{})})
 	for i := range 10 {
 		if err := h.Publish(ctx, &ssehub.Event{Topics: []string{"a"}, Data: strings.Repeat("x", i+1)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for h.LastPos() < mustLast(t, l) {
-		time.Sleep(time.Millisecond)
-	}
+	waitFannedOut(t, h)
 	s, err := h.Subscribe(ctx, Request{Selectors: []topic.Selector{topic.MustCompile("*")}, LastEventID: LastEventIDEarliest})
 	if err != nil {
 		t.Fatal(err)

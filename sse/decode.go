@@ -43,11 +43,10 @@ type Decoder struct {
 	rerr error // error from rd, returned once the buffer holds no full line
 	err  error // fatal decoding error (too large), sticky
 
-	buf    []byte
-	r, w   int  // unread bytes are buf[r:w]
-	scan   int  // buf[r:r+scan] is known to hold no CR or LF
-	skipLF bool // the previous line ended with CR: drop an LF that follows
-	bomOK  bool // the start of the stream was checked for a BOM
+	buf   []byte
+	r, w  int          // unread bytes are buf[r:w]
+	lines LineSplitter // splits buf[r:w]
+	bomOK bool         // the start of the stream was checked for a BOM
 
 	max int
 
@@ -115,8 +114,9 @@ func (d *Decoder) Retry() (time.Duration, bool) { return d.retry, d.retrySet }
 // stream's first blank line; browsers keep it, as verified in Chromium.)
 func (d *Decoder) Reset(r io.Reader) {
 	d.rd, d.rerr, d.err = r, nil, nil
-	d.r, d.w, d.scan = 0, 0, 0
-	d.skipLF, d.bomOK = false, false
+	d.r, d.w = 0, 0
+	d.lines.Reset()
+	d.bomOK = false
 	d.data, d.typ = d.data[:0], d.typ[:0]
 	d.id = append(d.id[:0], d.lastID...)
 	d.evRetry = 0
@@ -149,13 +149,7 @@ func (d *Decoder) Next() (Event, error) {
 // is valid until the next call.
 func (d *Decoder) readLine() ([]byte, error) {
 	for {
-		if d.skipLF && d.r < d.w {
-			if d.buf[d.r] == '\n' {
-				d.r++
-			}
-			d.skipLF = false
-		}
-		if !d.bomOK {
+		if !d.bomOK { // no line was split yet
 			n := min(d.w-d.r, len(bom))
 			match := bytes.Equal(d.buf[d.r:d.r+n], bom[:n])
 			if match && n < len(bom) && d.rerr == nil {
@@ -167,26 +161,15 @@ func (d *Decoder) readLine() ([]byte, error) {
 			}
 			d.bomOK = true
 		}
-		b := d.buf[d.r:d.w]
-		if i := indexEOL(b, d.scan); i >= 0 {
-			line := b[:i]
-			n := i + 1
-			if b[i] == '\r' {
-				if i+1 == len(b) {
-					d.skipLF = true
-				} else if b[i+1] == '\n' {
-					n++
-				}
-			}
-			d.r += n
-			d.scan = 0
+		line, n, ok := d.lines.Next(d.buf[d.r:d.w])
+		d.r += n
+		if ok {
 			if len(line) > d.max {
 				return nil, d.tooLarge()
 			}
 			return line, nil
 		}
-		d.scan = len(b)
-		if len(b) > d.max {
+		if d.w-d.r > d.max {
 			return nil, d.tooLarge()
 		}
 		if d.rerr != nil {
@@ -194,23 +177,6 @@ func (d *Decoder) readLine() ([]byte, error) {
 		}
 		d.fill()
 	}
-}
-
-// indexEOL returns the index of the first CR or LF in b, starting the search
-// at from, or -1.
-func indexEOL(b []byte, from int) int {
-	s := b[from:]
-	i := bytes.IndexByte(s, '\n')
-	if i >= 0 {
-		s = s[:i]
-	}
-	if j := bytes.IndexByte(s, '\r'); j >= 0 {
-		return from + j
-	}
-	if i >= 0 {
-		return from + i
-	}
-	return -1
 }
 
 // fill reads more input into the buffer, compacting or growing it first so
@@ -267,13 +233,7 @@ func (d *Decoder) processLine(line []byte) (Event, bool) {
 		d.tmp = appendUTF8(d.tmp[:0], line)
 		line = d.tmp
 	}
-	field, value := line, []byte(nil)
-	if i := bytes.IndexByte(line, ':'); i >= 0 {
-		field, value = line[:i], line[i+1:]
-		if len(value) > 0 && value[0] == ' ' {
-			value = value[1:]
-		}
-	}
+	field, value := Field(line)
 	switch string(field) {
 	case "data":
 		if len(d.data)+len(value) > d.max {
@@ -289,32 +249,13 @@ func (d *Decoder) processLine(line []byte) (Event, bool) {
 			d.id = append(d.id[:0], value...)
 		}
 	case "retry":
-		if ms, ok := parseRetry(value); ok {
-			d.retry = time.Duration(ms) * time.Millisecond
+		if retry, ok := ParseRetry(value); ok {
+			d.retry = retry
 			d.retrySet = true
 			d.evRetry = d.retry
 		}
 	}
 	return Event{}, false
-}
-
-// parseRetry parses a retry value: one or more ASCII digits, in
-// milliseconds, small enough for a time.Duration.
-func parseRetry(v []byte) (int64, bool) {
-	if len(v) == 0 {
-		return 0, false
-	}
-	var ms int64
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		ms = ms*10 + int64(c-'0')
-		if ms > maxRetryMillis {
-			return 0, false
-		}
-	}
-	return ms, true
 }
 
 // dispatch runs the standard's "dispatch the event" steps.

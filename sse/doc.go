@@ -42,4 +42,10 @@
 // There is no line-length limit of the kind bufio.Scanner has: instead
 // SetMaxEventSize bounds a line and an event's data (DefaultMaxEventSize by
 // default) and the Decoder fails with ErrEventTooLarge past it.
+//
+// A reader that keeps its own buffer and wants no allocation per event
+// (the load generator behind "ssehub bench" reads thousands of streams with
+// one small buffer each) can follow the same line-level rules without a
+// Decoder: LineSplitter splits lines, Field splits a field from its value
+// and ParseRetry reads a "retry" value, exactly as the Decoder does.
 package sse

@@ -196,14 +196,11 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, tp string) {
 		fail(w, http.StatusBadRequest, "a live read needs an offset: -1 for the start, now for the tail, or the Stream-Next-Offset of a previous read")
 		return
 	}
-	st, cur, release, ok := s.open(w, r, tp, false)
+	st, cur, release, ok := s.openFound(w, r, tp, false)
 	if !ok {
 		return
 	}
 	defer release()
-	if !s.found(w, &cur, tp) {
-		return
-	}
 	st.touch()
 	var after uint64
 	now := false

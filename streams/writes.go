@@ -292,14 +292,11 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request, tp string) {
 		return
 	}
 
-	st, cur, unlock, ok := s.open(w, r, tp, true)
+	st, cur, unlock, ok := s.openFound(w, r, tp, true)
 	if !ok {
 		return
 	}
 	defer unlock()
-	if !s.found(w, &cur, tp) {
-		return
-	}
 	st.touch()
 	wh := w.Header()
 	if cur.closed {
@@ -430,6 +427,20 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, tp string, write b
 	return st, cur, unlock, true
 }
 
+// openFound is open for a request that needs the stream to be there: it
+// also answers 404 or 410 (see found), and then holds nothing.
+func (s *Server) openFound(w http.ResponseWriter, r *http.Request, tp string, write bool) (st *stream, cur state, unlock func(), ok bool) {
+	st, cur, unlock, ok = s.open(w, r, tp, write)
+	if !ok {
+		return nil, state{}, nil, false
+	}
+	if !s.found(w, &cur, tp) {
+		unlock()
+		return nil, state{}, nil, false
+	}
+	return st, cur, unlock, true
+}
+
 // found answers 404 or 410 for a stream that is not there to use.
 func (s *Server) found(w http.ResponseWriter, cur *state, tp string) bool {
 	if !cur.exists {
@@ -447,14 +458,11 @@ func (s *Server) found(w http.ResponseWriter, cur *state, tp string) bool {
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, tp string) {
 	s.forkMu.Lock() // a delete may release the stream's source
 	defer s.forkMu.Unlock()
-	st, cur, unlock, ok := s.open(w, r, tp, true)
+	st, cur, unlock, ok := s.openFound(w, r, tp, true)
 	if !ok {
 		return
 	}
 	defer unlock()
-	if !s.found(w, &cur, tp) {
-		return
-	}
 	if err := s.publish(r.Context(), s.deleteEvents(r.Context(), tp, &cur)...); err != nil {
 		s.storageError(w, err)
 		return

@@ -59,6 +59,19 @@ func TestHelpGoesToStdout(t *testing.T) {
 	}
 }
 
+// The commands that take flags only refuse an argument, saying so.
+func TestFlagsOnlyCommandsRefuseArguments(t *testing.T) {
+	for _, cmd := range []string{"serve", "token"} {
+		t.Run(cmd, func(t *testing.T) {
+			code, out, errOut := runCmd(t, cmd, "extra")
+			want := "ssehub " + cmd + `: unexpected argument "extra" (flags start with --)`
+			if code != 2 || out != "" || !strings.Contains(errOut, want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 saying %q", code, out, errOut, want)
+			}
+		})
+	}
+}
+
 func TestServeHelpGroupsFlags(t *testing.T) {
 	fs, _ := serveFlags(io.Discard)
 	grouped := make(map[string]int)

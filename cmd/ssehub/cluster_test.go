@@ -228,31 +228,8 @@ func TestClusterFailover(t *testing.T) {
 			for range 3 {
 				c.procs = append(c.procs, startHub(t, t.TempDir(), append(logFlags, "--history", "memory")...))
 			}
-			deadline := time.Now().Add(60 * time.Second)
-			subs := make([]*failoverSubscriber, 9)
-			var wg sync.WaitGroup
-			for i := range subs {
-				subs[i] = &failoverSubscriber{}
-				wg.Go(func() { subs[i].run(c.live, i, deadline) })
-			}
-			waitSubscribed(t, c, 9)
-			var acked []string
-			for i := range 200 {
-				if i == 80 {
-					c.kill(t, 0) // kill -9 a node mid-stream
-				}
-				id, err := c.publishSomewhere(t, fmt.Sprint(i), deadline)
-				if err != nil {
-					t.Fatal(err)
-				}
-				acked = append(acked, id)
-				time.Sleep(2 * time.Millisecond)
-			}
-			if _, err := c.publishSomewhere(t, "end", deadline); err != nil {
-				t.Fatal(err)
-			}
-			wg.Wait()
-			checkAllReceived(t, subs, acked)
+			// kill -9 a node mid-stream
+			subs := c.flow(t, 9, 200, 80, 2*time.Millisecond, func() { c.kill(t, 0) })
 			for i, s := range subs {
 				if started0 := i%3 == 0; started0 != (s.reconnects > 0) {
 					t.Errorf("subscriber %d (on node %d) reconnected %d times: only those of the killed node should", i, i%3, s.reconnects)
@@ -260,6 +237,43 @@ func TestClusterFailover(t *testing.T) {
 			}
 		})
 	}
+}
+
+// flow is the scenario of the failover tests: subscribers spread over the
+// nodes by number, events published through whichever node is up (pace
+// apart), disrupt called before event number at, then "end". Every
+// subscriber must receive every acknowledged event (checkAllReceived);
+// flow returns them, for their reconnections.
+func (c *cluster) flow(t *testing.T, subscribers, events, at int, pace time.Duration, disrupt func()) []*failoverSubscriber {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	subs := make([]*failoverSubscriber, subscribers)
+	var wg sync.WaitGroup
+	for i := range subs {
+		subs[i] = &failoverSubscriber{}
+		wg.Go(func() { subs[i].run(c.live, i, deadline) })
+	}
+	waitSubscribed(t, c, subscribers)
+	var acked []string
+	for i := range events {
+		if i == at {
+			disrupt()
+		}
+		id, err := c.publishSomewhere(t, fmt.Sprint(i), deadline)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, id)
+		if pace > 0 {
+			time.Sleep(pace)
+		}
+	}
+	if _, err := c.publishSomewhere(t, "end", deadline); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	checkAllReceived(t, subs, acked)
+	return subs
 }
 
 // waitSubscribed waits until the nodes together report n subscribers.
@@ -313,44 +327,23 @@ func TestClusterSurvivesRedisRestart(t *testing.T) {
 	for range 2 {
 		c.procs = append(c.procs, startHub(t, t.TempDir(), logFlags...))
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	subs := make([]*failoverSubscriber, 4)
-	var wg sync.WaitGroup
-	for i := range subs {
-		subs[i] = &failoverSubscriber{}
-		wg.Go(func() { subs[i].run(c.live, i, deadline) })
-	}
-	waitSubscribed(t, c, 4)
-	var acked []string
-	for i := range 120 {
-		if i == 40 {
-			redis.Kill()
-			// While the engine is away, a publish is refused, never acknowledged.
-			req, _ := http.NewRequest("POST", c.live()[0]+"/.well-known/mercure", strings.NewReader("topic=t&data=lost"))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Authorization", "Bearer "+publisherToken(t))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusServiceUnavailable {
-				t.Fatalf("publish with the engine down: %d, want 503", resp.StatusCode)
-			}
-			time.Sleep(300 * time.Millisecond)
-			redis.Start()
-		}
-		id, err := c.publishSomewhere(t, fmt.Sprint(i), deadline)
+	subs := c.flow(t, 4, 120, 40, 0, func() {
+		redis.Kill()
+		// While the engine is away, a publish is refused, never acknowledged.
+		req, _ := http.NewRequest("POST", c.live()[0]+"/.well-known/mercure", strings.NewReader("topic=t&data=lost"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+publisherToken(t))
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		acked = append(acked, id)
-	}
-	if _, err := c.publishSomewhere(t, "end", deadline); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	checkAllReceived(t, subs, acked)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("publish with the engine down: %d, want 503", resp.StatusCode)
+		}
+		time.Sleep(300 * time.Millisecond)
+		redis.Start()
+	})
 	for i, s := range subs {
 		if s.reconnects != 0 {
 			t.Errorf("subscriber %d reconnected %d times; an engine restart should not drop subscribers", i, s.reconnects)

@@ -160,12 +160,7 @@ func (p *hubProc) publish(t *testing.T, form url.Values) string {
 }
 
 // stream is an open subscription.
-type stream struct {
-	resp   *http.Response
-	events chan sse.Event
-	err    chan error
-	dec    *sse.Decoder
-}
+type stream struct{ *servicetest.EventStream }
 
 func (p *hubProc) subscribe(t *testing.T, query, lastEventID string) *stream {
 	t.Helper()
@@ -180,43 +175,12 @@ func (p *hubProc) subscribe(t *testing.T, query, lastEventID string) *stream {
 // background; it fails the test unless the answer is a 200.
 func streamOf(t *testing.T, c *http.Client, req *http.Request) *stream {
 	t.Helper()
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		t.Fatalf("subscribe: %s: %s", resp.Status, b)
-	}
-	s := &stream{resp: resp, events: make(chan sse.Event, 1000), err: make(chan error, 1), dec: sse.NewDecoder(resp.Body)}
-	go func() {
-		for {
-			ev, err := s.dec.Next()
-			if err != nil {
-				close(s.events)
-				s.err <- err
-				return
-			}
-			s.events <- ev
-		}
-	}()
-	t.Cleanup(func() { resp.Body.Close() })
-	return s
+	return &stream{servicetest.Subscribe(t, c, req, 1000)}
 }
 
 func (s *stream) next(t *testing.T) sse.Event {
 	t.Helper()
-	select {
-	case ev, ok := <-s.events:
-		if !ok {
-			t.Fatalf("stream ended: %v", <-s.err)
-		}
-		return ev
-	case <-time.After(10 * time.Second):
-		t.Fatal("no event within 10s")
-	}
-	return sse.Event{}
+	return s.Next(t, 10*time.Second)
 }
 
 func (s *stream) datas(t *testing.T, n int) (data []string, lastID string) {
@@ -250,7 +214,7 @@ func TestServePublishSubscribe(t *testing.T) {
 	if got, _ := all.datas(t, 2); !slices.Equal(got, []string{"first\nsecond", "author"}) {
 		t.Fatalf("* got %q", got)
 	}
-	if r := all.dec; r != nil {
+	if r := all.Dec; r != nil {
 		if retry, ok := r.Retry(); !ok || retry != 3*time.Second {
 			t.Fatalf("stream retry %v %v, want 3s", retry, ok)
 		}
@@ -272,9 +236,9 @@ func TestResumeAcrossRestart(t *testing.T) {
 		t.Fatalf("SIGTERM exit: %v", err)
 	}
 	// The stream ended cleanly with a jittered retry.
-	for range s.events {
+	for range s.Events {
 	}
-	if retry, ok := s.dec.Retry(); !ok || retry < time.Second {
+	if retry, ok := s.Dec.Retry(); !ok || retry < time.Second {
 		t.Fatalf("retry after shutdown %v %v", retry, ok)
 	}
 

@@ -79,6 +79,17 @@ func newFlagSet(name, usage string) *flag.FlagSet {
 	return fs
 }
 
+// parseFlagsOnly is parseCommand for a subcommand that takes flags only:
+// a positional argument is an error too.
+func parseFlagsOnly(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	rest, code, ok := parseCommand(fs, args, stdout, stderr)
+	if ok && len(rest) > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q (flags start with --)\n", fs.Name(), rest[0])
+		return 2, false
+	}
+	return code, ok
+}
+
 // parseCommand parses the arguments of a subcommand into fs: flags may
 // come before and after the positional arguments (which it returns; "--"
 // ends the flags), then the flags not given take their environment

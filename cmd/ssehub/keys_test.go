@@ -163,24 +163,43 @@ func TestTokenSignsEveryAlgorithm(t *testing.T) {
 	}
 }
 
-func TestTokenKeyErrors(t *testing.T) {
+// TestKeyFlagErrors: a key that "ssehub token" (run in process) or "ssehub
+// serve" (the binary) cannot use is refused with a reason.
+func TestKeyFlagErrors(t *testing.T) {
 	dir := t.TempDir()
 	kp := newKeyPair(t, dir, "ES256")
 	for _, tc := range []struct {
+		cmd  string // token or serve
 		name string
 		args []string
 		want string
 	}{
-		{"missing file", []string{"--alg", "ES256", "--key", "@" + filepath.Join(dir, "nope.pem")}, "--key: cannot read the key file"},
-		{"file name without @", []string{"--alg", "ES256", "--key", kp.privFile}, "give --key @" + kp.privFile},
-		{"public key to sign", []string{"--alg", "ES256", "--key", "@" + kp.pubFile}, "private key"},
-		{"no key", nil, "--key is required"},
+		{"token", "missing file", []string{"--alg", "ES256", "--key", "@" + filepath.Join(dir, "nope.pem")}, "--key: cannot read the key file"},
+		{"token", "file name without @", []string{"--alg", "ES256", "--key", kp.privFile}, "give --key @" + kp.privFile},
+		{"token", "public key to sign", []string{"--alg", "ES256", "--key", "@" + kp.pubFile}, "private key"},
+		{"token", "no key", nil, "--key is required"},
+		{"serve", "asymmetric without key", []string{"--publisher-jwt-alg", "RS256"}, "--publisher-jwt-alg RS256 needs a public key"},
+		{"serve", "file name without @", []string{"--publisher-jwt-alg", "ES256", "--publisher-jwt-key", kp.pubFile}, "give --publisher-jwt-key @" + kp.pubFile},
+		{"serve", "missing file", []string{"--subscriber-jwt-alg", "ES256", "--subscriber-jwt-key", "@" + filepath.Join(dir, "nope")}, "--subscriber-jwt-key: cannot read the key file"},
+		{"serve", "wrong curve", []string{"--publisher-jwt-alg", "ES384", "--publisher-jwt-key", "@" + kp.pubFile}, "ES384 needs an EC key on curve P-384"},
+		{"serve", "unknown alg", []string{"--publisher-jwt-alg", "RS1", "--publisher-jwt-key", "x"}, `unsupported algorithm "RS1"`},
+		{"serve", "key and JWKS", []string{"--publisher-jwt-key", "x", "--publisher-jwks-url", "http://127.0.0.1:1/jwks"}, "give one of them"},
+		{"serve", "JWKS down", []string{"--subscriber-jwks-url", "http://127.0.0.1:1/jwks"}, "--subscriber-jwks-url: auth: invalid key: cannot fetch the JWKS"},
+		{"serve", "HS with JWKS", []string{"--publisher-jwt-alg", "HS256", "--publisher-jwks-url", "http://127.0.0.1:1/jwks"}, "a JWKS is public"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), append(append([]string{"token"}, tc.args...), "--publish", "*"), &stdout, &stderr)
-			if code == 0 || !strings.Contains(stderr.String(), tc.want) {
-				t.Errorf("exit %d, stderr %q; want it to say %q", code, stderr.String(), tc.want)
+		t.Run(tc.cmd+"/"+tc.name, func(t *testing.T) {
+			if tc.cmd == "token" {
+				var stdout, stderr bytes.Buffer
+				code := run(context.Background(), append(append([]string{"token"}, tc.args...), "--publish", "*"), &stdout, &stderr)
+				if code == 0 || !strings.Contains(stderr.String(), tc.want) {
+					t.Errorf("exit %d, stderr %q; want it to say %q", code, stderr.String(), tc.want)
+				}
+				return
+			}
+			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--history", "memory"}, tc.args...)
+			out, err := exec.Command(binary, args...).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tc.want) {
+				t.Errorf("%v: %s\nwant it to say %q", err, out, tc.want)
 			}
 		})
 	}
@@ -213,33 +232,6 @@ func TestAsymmetricKeysEndToEnd(t *testing.T) {
 			hs := tokenCmd(t, "--key", "some-secret-that-is-long-enough-0123456789", "--publish", "*")
 			if code, body := publishWith(t, p.base, hs, "news", "x"); code != 401 || !strings.Contains(body, "algorithm HS256 not allowed; this hub accepts "+alg) {
 				t.Errorf("HS256 token: %d %s", code, body)
-			}
-		})
-	}
-}
-
-func TestServeKeyFlagErrors(t *testing.T) {
-	dir := t.TempDir()
-	kp := newKeyPair(t, dir, "ES256")
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-	}{
-		{"asymmetric without key", []string{"--publisher-jwt-alg", "RS256"}, "--publisher-jwt-alg RS256 needs a public key"},
-		{"file name without @", []string{"--publisher-jwt-alg", "ES256", "--publisher-jwt-key", kp.pubFile}, "give --publisher-jwt-key @" + kp.pubFile},
-		{"missing file", []string{"--subscriber-jwt-alg", "ES256", "--subscriber-jwt-key", "@" + filepath.Join(dir, "nope")}, "--subscriber-jwt-key: cannot read the key file"},
-		{"wrong curve", []string{"--publisher-jwt-alg", "ES384", "--publisher-jwt-key", "@" + kp.pubFile}, "ES384 needs an EC key on curve P-384"},
-		{"unknown alg", []string{"--publisher-jwt-alg", "RS1", "--publisher-jwt-key", "x"}, `unsupported algorithm "RS1"`},
-		{"key and JWKS", []string{"--publisher-jwt-key", "x", "--publisher-jwks-url", "http://127.0.0.1:1/jwks"}, "give one of them"},
-		{"JWKS down", []string{"--subscriber-jwks-url", "http://127.0.0.1:1/jwks"}, "--subscriber-jwks-url: auth: invalid key: cannot fetch the JWKS"},
-		{"HS with JWKS", []string{"--publisher-jwt-alg", "HS256", "--publisher-jwks-url", "http://127.0.0.1:1/jwks"}, "a JWKS is public"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--history", "memory"}, tc.args...)
-			out, err := exec.Command(binary, args...).CombinedOutput()
-			if err == nil || !strings.Contains(string(out), tc.want) {
-				t.Errorf("%v: %s\nwant it to say %q", err, out, tc.want)
 			}
 		})
 	}

@@ -207,11 +207,11 @@ func TestTLSAndHTTP2(t *testing.T) {
 			c := &http.Client{Transport: tc.tr}
 			defer tc.tr.CloseIdleConnections()
 			s := openStream(t, c, tc.hub.base+"/.well-known/mercure?topic=a")
-			if s.resp.ProtoMajor != tc.major {
-				t.Fatalf("protocol %s, want major %d", s.resp.Proto, tc.major)
+			if s.Resp.ProtoMajor != tc.major {
+				t.Fatalf("protocol %s, want major %d", s.Resp.Proto, tc.major)
 			}
-			if s.resp.Header.Get("Connection") != "" && tc.major == 2 {
-				t.Errorf("Connection header on HTTP/2: %q", s.resp.Header.Get("Connection"))
+			if s.Resp.Header.Get("Connection") != "" && tc.major == 2 {
+				t.Errorf("Connection header on HTTP/2: %q", s.Resp.Header.Get("Connection"))
 			}
 			// Several events, spaced so that the stream is live (and, on
 			// HTTP/1.1, parked) in between.
@@ -261,7 +261,7 @@ func TestMetricsOnASeparateAddress(t *testing.T) {
 		}
 	}
 	// One debug line when a subscriber connects and one when it leaves.
-	s.resp.Body.Close()
+	s.Resp.Body.Close()
 	p.waitLog(t, `msg="httpapi: subscriber disconnected"`)
 	if n := strings.Count(p.stderr.String(), `msg="httpapi: subscriber connected"`); n != 1 {
 		t.Errorf("%d connect lines, want 1", n)
@@ -437,7 +437,7 @@ func TestLimitFlags(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	s := openStream(t, c, p.base+"/.well-known/mercure?topic=a&lastEventID="+ids[0])
-	if g := s.resp.Header.Get("Ssehub-Gap"); g != "replay_limit" {
+	if g := s.Resp.Header.Get("Ssehub-Gap"); g != "replay_limit" {
 		t.Errorf("Ssehub-Gap %q, want replay_limit", g)
 	}
 	if ev := s.next(t); ev.Type != "ssehub.gap" || !strings.Contains(ev.Data, `"replay_limit"`) {
@@ -445,6 +445,15 @@ func TestLimitFlags(t *testing.T) {
 	}
 	if got, _ := s.datas(t, 2); strings.Join(got, ",") != "3,4" {
 		t.Errorf("replayed %q, want 3,4", got)
+	}
+	// publish makes an authorized publish request of form.
+	publish := func(form string) func() *http.Request {
+		return func() *http.Request {
+			r, _ := http.NewRequest("POST", p.base+"/.well-known/mercure", strings.NewReader(form))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Authorization", "Bearer "+publisherToken(t))
+			return r
+		}
 	}
 	for _, tc := range []struct {
 		name   string
@@ -461,18 +470,8 @@ func TestLimitFlags(t *testing.T) {
 			r, _ := http.NewRequest("GET", p.base+"/.well-known/mercure?topic=b", nil)
 			return r
 		}, 503, "--max-connections"},
-		{"--max-event-bytes", func() *http.Request {
-			r, _ := http.NewRequest("POST", p.base+"/.well-known/mercure", strings.NewReader("topic=a&data=123456"))
-			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			r.Header.Set("Authorization", "Bearer "+publisherToken(t))
-			return r
-		}, 413, "--max-event-bytes"},
-		{"--publish-rate", func() *http.Request {
-			r, _ := http.NewRequest("POST", p.base+"/.well-known/mercure", strings.NewReader("topic=a&data=x"))
-			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			r.Header.Set("Authorization", "Bearer "+publisherToken(t))
-			return r
-		}, 429, "--publish-rate"},
+		{"--max-event-bytes", publish("topic=a&data=123456"), 413, "--max-event-bytes"},
+		{"--publish-rate", publish("topic=a&data=x"), 429, "--publish-rate"},
 		{"--max-header-bytes", func() *http.Request {
 			r, _ := http.NewRequest("GET", p.base+"/healthz", nil)
 			r.Header.Set("X-Big", strings.Repeat("a", 16<<10))

@@ -163,13 +163,8 @@ func printServeUsage(fs *flag.FlagSet) {
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, c := serveFlags(stderr)
-	rest, code, ok := parseCommand(fs, args, stdout, stderr)
-	if !ok {
+	if code, ok := parseFlagsOnly(fs, args, stdout, stderr); !ok {
 		return code
-	}
-	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "ssehub serve: unexpected argument %q (flags start with --)\n", rest[0])
-		return 2
 	}
 	c.start(fs, args)
 	if c.PrintConfig {

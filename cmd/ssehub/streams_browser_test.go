@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ssehub/ssehub/internal/browsertest"
+	"github.com/ssehub/ssehub/internal/servicetest"
 )
 
 // The hub's stream page (/streams.html, web/static/streams.js) reads a
@@ -23,20 +23,7 @@ import (
 // names and values) and fails t unless it answers with the status code.
 func mustDS(t *testing.T, want int, base, method, path, body string, headers ...string) {
 	t.Helper()
-	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != want {
-		msg, _ := io.ReadAll(resp.Body)
+	if resp, msg := servicetest.Do(t, method, base+path, body, headers...); resp.StatusCode != want {
 		t.Fatalf("%s %s: %s, want %d (%q)", method, path, resp.Status, want, msg)
 	}
 }

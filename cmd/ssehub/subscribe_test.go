@@ -21,35 +21,19 @@ import (
 	"github.com/ssehub/ssehub/internal/servicetest"
 )
 
-// subServer is a real HTTP server for subscribe tests: respond gets the
-// request's 1-based number; the requests are recorded.
-type subServer struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []*http.Request
-}
+// subServer is the server of the subscribe tests: see
+// servicetest.NumberedServer.
+type subServer struct{ *servicetest.NumberedServer }
 
-func newSubServer(t *testing.T, respond func(w http.ResponseWriter, r *http.Request, n int)) *subServer {
+func newSubServer(t *testing.T, respond func(w http.ResponseWriter, r *http.Request, n int)) subServer {
 	t.Helper()
-	s := &subServer{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.reqs = append(s.reqs, r)
-		n := len(s.reqs)
-		s.mu.Unlock()
-		respond(w, r, n)
-	}))
-	t.Cleanup(s.Close)
-	return s
+	return subServer{servicetest.NewNumberedServer(t, respond)}
 }
 
-func (s *subServer) header(i int, key string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if i >= len(s.reqs) {
-		return "<no request>"
-	}
-	return s.reqs[i].Header.Get(key)
+// header returns the header key of request i (0-based).
+func (s subServer) header(i int, key string) string {
+	v, _ := s.Header(i, key)
+	return v
 }
 
 // subStream answers with an event stream.
@@ -87,16 +71,31 @@ func withRetry1(body string) string {
 	return "retry: 1\n" + body
 }
 
-// browserCases are streams with the output a browser's EventSource gives for
-// them: one {"type","data","id"} per event, where id is the event's
-// lastEventId. (TestSubscribeMatchesBrowser checks them in Chromium when
-// it is installed.)
-var browserCases = []struct {
+type browserCase struct {
 	name string
 	body string
 	then string // the second connection's stream ("": 204 No Content)
 	want string
-}{
+}
+
+// respond answers the case's n-th request: body (starting with "retry: 1"),
+// then, if set, then, and 204 No Content after.
+func (c browserCase) respond(w http.ResponseWriter, n int) {
+	switch {
+	case n == 1:
+		subStream(w, withRetry1(c.body))
+	case n == 2 && c.then != "":
+		subStream(w, c.then)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// browserCases are streams with the output a browser's EventSource gives for
+// them: one {"type","data","id"} per event, where id is the event's
+// lastEventId. (TestSubscribeMatchesBrowser checks them in Chromium when
+// it is installed.)
+var browserCases = []browserCase{
 	{name: "last event id survives a reconnection",
 		body: "id: 5\ndata: a\n\n",
 		then: "\n: blank lines do not forget the id\n\ndata: b\n\n",
@@ -172,16 +171,7 @@ var browserCases = []struct {
 func TestSubscribeJSON(t *testing.T) {
 	for _, tc := range browserCases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newSubServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-				switch {
-				case n == 1:
-					subStream(w, withRetry1(tc.body))
-				case n == 2 && tc.then != "":
-					subStream(w, tc.then)
-				default:
-					w.WriteHeader(http.StatusNoContent)
-				}
-			})
+			srv := newSubServer(t, func(w http.ResponseWriter, r *http.Request, n int) { tc.respond(w, n) })
 			code, out, errOut := runSub(t, t.Context(), "--json", srv.URL)
 			if code != 0 {
 				t.Fatalf("exit %d, stderr %q", code, errOut)
@@ -431,16 +421,11 @@ func TestSubscribeMatchesBrowser(t *testing.T) {
 			resumedWith[key] += "[" + r.Header.Get("Last-Event-ID") + "]"
 		}
 		mu.Unlock()
-		switch {
-		case i >= len(browserCases):
+		if i >= len(browserCases) {
 			w.WriteHeader(http.StatusNoContent)
-		case n == 1:
-			subStream(w, withRetry1(browserCases[i].body))
-		case n == 2 && browserCases[i].then != "":
-			subStream(w, browserCases[i].then)
-		default:
-			w.WriteHeader(http.StatusNoContent)
+			return
 		}
+		browserCases[i].respond(w, n)
 	})
 	type pageCase struct {
 		URL   string   `json:"url"`

@@ -42,13 +42,8 @@ func runToken(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&spec.Issuer, "iss", "", "issuer claim (iss), for hubs started with --issuer")
 	fs.Var(&audience, "aud", "audience claim (aud), for hubs started with --audience (repeatable)")
 	fs.BoolVar(&spec.AccessToken, "access-token", false, `make an RFC 9068 access token (typ "at+jwt", authorization_details), for hubs started with --require-access-token`)
-	rest, code, ok := parseCommand(fs, args, stdout, stderr)
-	if !ok {
+	if code, ok := parseFlagsOnly(fs, args, stdout, stderr); !ok {
 		return code
-	}
-	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "ssehub token: unexpected argument %q (flags start with --)\n", rest[0])
-		return 2
 	}
 	if len(publish) == 0 && len(subscribe) == 0 {
 		fmt.Fprintln(stderr, "ssehub token: give at least one --publish or --subscribe selector")

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ssehub/ssehub/sse"
 )
 
 // chunkEnd ends every chunk appended in ModeDurableStreams. A stream is
@@ -80,7 +82,7 @@ func (s *subscriber) dsLine(line []byte) {
 	if line[0] == ':' {
 		return
 	}
-	field, value := sseField(line)
+	field, value := sse.Field(line)
 	switch string(field) {
 	case "event":
 		switch string(value) {

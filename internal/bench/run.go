@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/reconnect"
 )
 
 // runner holds one run's state.
@@ -438,27 +439,12 @@ func (r *runner) reconnect(ctx context.Context, s *subscriber, target string) ne
 
 // backoff returns the wait before a reconnection attempt after failures
 // consecutive failures (1: the stream just ended), as package client
-// waits: the reconnection time retry (3s when 0) after a stream's end, then
-// from max(retry, 250ms) doubling per failure up to max(ceiling, retry),
-// drawn from the upper half of that range but never below retry.
+// waits (reconnect.Backoff), with 3s as the reconnection time retry when 0.
 func backoff(retry, ceiling time.Duration, failures int) time.Duration {
 	if retry <= 0 {
 		retry = 3 * time.Second
 	}
-	if failures <= 1 {
-		return retry
-	}
-	ceiling = max(ceiling, retry)
-	d := max(retry, 250*time.Millisecond)
-	for i := 1; i < failures && d < ceiling; i++ {
-		d *= 2
-	}
-	d = min(d, ceiling)
-	lo := max(retry, d/2)
-	if d <= lo {
-		return lo
-	}
-	return lo + rand.N(d-lo+1)
+	return reconnect.Backoff(retry, ceiling, failures)
 }
 
 // reconnectReport returns what the main subscribers' reconnections did;

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/ssehub/ssehub/sse"
 )
 
 // Errors of the stream reader.
@@ -37,10 +39,10 @@ type streamReader struct {
 	r   int // buf[r:d] is decoded body not yet returned as lines
 	d   int // buf[d:w] is raw input not yet decoded
 	w   int
-	// scan: buf[r:r+scan] is known to hold no line end.
-	scan   int
-	skipLF bool // the last line ended with CR: drop an LF that follows
-	max    int
+	// lines splits buf[r:d] as package sse does: the wire format's one
+	// owner, without its Decoder's second buffer and strings per event.
+	lines sse.LineSplitter
+	max   int
 
 	chunked   bool
 	cstate    int
@@ -56,8 +58,9 @@ func (s *streamReader) reset(rd io.Reader, initial, maxLine int) {
 		s.buf = make([]byte, initial)
 	}
 	s.buf = s.buf[:cap(s.buf)]
-	s.r, s.d, s.w, s.scan = 0, 0, 0, 0
-	s.skipLF, s.chunked, s.cstate, s.chunkLeft, s.derr, s.rerr = false, false, chunkSize, 0, nil, nil
+	s.r, s.d, s.w = 0, 0, 0
+	s.lines.Reset()
+	s.chunked, s.cstate, s.chunkLeft, s.derr, s.rerr = false, chunkSize, 0, nil, nil
 	s.max = maxLine
 }
 
@@ -162,29 +165,12 @@ func (s *streamReader) grow() bool {
 // error) and discards an unfinished last line.
 func (s *streamReader) line() ([]byte, error) {
 	for {
-		if s.skipLF && s.r < s.d {
-			if s.buf[s.r] == '\n' {
-				s.r++
-			}
-			s.skipLF = false
-		}
-		b := s.buf[s.r:s.d]
-		if i := indexEOL(b, s.scan); i >= 0 {
-			line := b[:i]
-			n := i + 1
-			if b[i] == '\r' {
-				if i+1 == len(b) {
-					s.skipLF = true
-				} else if b[i+1] == '\n' {
-					n++
-				}
-			}
-			s.r += n
-			s.scan = 0
+		line, n, ok := s.lines.Next(s.buf[s.r:s.d])
+		s.r += n
+		if ok {
 			return line, nil
 		}
-		s.scan = len(b)
-		if len(b) > s.max {
+		if s.d-s.r > s.max {
 			return nil, errTooLarge
 		}
 		if s.derr != nil {
@@ -198,23 +184,6 @@ func (s *streamReader) line() ([]byte, error) {
 		}
 		s.fill()
 	}
-}
-
-// indexEOL returns the index of the first CR or LF in b at or after from,
-// or -1.
-func indexEOL(b []byte, from int) int {
-	s := b[from:]
-	i := bytes.IndexByte(s, '\n')
-	if i >= 0 {
-		s = s[:i]
-	}
-	if j := bytes.IndexByte(s, '\r'); j >= 0 {
-		return from + j
-	}
-	if i >= 0 {
-		return from + i
-	}
-	return -1
 }
 
 // fill reads more input, compacting or growing the buffer first.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/ssehub/ssehub/sse"
 )
 
 // deliveries counts what a group of subscribers received; shared by their
@@ -198,7 +200,7 @@ func (s *subscriber) line(line []byte) {
 	if line[0] == ':' {
 		return
 	}
-	field, value := sseField(line)
+	field, value := sse.Field(line)
 	switch string(field) {
 	case "data":
 		if s.nData == 0 {
@@ -209,8 +211,8 @@ func (s *subscriber) line(line []byte) {
 		s.otherTyp = len(value) > 0 && string(value) != "message"
 		s.gapTyp = string(value) == "ssehub.gap"
 	case "retry":
-		if ms, ok := digits(value); ok {
-			s.retry = time.Duration(ms) * time.Millisecond
+		if retry, ok := sse.ParseRetry(value); ok {
+			s.retry = retry
 		}
 	case "id":
 		if s.keepID && bytes.IndexByte(value, 0) < 0 {
@@ -218,20 +220,6 @@ func (s *subscriber) line(line []byte) {
 			s.idSet = true
 		}
 	}
-}
-
-// sseField splits a line of an event stream, not a comment, into its field
-// and value (without the one space that may follow the colon).
-func sseField(line []byte) (field, value []byte) {
-	i := bytes.IndexByte(line, ':')
-	if i < 0 {
-		return line, nil
-	}
-	field, value = line[:i], line[i+1:]
-	if len(value) > 0 && value[0] == ' ' {
-		value = value[1:]
-	}
-	return field, value
 }
 
 // dispatch ends the event being read.
@@ -338,20 +326,4 @@ func (g *catchGroup) one() {
 	if g.left.Add(-1) == 0 {
 		close(g.done)
 	}
-}
-
-// digits parses a field value made of ASCII digits only (as the "retry"
-// field must be).
-func digits(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 12 {
-		return 0, false
-	}
-	var v int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + int64(c-'0')
-	}
-	return v, true
 }

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ssehub/ssehub/internal/park"
+	"github.com/ssehub/ssehub/internal/servicetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -132,13 +133,7 @@ func (s *server) source(t *testing.T) *source {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	servicetest.WaitFor(t, 5*time.Second, what, cond)
 }
 
 // stream opens a parked stream on s and reads its first line; it returns

@@ -15,35 +15,51 @@ import (
 	"github.com/ssehub/ssehub/log/boltlog"
 )
 
+// historyFile returns the bytes of the history file of a new log that fill
+// wrote.
+func historyFile(t *testing.T, fill func(l *boltlog.Log)) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	l := open(t, dir, boltlog.Options{NoSync: true, CacheEvents: -1})
+	fill(l)
+	l.Close()
+	b, err := os.ReadFile(filepath.Join(dir, boltlog.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// openFile opens a log on a new directory whose history file holds b.
+func openFile(t *testing.T, b []byte) (*boltlog.Log, error) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, boltlog.FileName), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return boltlog.Open(dir, boltlog.Options{NoSync: true, CacheEvents: -1})
+}
+
 // TestDamagedPage overwrites one page of a valid history at a time with junk
 // and checks that Open, Read and Append report ErrCorrupt (or, for a page
 // that was free, work) but never panic: bbolt panics on damaged pages and
 // boltlog turns those panics into errors.
 func TestDamagedPage(t *testing.T) {
 	const pageSize = 4096
-	src := t.TempDir()
-	l := open(t, src, boltlog.Options{NoSync: true, CacheEvents: -1})
-	for i := range 200 {
-		if err := l.Append(t.Context(), &ssehub.Event{Topics: []string{"a"}, Data: strings.Repeat("x", i)}); err != nil {
-			t.Fatal(err)
+	orig := historyFile(t, func(l *boltlog.Log) {
+		for i := range 200 {
+			if err := l.Append(t.Context(), &ssehub.Event{Topics: []string{"a"}, Data: strings.Repeat("x", i)}); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	l.Close()
-	orig, err := os.ReadFile(filepath.Join(src, boltlog.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	reported := 0
 	for page := 2; (page+1)*pageSize <= len(orig); page++ { // 0 and 1 are the meta pages
 		b := append([]byte(nil), orig...)
 		for i := page * pageSize; i < (page+1)*pageSize; i++ {
 			b[i] = byte(i*13 + page)
 		}
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, boltlog.FileName), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		l, err := boltlog.Open(dir, boltlog.Options{NoSync: true, CacheEvents: -1})
+		l, err := openFile(t, b)
 		if err != nil {
 			if !errors.Is(err, boltlog.ErrCorrupt) {
 				t.Fatalf("page %d: Open = %v, want ErrCorrupt", page, err)
@@ -78,30 +94,21 @@ func TestDamagedPage(t *testing.T) {
 // through the memory map used to end the process with SIGBUS), or, when
 // only unused space was cut, serve every event.
 func TestTruncatedFile(t *testing.T) {
-	src := t.TempDir()
-	l := open(t, src, boltlog.Options{NoSync: true, CacheEvents: -1})
-	for range 30 {
-		batch := make([]*ssehub.Event, 100)
-		for i := range batch {
-			batch[i] = &ssehub.Event{Topics: []string{"a"}, Data: strings.Repeat("x", 200)}
+	orig := historyFile(t, func(l *boltlog.Log) {
+		for range 30 {
+			batch := make([]*ssehub.Event, 100)
+			for i := range batch {
+				batch[i] = &ssehub.Event{Topics: []string{"a"}, Data: strings.Repeat("x", 200)}
+			}
+			if err := l.Append(t.Context(), batch...); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := l.Append(t.Context(), batch...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l.Close()
-	orig, err := os.ReadFile(filepath.Join(src, boltlog.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	refused := 0
 	for _, keep := range []int{3, 5, 10, 20, 40, 60, 80} { // percent of the file
 		size := len(orig) * keep / 100 / 4096 * 4096
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, boltlog.FileName), orig[:size], 0o600); err != nil {
-			t.Fatal(err)
-		}
-		l, err := boltlog.Open(dir, boltlog.Options{NoSync: true, CacheEvents: -1})
+		l, err := openFile(t, orig[:size])
 		if err != nil {
 			if !errors.Is(err, boltlog.ErrCorrupt) || !strings.Contains(err.Error(), "truncated") {
 				t.Fatalf("kept %d of %d bytes: Open = %v, want ErrCorrupt saying it is truncated", size, len(orig), err)

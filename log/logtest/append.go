@@ -184,10 +184,17 @@ func (s *suite) testConcurrent(t *testing.T) {
 	if len(got) != len(byPos) {
 		t.Fatalf("Read returned %d events, %d were acknowledged", len(got), len(byPos))
 	}
+	checkAcked(t, "Read returned", got, byPos)
+}
+
+// checkAcked checks that every event of got is the one an Append
+// acknowledged at its position; what says where got comes from.
+func checkAcked(t *testing.T, what string, got []*ssehub.Event, acked map[uint64]*ssehub.Event) {
+	t.Helper()
 	for _, e := range got {
-		want, ok := byPos[e.Pos]
+		want, ok := acked[e.Pos]
 		if !ok {
-			t.Fatalf("Read returned position %d, which no Append acknowledged", e.Pos)
+			t.Fatalf("%s position %d, which no Append acknowledged", what, e.Pos)
 		}
 		if d := diff(e, want); d != "" {
 			t.Fatalf("position %d: %s", e.Pos, d)

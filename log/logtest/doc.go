@@ -32,6 +32,7 @@
 // subtests), retention.go (Close, retention, reopen), ids.go (IDIndex),
 // topics.go (TopicIndex), outage.go (the tail-outage scenario),
 // engines.go (the scenarios of the logs on a shared server: nodes sharing
-// one position space and ids, the server down, stalled or silent) and bench.go
-// (shared benchmarks).
+// one position space and ids, the server down, stalled or silent; and the
+// parts of their tests that are the same: ReopenWith, OpenErrors) and
+// bench.go (shared benchmarks).
 package logtest

@@ -18,6 +18,49 @@ import (
 // several hub nodes share (redislog, natslog). Each engine's tests supply
 // the logs and the server's life; the scenario is written once here.
 
+// ReopenWith returns a Harness.Reopen for a log of type L: it closes the
+// log and opens it again with open, which gets the closed log (to read its
+// options).
+func ReopenWith[L ssehub.Log](open func(ctx context.Context, closed L) (L, error)) func(*testing.T, ssehub.Log) ssehub.Log {
+	return func(t *testing.T, l ssehub.Log) ssehub.Log {
+		t.Helper()
+		if err := l.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		l2, err := open(t.Context(), l.(L))
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		return l2
+	}
+}
+
+// OpenError is a case of OpenErrors: opening URL with Opts fails with an
+// error that wraps Want.
+type OpenError[O any] struct {
+	Name string
+	URL  string
+	Opts O
+	Want error
+}
+
+// OpenErrors runs every case as a subtest of t: open (an engine's Open)
+// must fail as the case says. A log it opens anyway is closed.
+func OpenErrors[O any, L ssehub.Log](t *testing.T, open func(ctx context.Context, url string, opts O) (L, error), cases []OpenError[O]) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			l, err := open(t.Context(), tc.URL, tc.Opts)
+			if err == nil {
+				l.Close()
+			}
+			if !errors.Is(err, tc.Want) {
+				t.Fatalf("Open = %v, want %v", err, tc.Want)
+			}
+		})
+	}
+}
+
 // SharedPositions appends concurrently through every node (logs on the
 // same history, as on several hub nodes), on several topics and with
 // multi-topic events, while a Tail runs on nodes[0] from the start: every

@@ -132,15 +132,8 @@ func (s *suite) testIDIndexDuplicates(t *testing.T) {
 }
 
 func (s *suite) testIDIndexRetention(t *testing.T) {
-	if s.h.OpenRetained == nil {
-		t.Skip("Harness.OpenRetained is nil")
-	}
 	const maxEvents = 4
-	l := s.h.OpenRetained(t, maxEvents)
-	if l == nil {
-		t.Fatal("Harness.OpenRetained returned nil")
-	}
-	t.Cleanup(func() { l.Close() })
+	l := s.openRetained(t, maxEvents)
 	idx := idIndex(t, l)
 	old := &ssehub.Event{Topics: []string{"a"}, ID: "urn:old"}
 	if err := l.Append(t.Context(), old); err != nil {

@@ -111,6 +111,21 @@ func (s *suite) open(t *testing.T) ssehub.Log {
 	return l
 }
 
+// openRetained returns a log from Harness.OpenRetained, closed when t
+// ends; it skips t when the harness has none.
+func (s *suite) openRetained(t *testing.T, maxEvents int) ssehub.Log {
+	t.Helper()
+	if s.h.OpenRetained == nil {
+		t.Skip("Harness.OpenRetained is nil")
+	}
+	l := s.h.OpenRetained(t, maxEvents)
+	if l == nil {
+		t.Fatal("Harness.OpenRetained returned nil")
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
 func (s *suite) reopen(t *testing.T, l ssehub.Log) ssehub.Log {
 	t.Helper()
 	l2 := s.h.Reopen(t, l)

@@ -24,16 +24,9 @@ func (s *suite) testClose(t *testing.T) {
 }
 
 func (s *suite) testRetention(t *testing.T) {
-	if s.h.OpenRetained == nil {
-		t.Skip("Harness.OpenRetained is nil")
-	}
 	const maxEvents = 5
 	slack := s.h.RetentionSlack
-	l := s.h.OpenRetained(t, maxEvents)
-	if l == nil {
-		t.Fatal("Harness.OpenRetained returned nil")
-	}
-	t.Cleanup(func() { l.Close() })
+	l := s.openRetained(t, maxEvents)
 	n := 3*maxEvents + slack
 	events := appendN(t, l, 0, n-3)
 	batch := []*ssehub.Event{sample(n - 3), sample(n - 2), sample(n - 1)}

@@ -229,15 +229,7 @@ func (s *suite) testTailConcurrentAppends(t *testing.T) {
 	for err := range errs {
 		t.Fatalf("Append: %v", err)
 	}
-	for _, e := range got {
-		want, ok := acked[e.Pos]
-		if !ok {
-			t.Fatalf("Tail delivered position %d, which no Append acknowledged", e.Pos)
-		}
-		if d := diff(e, want); d != "" {
-			t.Fatalf("position %d: %s", e.Pos, d)
-		}
-	}
+	checkAcked(t, "Tail delivered", got, acked)
 	checkEqual(t, "Read compared with Tail", readAll(t, l, 0), got)
 	tl.checkQuiet(t, l)
 }

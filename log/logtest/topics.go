@@ -304,16 +304,9 @@ func (s *suite) testTopicsEmpty(t *testing.T) {
 }
 
 func (s *suite) testTopicsRetention(t *testing.T) {
-	if s.h.OpenRetained == nil {
-		t.Skip("Harness.OpenRetained is nil")
-	}
 	const maxEvents = 10
 	slack := s.h.RetentionSlack
-	l := s.h.OpenRetained(t, maxEvents)
-	if l == nil {
-		t.Fatal("Harness.OpenRetained returned nil")
-	}
-	t.Cleanup(func() { l.Close() })
+	l := s.openRetained(t, maxEvents)
 	idx := topicIndex(t, l)
 	events := appendN(t, l, 0, 8)
 	shelf := selected(events, "shelf")

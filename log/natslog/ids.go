@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/eventlog"
 )
 
 // The id index is a second stream, "SSEHUB_IDS_<Stream>", that keeps one
@@ -235,10 +236,7 @@ func (l *Log) resolve(ctx context.Context, msg *jetstream.RawStreamMsg) (uint64,
 // the event stream. An id whose append is still in flight is not found.
 // Safe for concurrent use.
 func (l *Log) LookupID(ctx context.Context, id string) (pos uint64, found bool, err error) {
-	if l.closing.Err() != nil {
-		return 0, false, ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return 0, false, err
 	}
 	if id == "" {

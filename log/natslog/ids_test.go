@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/eventlog"
 	"github.com/ssehub/ssehub/log/logtest"
 )
 
@@ -65,7 +66,7 @@ func TestIDReservations(t *testing.T) {
 	// A reservation is taken over only long after any append gave up.
 	l.opts.Timeout = time.Millisecond
 	ttl := l.pendingTTL()
-	l.opts.Timeout = defaultTimeout
+	l.opts.Timeout = eventlog.DefaultTimeout
 	if ttl < 30*time.Second {
 		t.Fatalf("pendingTTL = %v, want at least 30s", ttl)
 	}

@@ -91,10 +91,9 @@ var (
 )
 
 const (
-	defaultStream  = "SSEHUB"
-	defaultTimeout = 3 * time.Second
-	maxPending     = 16384 // most unacknowledged async publishes per Log
-	smallRead      = 8     // reads up to this many events use direct gets
+	defaultStream = "SSEHUB"
+	maxPending    = 16384 // most unacknowledged async publishes per Log
+	smallRead     = 8     // reads up to this many events use direct gets
 
 	// errCodeStreamStoreFailed is JetStream's "error creating store for
 	// stream" (JSStreamStoreFailedF), which nats.go does not name.
@@ -116,15 +115,12 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		opts.Replicas = 1
 	}
 	if opts.Timeout == 0 {
-		opts.Timeout = defaultTimeout
+		opts.Timeout = eventlog.DefaultTimeout
+	}
+	if err := eventlog.CheckOptions(opts.MaxEvents, opts.MaxAge, opts.Timeout); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrOptions, err)
 	}
 	switch {
-	case opts.MaxEvents < 0:
-		return nil, fmt.Errorf("%w: MaxEvents must not be negative (0 keeps every event)", ErrOptions)
-	case opts.MaxAge < 0:
-		return nil, fmt.Errorf("%w: MaxAge must not be negative (0 keeps events forever)", ErrOptions)
-	case opts.Timeout < 0:
-		return nil, fmt.Errorf("%w: Timeout must not be negative", ErrOptions)
 	case opts.Replicas < 0 || opts.Replicas > 5:
 		return nil, fmt.Errorf("%w: Replicas must be between 1 and 5", ErrOptions)
 	case strings.ContainsAny(opts.Stream, ". *>/\\\t\r\n"):
@@ -305,10 +301,7 @@ func (l *Log) seqAfter(after uint64) uint64 {
 // the current time where zero. Safe for concurrent use; concurrent appends
 // are pipelined on one connection and ordered by the stream.
 func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) (err error) {
-	if l.closing.Err() != nil {
-		return ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return err
 	}
 	if len(events) == 0 {
@@ -398,10 +391,7 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) (err error) {
 // Read implements ssehub.Log (see the package documentation for how). A
 // limit of zero or less returns no events. Safe for concurrent use.
 func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Event, error) {
-	if l.closing.Err() != nil {
-		return nil, ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return nil, err
 	}
 	if limit <= 0 || after == ^uint64(0) {
@@ -431,10 +421,7 @@ var errLost = errors.New("natslog: messages lost in transit")
 // its first sequence (0 when it holds no message) and of its last (0 when
 // nothing was ever appended). Safe for concurrent use.
 func (l *Log) Bounds(ctx context.Context) (first, last uint64, err error) {
-	if l.closing.Err() != nil {
-		return 0, 0, ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return 0, 0, err
 	}
 	info, err := l.info(ctx, "bounds")

@@ -22,17 +22,9 @@ func TestConformance(t *testing.T) {
 		OpenRetained: func(t *testing.T, maxEvents int) ssehub.Log {
 			return open(t, url, Options{MaxEvents: maxEvents})
 		},
-		Reopen: func(t *testing.T, l ssehub.Log) ssehub.Log {
-			old := l.(*Log)
-			if err := old.Close(); err != nil {
-				t.Fatalf("Close: %v", err)
-			}
-			l2, err := Open(t.Context(), url, old.opts)
-			if err != nil {
-				t.Fatalf("reopen: %v", err)
-			}
-			return l2
-		},
+		Reopen: logtest.ReopenWith(func(ctx context.Context, old *Log) (*Log, error) {
+			return Open(ctx, url, old.opts)
+		}),
 	})
 }
 
@@ -254,33 +246,17 @@ func TestMaxAge(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	url := sharedURL(t)
-	tests := []struct {
-		name string
-		url  string
-		opts Options
-		want error
-	}{
-		{"bad url", "http://127.0.0.1:4222", Options{}, ErrOptions},
-		{"negative MaxEvents", url, Options{MaxEvents: -1}, ErrOptions},
-		{"negative MaxAge", url, Options{MaxAge: -time.Second}, ErrOptions},
-		{"negative Timeout", url, Options{Timeout: -time.Second}, ErrOptions},
-		{"too many replicas", url, Options{Replicas: 7}, ErrOptions},
-		{"dot in stream", url, Options{Stream: "a.b"}, ErrOptions},
-		{"wildcard subject", url, Options{Stream: "X", Subject: "a.*"}, ErrOptions},
-		{"empty subject token", url, Options{Stream: "X", Subject: "a..b"}, ErrOptions},
-		{"nothing listening", fmt.Sprintf("nats://127.0.0.1:%d", servicetest.FreePort(t)), Options{}, ssehub.ErrUnavailable},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			l, err := Open(t.Context(), tc.url, tc.opts)
-			if err == nil {
-				l.Close()
-			}
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("Open = %v, want %v", err, tc.want)
-			}
-		})
-	}
+	logtest.OpenErrors(t, Open, []logtest.OpenError[Options]{
+		{Name: "bad url", URL: "http://127.0.0.1:4222", Opts: Options{}, Want: ErrOptions},
+		{Name: "negative MaxEvents", URL: url, Opts: Options{MaxEvents: -1}, Want: ErrOptions},
+		{Name: "negative MaxAge", URL: url, Opts: Options{MaxAge: -time.Second}, Want: ErrOptions},
+		{Name: "negative Timeout", URL: url, Opts: Options{Timeout: -time.Second}, Want: ErrOptions},
+		{Name: "too many replicas", URL: url, Opts: Options{Replicas: 7}, Want: ErrOptions},
+		{Name: "dot in stream", URL: url, Opts: Options{Stream: "a.b"}, Want: ErrOptions},
+		{Name: "wildcard subject", URL: url, Opts: Options{Stream: "X", Subject: "a.*"}, Want: ErrOptions},
+		{Name: "empty subject token", URL: url, Opts: Options{Stream: "X", Subject: "a..b"}, Want: ErrOptions},
+		{Name: "nothing listening", URL: fmt.Sprintf("nats://127.0.0.1:%d", servicetest.FreePort(t)), Opts: Options{}, Want: ssehub.ErrUnavailable},
+	})
 }
 
 func TestAppendErrors(t *testing.T) {

@@ -3,21 +3,19 @@ package natslog
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/eventlog"
 )
 
 const (
 	tailBatch     = 512              // most events per call to fn, and messages buffered
 	tailExpiry    = 10 * time.Second // lifetime of one pull request
 	tailHeartbeat = 2 * time.Second  // idle heartbeat; two missed ones recreate the consumer
-	minBackoff    = 100 * time.Millisecond
-	maxBackoff    = 5 * time.Second
 )
 
 // errConnChanged ends a consumer when the connection dropped or was
@@ -36,25 +34,19 @@ func (e fnError) Error() string { return e.err.Error() }
 // consumer with backoff. Any number of Tails may run at once; each calls fn
 // on the caller's goroutine, sequentially.
 func (l *Log) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) error) error {
-	if l.closing.Err() != nil {
-		return ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return err
 	}
-	// tctx ends with the caller's context or with Close.
-	tctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(l.closing, cancel)
-	defer stop()
+	tctx, release := eventlog.TailContext(ctx, l.closing)
+	defer release()
 
 	status := l.nc.StatusChanged()
 	defer l.nc.RemoveStatusListener(status)
 	t := &tailer{l: l, fn: fn, after: after, status: status}
-	var backoff time.Duration
+	var backoff eventlog.TailBackoff
 	for {
 		if tctx.Err() != nil {
-			return l.tailEnd(ctx)
+			return eventlog.TailEnd(ctx)
 		}
 		if !l.nc.IsConnected() {
 			if !t.failing {
@@ -62,47 +54,33 @@ func (l *Log) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) e
 				l.logger.Warn("natslog: tail: nats unreachable; waiting for the connection", "after", t.after)
 			}
 			if !t.waitConnected(tctx) {
-				return l.tailEnd(ctx)
+				return eventlog.TailEnd(ctx)
 			}
 			continue
 		}
 		err := t.consume(tctx)
 		if t.consumed {
-			t.consumed, backoff = false, 0
+			t.consumed = false
+			backoff.Reset()
 		}
 		var fe fnError
 		switch {
 		case errors.As(err, &fe):
 			return fe.err
 		case tctx.Err() != nil, errors.Is(err, ssehub.ErrClosed):
-			return l.tailEnd(ctx)
+			return eventlog.TailEnd(ctx)
 		case errors.Is(err, errConnChanged):
 			continue
 		}
-		backoff = min(max(2*backoff, minBackoff), maxBackoff)
-		wait := backoff/2 + rand.N(backoff/2+1) // jitter: [backoff/2, backoff]
+		wait := backoff.Next()
 		if errors.Is(err, errLost) {
 			l.logger.Debug("natslog: tail: messages lost in transit; recreating the consumer", "after", t.after, "retry_in", wait)
 		} else {
 			t.failing = true
 			l.logger.Warn("natslog: tail: cannot consume the stream; retrying", "err", err, "after", t.after, "retry_in", wait)
 		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-tctx.Done():
-		case <-timer.C:
-		}
-		timer.Stop()
+		eventlog.Sleep(tctx, wait)
 	}
-}
-
-// tailEnd is what Tail returns once its context ended: ErrClosed after
-// Close, else the caller's context error.
-func (l *Log) tailEnd(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return ssehub.ErrClosed
 }
 
 // tailer is the state of one Tail call.

@@ -111,10 +111,7 @@ func (l *Log) noteLegacy(seq uint64, warn bool) {
 // no topics it reads every subject: a plain read bounded in bytes. Safe for
 // concurrent use.
 func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) ([]*ssehub.Event, uint64, error) {
-	if l.closing.Err() != nil {
-		return nil, 0, ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return nil, 0, err
 	}
 	// Newest first: every message up to it is stored before the reads

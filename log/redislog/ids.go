@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/eventlog"
 )
 
 // The id index: the hash {prefix}:ids maps each publisher-supplied event id
@@ -63,10 +64,7 @@ return n
 // call that also checks the stream still holds the event. Safe for
 // concurrent use.
 func (l *Log) LookupID(ctx context.Context, id string) (pos uint64, found bool, err error) {
-	if l.closing.Err() != nil {
-		return 0, false, ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return 0, false, err
 	}
 	if id == "" {

@@ -80,9 +80,8 @@ var (
 )
 
 const (
-	defaultPrefix  = "ssehub"
-	defaultTimeout = 3 * time.Second
-	field          = "e" // the stream entry's one field
+	defaultPrefix = "ssehub"
+	field         = "e" // the stream entry's one field
 )
 
 // Open connects to the Redis server at url (redis://[user:pass@]host:port/db,
@@ -108,15 +107,12 @@ func openLog(ctx context.Context, url string, opts Options) (*Log, error) {
 		opts.Prefix = defaultPrefix
 	}
 	if opts.Timeout == 0 {
-		opts.Timeout = defaultTimeout
+		opts.Timeout = eventlog.DefaultTimeout
+	}
+	if err := eventlog.CheckOptions(opts.MaxEvents, opts.MaxAge, opts.Timeout); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrOptions, err)
 	}
 	switch {
-	case opts.MaxEvents < 0:
-		return nil, fmt.Errorf("%w: MaxEvents must not be negative (0 keeps every event)", ErrOptions)
-	case opts.MaxAge < 0:
-		return nil, fmt.Errorf("%w: MaxAge must not be negative (0 keeps events forever)", ErrOptions)
-	case opts.Timeout < 0:
-		return nil, fmt.Errorf("%w: Timeout must not be negative", ErrOptions)
 	case strings.ContainsAny(opts.Prefix, "{}"):
 		return nil, fmt.Errorf("%w: Prefix %q must not contain braces (they are added as a hash tag)", ErrOptions, opts.Prefix)
 	}
@@ -167,6 +163,47 @@ func openLog(ctx context.Context, url string, opts Options) (*Log, error) {
 	return l, nil
 }
 
+// appendFuncs are the Lua functions the append script starts with:
+// uvarint encodes a number as the event encoding does, retained reports
+// whether the stream still holds position p, alloc counts k positions
+// (starting the counter as described below) and returns the first. The
+// previous version's append script, which the upgrade tests run, had the
+// same functions, and the tests build it from this constant; they check its
+// hash, so a change here means giving that script its own copy.
+const appendFuncs = `local function uvarint(n)
+	local t = {}
+	while n >= 128 do
+		t[#t+1] = string.char(n % 128 + 128)
+		n = math.floor(n / 128)
+	end
+	t[#t+1] = string.char(n)
+	return table.concat(t)
+end
+local function retained(p)
+	return #redis.call('XRANGE', KEYS[1], p .. '-0', p .. '-0') > 0
+end
+local function alloc(k)
+	local last = redis.call('INCRBY', KEYS[2], k)
+	if last == k then
+		local base = nil
+		if redis.call('EXISTS', KEYS[1]) == 1 then
+			local info = redis.call('XINFO', 'STREAM', KEYS[1])
+			for i = 1, #info, 2 do
+				if info[i] == 'last-generated-id' then
+					base = tonumber(string.match(info[i+1], '^(%d+)'))
+				end
+			end
+		end
+		if base == nil or base == 0 then
+			local t = redis.call('TIME')
+			base = tonumber(t[1]) * 1000000 + tonumber(t[2])
+		end
+		last = redis.call('INCRBY', KEYS[2], base)
+	end
+	return last - k + 1
+end
+`
+
 // appendScript stores the appends of one group commit and returns, for
 // each, its first position and 0, or 0 and the (1-based) index of an event
 // whose id is taken. KEYS: the stream, the counter, the id index, the
@@ -202,39 +239,7 @@ local maxlen, tprefix = ARGV[1], ARGV[2]
 local complete = redis.call('GET', KEYS[5]) == redis.call('GET', KEYS[2])
 local lo, hi = nil, nil
 local touched, order = {}, {} -- topic hash -> its positions (score, member)
-local function uvarint(n)
-	local t = {}
-	while n >= 128 do
-		t[#t+1] = string.char(n % 128 + 128)
-		n = math.floor(n / 128)
-	end
-	t[#t+1] = string.char(n)
-	return table.concat(t)
-end
-local function retained(p)
-	return #redis.call('XRANGE', KEYS[1], p .. '-0', p .. '-0') > 0
-end
-local function alloc(k)
-	local last = redis.call('INCRBY', KEYS[2], k)
-	if last == k then
-		local base = nil
-		if redis.call('EXISTS', KEYS[1]) == 1 then
-			local info = redis.call('XINFO', 'STREAM', KEYS[1])
-			for i = 1, #info, 2 do
-				if info[i] == 'last-generated-id' then
-					base = tonumber(string.match(info[i+1], '^(%d+)'))
-				end
-			end
-		end
-		if base == nil or base == 0 then
-			local t = redis.call('TIME')
-			base = tonumber(t[1]) * 1000000 + tonumber(t[2])
-		end
-		last = redis.call('INCRBY', KEYS[2], base)
-	end
-	return last - k + 1
-end
-local out = {}
+` + appendFuncs + `local out = {}
 local a = 3
 while a <= #ARGV do
 	local k = tonumber(ARGV[a])
@@ -322,10 +327,7 @@ return {first, redis.call('GET', KEYS[2]) or '0', top}
 // of goroutines and nodes are totally ordered by Redis, and concurrent
 // appends on one Log share script calls (group commit).
 func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
-	if l.closing.Err() != nil {
-		return ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return err
 	}
 	if len(events) == 0 {
@@ -398,10 +400,7 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) error {
 // Read implements ssehub.Log with one XRANGE. A limit of zero or less
 // returns no events. Safe for concurrent use.
 func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Event, error) {
-	if l.closing.Err() != nil {
-		return nil, ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return nil, err
 	}
 	if limit <= 0 {
@@ -420,10 +419,7 @@ func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Even
 // Bounds implements ssehub.Log: the oldest retained position and the newest
 // position ever assigned, read atomically. Safe for concurrent use.
 func (l *Log) Bounds(ctx context.Context) (first, last uint64, err error) {
-	if l.closing.Err() != nil {
-		return 0, 0, ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return 0, 0, err
 	}
 	opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)

@@ -22,17 +22,9 @@ func TestConformance(t *testing.T) {
 		// XADD MAXLEN ~ trims whole stream nodes: at most
 		// stream-node-max-entries (100 by default) more remain.
 		RetentionSlack: 100,
-		Reopen: func(t *testing.T, l ssehub.Log) ssehub.Log {
-			old := l.(*Log)
-			if err := old.Close(); err != nil {
-				t.Fatalf("Close: %v", err)
-			}
-			l2, err := Open(t.Context(), url, old.opts)
-			if err != nil {
-				t.Fatalf("reopen: %v", err)
-			}
-			return l2
-		},
+		Reopen: logtest.ReopenWith(func(ctx context.Context, old *Log) (*Log, error) {
+			return Open(ctx, url, old.opts)
+		}),
 	})
 }
 
@@ -194,30 +186,14 @@ func TestMaxAge(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	url := sharedURL(t)
-	tests := []struct {
-		name string
-		url  string
-		opts Options
-		want error
-	}{
-		{"bad url", "http://127.0.0.1:6379", Options{}, ErrOptions},
-		{"negative MaxEvents", url, Options{MaxEvents: -1}, ErrOptions},
-		{"negative MaxAge", url, Options{MaxAge: -time.Second}, ErrOptions},
-		{"negative Timeout", url, Options{Timeout: -time.Second}, ErrOptions},
-		{"braces in prefix", url, Options{Prefix: "a{b}"}, ErrOptions},
-		{"nothing listening", fmt.Sprintf("redis://127.0.0.1:%d/0", servicetest.FreePort(t)), Options{}, ssehub.ErrUnavailable},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			l, err := Open(t.Context(), tc.url, tc.opts)
-			if err == nil {
-				l.Close()
-			}
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("Open = %v, want %v", err, tc.want)
-			}
-		})
-	}
+	logtest.OpenErrors(t, Open, []logtest.OpenError[Options]{
+		{Name: "bad url", URL: "http://127.0.0.1:6379", Opts: Options{}, Want: ErrOptions},
+		{Name: "negative MaxEvents", URL: url, Opts: Options{MaxEvents: -1}, Want: ErrOptions},
+		{Name: "negative MaxAge", URL: url, Opts: Options{MaxAge: -time.Second}, Want: ErrOptions},
+		{Name: "negative Timeout", URL: url, Opts: Options{Timeout: -time.Second}, Want: ErrOptions},
+		{Name: "braces in prefix", URL: url, Opts: Options{Prefix: "a{b}"}, Want: ErrOptions},
+		{Name: "nothing listening", URL: fmt.Sprintf("redis://127.0.0.1:%d/0", servicetest.FreePort(t)), Opts: Options{}, Want: ssehub.ErrUnavailable},
+	})
 }
 
 func TestAppendNilEvent(t *testing.T) {

@@ -3,39 +3,32 @@ package redislog
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/eventlog"
 )
 
 const (
-	tailBatch   = 512             // most entries one XREAD returns
-	tailBlock   = 5 * time.Second // how long one XREAD waits for entries
-	minBackoff  = 100 * time.Millisecond
-	maxBackoff  = 5 * time.Second
+	tailBatch   = 512                   // most entries one XREAD returns
+	tailBlock   = 5 * time.Second       // how long one XREAD waits for entries
 	unblockWait = 50 * time.Millisecond // between CLIENT UNBLOCK attempts
 )
 
 // Tail implements ssehub.Log with a blocking XREAD loop on a connection of
-// its own. It survives Redis outages: it logs, retries with backoff and
-// continues after the last position it delivered. Any number of Tails may
-// run at once; each calls fn on the caller's goroutine, sequentially.
+// its own. It survives Redis outages: it logs, retries with backoff
+// (eventlog.TailBackoff) and continues after the last position it
+// delivered. Any number of Tails may run at once; each calls fn on the
+// caller's goroutine, sequentially.
 func (l *Log) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) error) error {
-	if l.closing.Err() != nil {
-		return ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return err
 	}
-	// tctx ends with the caller's context or with Close.
-	tctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stopClosing := context.AfterFunc(l.closing, cancel)
-	defer stopClosing()
+	tctx, release := eventlog.TailContext(ctx, l.closing)
+	defer release()
 
 	// Cancelling tctx must interrupt a blocked XREAD: go-redis does not, so
 	// an unblocker sends CLIENT UNBLOCK for the tail's connection until the
@@ -56,8 +49,8 @@ func (l *Log) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) e
 
 	var (
 		conn    *redis.Conn
-		backoff time.Duration // 0: healthy
-		failing bool          // the last attempt failed
+		backoff eventlog.TailBackoff
+		failing bool // the last attempt failed
 	)
 	defer func() {
 		if conn != nil {
@@ -66,44 +59,30 @@ func (l *Log) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) e
 	}()
 	for {
 		if tctx.Err() != nil {
-			return l.tailEnd(ctx)
+			return eventlog.TailEnd(ctx)
 		}
-		if conn == nil {
-			conn = l.client.Conn()
-			idCtx, idCancel := context.WithTimeout(tctx, l.opts.Timeout)
-			id, err := conn.ClientID(idCtx).Result()
-			idCancel()
-			if err != nil {
-				conn.Close()
-				conn = nil
-				if tctx.Err() != nil {
-					return l.tailEnd(ctx)
-				}
-				backoff = l.tailFailed(tctx, err, after, backoff, &failing)
-				continue
-			}
-			clientID.Store(id)
-		}
-		msgs, err := conn.XRead(tctx, &redis.XReadArgs{
-			Streams: []string{l.stream, entryID(after)},
-			Count:   tailBatch,
-			Block:   l.block,
-		}).Result()
+		msgs, err := l.tailRead(tctx, &conn, &clientID, after)
 		if errors.Is(err, redis.Nil) {
 			continue // timed out or unblocked
 		}
 		if err != nil {
 			clientID.Store(0)
-			conn.Close()
-			conn = nil
-			if tctx.Err() != nil {
-				return l.tailEnd(ctx)
+			if conn != nil {
+				conn.Close()
+				conn = nil
 			}
-			backoff = l.tailFailed(tctx, err, after, backoff, &failing)
+			if tctx.Err() != nil {
+				return eventlog.TailEnd(ctx)
+			}
+			wait := backoff.Next()
+			l.logger.Warn("redislog: tail: redis unreachable; retrying", "err", err, "after", after, "retry_in", wait)
+			failing = true
+			eventlog.Sleep(tctx, wait)
 			continue
 		}
 		if failing {
-			failing, backoff = false, 0
+			failing = false
+			backoff.Reset()
 			l.logger.Info("redislog: tail: redis is reachable again; resuming", "after", after)
 		}
 		for _, s := range msgs {
@@ -118,32 +97,27 @@ func (l *Log) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) e
 	}
 }
 
-// tailEnd is what Tail returns once its context ended: ErrClosed after
-// Close, else the caller's context error.
-func (l *Log) tailEnd(ctx context.Context) error {
-	if ctx.Err() == nil && l.closing.Err() != nil {
-		return ssehub.ErrClosed
+// tailRead reads the entries after after with a blocking XREAD on the
+// tail's connection *conn. When *conn is nil it first opens one and stores
+// its client id in clientID, for the unblocker.
+func (l *Log) tailRead(ctx context.Context, conn **redis.Conn, clientID *atomic.Int64, after uint64) ([]redis.XStream, error) {
+	if *conn == nil {
+		c := l.client.Conn()
+		idCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+		id, err := c.ClientID(idCtx).Result()
+		cancel()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		*conn = c
+		clientID.Store(id)
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return ssehub.ErrClosed
-}
-
-// tailFailed logs a failed tail request and waits before the next one. It
-// returns the next backoff.
-func (l *Log) tailFailed(ctx context.Context, err error, after uint64, backoff time.Duration, failing *bool) time.Duration {
-	backoff = min(max(2*backoff, minBackoff), maxBackoff)
-	wait := backoff/2 + rand.N(backoff/2+1) // jitter: [backoff/2, backoff]
-	l.logger.Warn("redislog: tail: redis unreachable; retrying", "err", err, "after", after, "retry_in", wait)
-	*failing = true
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-	return backoff
+	return (*conn).XRead(ctx, &redis.XReadArgs{
+		Streams: []string{l.stream, entryID(after)},
+		Count:   tailBatch,
+		Block:   l.block,
+	}).Result()
 }
 
 // unblock sends CLIENT UNBLOCK for the connection id in clientID until

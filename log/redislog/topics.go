@@ -312,10 +312,7 @@ func appendHash(b []byte, topic string) []byte {
 // it scans more than readScanCap unindexed entries, or when topics sharing
 // a hash filled the page. Safe for concurrent use.
 func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) ([]*ssehub.Event, uint64, error) {
-	if l.closing.Err() != nil {
-		return nil, 0, ssehub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return nil, 0, err
 	}
 	c := eventlog.NewCollector(q)
