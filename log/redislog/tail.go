@@ -3,6 +3,7 @@ package redislog
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -21,9 +22,10 @@ const (
 )
 
 // Tail implements ssehub.Log with a blocking XREAD loop on a connection of
-// its own. It survives Redis outages: it logs, retries with backoff and
-// continues after the last position it delivered. Any number of Tails may
-// run at once; each calls fn on the caller's goroutine, sequentially.
+// its own, reading both streams (see tailRead). It survives Redis outages:
+// it logs, retries with backoff and continues after the last position it
+// delivered. Any number of Tails may run at once; each calls fn on the
+// caller's goroutine, sequentially.
 func (l *Log) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) error) error {
 	if l.closing.Err() != nil {
 		return ssehub.ErrClosed
@@ -84,11 +86,7 @@ func (l *Log) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) e
 			}
 			clientID.Store(id)
 		}
-		msgs, err := conn.XRead(tctx, &redis.XReadArgs{
-			Streams: []string{l.stream, entryID(after)},
-			Count:   tailBatch,
-			Block:   l.block,
-		}).Result()
+		msgs, err := l.tailRead(tctx, conn, after)
 		if errors.Is(err, redis.Nil) {
 			continue // timed out or unblocked
 		}
@@ -106,16 +104,79 @@ func (l *Log) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) e
 			failing, backoff = false, 0
 			l.logger.Info("redislog: tail: redis is reachable again; resuming", "after", after)
 		}
-		for _, s := range msgs {
-			events, last := l.decode(s.Messages)
-			if len(events) > 0 {
-				if err := fn(events); err != nil {
-					return err
-				}
+		events, last := l.decode(msgs)
+		if len(events) > 0 {
+			if err := fn(events); err != nil {
+				return err
 			}
-			after = max(after, last)
 		}
+		after = max(after, last)
 	}
+}
+
+// tailRead returns the entries after position after that the tail
+// delivers next, in position order: one blocking XREAD of both streams.
+//
+// Positions are dense (every position names one event of one of the two
+// streams), so an answer whose positions run after+1, after+2, … without a
+// hole misses nothing and is delivered as it is: the common case, one
+// round trip. An answer with a hole may miss an event of the other stream:
+// a blocked XREAD is answered, on Redis before 7.2, with the entries of the
+// one stream whose append woke it, and those may be newer than the other
+// stream's (one script call appends to both). So then the streams are read
+// again without blocking, which Redis answers at once and atomically from
+// both; the hole is then real (an event retention removed, or positions
+// lost with Redis's data). Either way, when a stream's part is cut at
+// tailBatch the answer is cut at its last entry, because the other
+// stream's part may run further and the next read starts after the answer.
+func (l *Log) tailRead(ctx context.Context, conn *redis.Conn, after uint64) ([]redis.XMessage, error) {
+	args := &redis.XReadArgs{
+		Streams: []string{l.stream, l.reserved, entryID(after), entryID(after)},
+		Count:   tailBatch,
+		Block:   l.block,
+	}
+	streams, err := conn.XRead(ctx, args).Result()
+	if err != nil {
+		return nil, err
+	}
+	if msgs, dense := tailMerge(streams, after); dense {
+		return msgs, nil
+	}
+	args.Block = -1 // no BLOCK: answered at once, from both streams
+	streams, err = conn.XRead(ctx, args).Result()
+	if err != nil {
+		return nil, err
+	}
+	msgs, _ := tailMerge(streams, after)
+	return msgs, nil
+}
+
+// tailMerge merges the streams of one XREAD answer by position, cut at the
+// last entry of a stream whose part holds tailBatch entries, and reports
+// whether their positions follow after without a hole.
+func tailMerge(streams []redis.XStream, after uint64) (msgs []redis.XMessage, dense bool) {
+	cut := uint64(math.MaxUint64)
+	for _, s := range streams {
+		if len(s.Messages) >= tailBatch {
+			if p, ok := parseID(s.Messages[len(s.Messages)-1].ID); ok {
+				cut = min(cut, p)
+			}
+		}
+		msgs = mergeEntries(msgs, s.Messages)
+	}
+	dense = true
+	for i, m := range msgs {
+		p, ok := parseID(m.ID)
+		if p > cut {
+			msgs = msgs[:i]
+			break
+		}
+		if !ok || p != after+1 {
+			dense = false
+		}
+		after = p
+	}
+	return msgs, dense
 }
 
 // tailEnd is what Tail returns once its context ended: ErrClosed after
