@@ -33,7 +33,7 @@ type appendReq struct {
 func (l *Log) commitLoop() {
 	defer l.wg.Done()
 	var batch []*appendReq
-	args := make([]any, 0, 2+3*maxCommitN)
+	args := make([]any, 0, 4+3*maxCommitN)
 	for {
 		var r *appendReq
 		select {
@@ -53,7 +53,7 @@ func (l *Log) commitLoop() {
 				break fill
 			}
 		}
-		args = append(args[:0], strconv.Itoa(l.opts.MaxEvents), l.tprefix)
+		args = append(args[:0], strconv.Itoa(l.opts.MaxEvents), l.tprefix, strconv.Itoa(l.opts.MaxReserved), l.rprefix)
 		for _, r := range batch {
 			args = append(args, len(r.enc))
 			for i, e := range r.enc {
@@ -80,5 +80,5 @@ func (l *Log) commitLoop() {
 
 // appendKeys returns the keys appendScript takes.
 func (l *Log) appendKeys() []string {
-	return []string{l.stream, l.counter, l.ids, l.topics, l.marker, l.unindexed}
+	return []string{l.stream, l.counter, l.ids, l.topics, l.marker, l.unindexed, l.reserved, l.rtopics}
 }

@@ -9,11 +9,14 @@
 //
 //	{P}:events    the stream; entry ids are "<pos>-0", one field "e" holding
 //	              the event's binary encoding (ssehub.Event.AppendBinary)
+//	{P}:reserved  with Options.MaxReserved: the reserved events' stream, in
+//	              the same layout (see "Reserved events" below)
 //	{P}:seq       a counter: the newest position ever assigned
 //	{P}:ids       a hash: publisher-supplied event id -> position
 //	{P}:t:<hash>  a sorted set per topic: its events' positions (score and
 //	              member); <hash> is eventlog.TopicHash in 16 hex digits
 //	{P}:topics    a sorted set: topic hash -> oldest position in its set
+//	{P}:r:<hash>, {P}:rtopics  the same for the events of {P}:reserved
 //	{P}:indexed   the marker M: every retained event at or before M is in
 //	              the topic index
 //	{P}:unindexed a sorted set of position ranges, only while M lags
@@ -55,10 +58,19 @@
 //
 // # Reading and tailing
 //
-// Read is one XRANGE. Tail is one blocking XREAD loop on a connection of its
-// own (a hub runs one Tail, so one connection per node, not per subscriber),
-// delivering what each XREAD returns as one batch. Cancelling a Tail unblocks
-// its XREAD with CLIENT UNBLOCK, so Tail returns promptly.
+// Read is one XRANGE of each stream in one MULTI/EXEC, merged by position.
+// Tail is one blocking XREAD of both streams in a loop on a connection of
+// its own (a hub runs one Tail, so one connection per node, not per
+// subscriber), delivering what each XREAD returns, merged, as one batch.
+// Positions are dense (each names one event of one stream), so an answer
+// without a hole after the last position delivered misses nothing. A
+// blocked XREAD is answered (before Redis 7.2) with the entries of the one
+// stream whose append woke it, which may be newer than an entry the same
+// script call added to the other stream: an answer with a hole is
+// therefore read again without BLOCK, which Redis answers at once and
+// atomically from both streams. When a stream's part of an answer is cut
+// at the XREAD's COUNT, the batch is cut at its last entry. Cancelling a
+// Tail unblocks its XREAD with CLIENT UNBLOCK, so Tail returns promptly.
 //
 // # Reading by topic
 //
@@ -124,6 +136,45 @@
 // expired ones with XTRIM MINID, at an interval of a tenth of MaxAge (between
 // 50 ms and one minute). Events are removed from the oldest end only.
 // Bounds reports the oldest retained position and the counter.
+//
+// # Reserved events
+//
+// With Options.MaxReserved > 0 the hub's own events (ssehub.Event.Reserved:
+// Mercure subscription events, hub heartbeats) are kept on a budget of
+// their own (ssehub.ReservedRetention), so that a flood of them never
+// pushes an application event out of history. The append script writes
+// them, in the same script call and the same position space, to the stream
+// {P}:reserved, trimmed with XADD MAXLEN ~ MaxReserved (at least
+// MaxReserved kept, up to about a hundred more), while {P}:events, trimmed
+// to MaxEvents, holds the application events only. The Go side marks a
+// reserved event in the script's arguments, so this costs the append path
+// no command and no round trip. Their topics are indexed in sets of their
+// own ({P}:r:<hash>, listed in {P}:rtopics), so that each set names
+// positions of one stream: reads know which stream to fetch a position
+// from, and the sweep removes a set's positions before its own stream's
+// oldest entry (for the reserved stream, from the middle of the log).
+// MaxAge trims both streams.
+//
+// Reads merge the two streams (see "Reading and tailing"); ReadTopics
+// takes candidates from both kinds of sets and scans both streams where
+// it scans. Bounds' first is the oldest entry of {P}:events, from which on
+// every application event is retained (reserved events older than it may
+// be retained too; they are not counted in, so first may be later than
+// memlog's); when {P}:events holds nothing, it is the oldest reserved
+// event after {P}:events' last generated id. ReservedRemoved is derived
+// from {P}:reserved, which is trimmed from its oldest end only: 0 while it
+// holds every entry ever added to it (XINFO STREAM's entries-added, Redis
+// 7; an older Redis is assumed to have trimmed), else the position before
+// its oldest entry (at least the newest reserved event removed), or its
+// last generated id when it is empty. Both survive a restart with the
+// streams: there is no state of their own to lose.
+//
+// A log written with MaxReserved 0, or by an earlier version, keeps its
+// reserved events in {P}:events, where they stay, are read in order and
+// go with that stream's retention; opening it with MaxReserved > 0 loses
+// nothing and sends new reserved events to {P}:reserved. Nodes of an
+// earlier version read {P}:events only: during a rolling upgrade they do
+// not see the reserved events the new nodes append.
 //
 // Trimming leaves the positions of removed events in the topics' sets;
 // reads never look below the stream's first entry, and a sweep removes

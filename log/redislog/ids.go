@@ -31,27 +31,38 @@ const (
 const idCleanInterval = time.Second
 
 // lookupScript returns the position stored for id ARGV[1] in the id index
-// KEYS[2] when the stream KEYS[1] still holds it, else nil.
+// KEYS[2] when the stream KEYS[1] or the reserved stream KEYS[3] still
+// holds it, else nil.
 var lookupScript = redis.NewScript(`
 local p = redis.call('HGET', KEYS[2], ARGV[1])
 if not p then return false end
-if #redis.call('XRANGE', KEYS[1], p .. '-0', p .. '-0') == 0 then return false end
+if #redis.call('XRANGE', KEYS[1], p .. '-0', p .. '-0') == 0 and
+	#redis.call('XRANGE', KEYS[3], p .. '-0', p .. '-0') == 0 then return false end
 return p
 `)
 
 // cleanScript deletes from the id index KEYS[2] the pairs (id, position) of
 // ARGV whose entry still holds that position and whose position is before
-// the oldest entry of the stream KEYS[1] (all of them when it is empty). It
-// returns how many it deleted. Comparing inside the script keeps an id that
-// an append reused since the HSCAN.
+// the oldest entry of the stream KEYS[1] (all of them when it is empty) and
+// not in the reserved stream KEYS[3]. (A reserved event's id stays until
+// the stream's oldest entry passes it; the append script counts it free
+// meanwhile.) It returns how many it deleted. Comparing inside the script
+// keeps an id that an append reused since the HSCAN.
 var cleanScript = redis.NewScript(`
-local first = nil
-local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-if #e > 0 then first = tonumber(string.match(e[1][1], '^(%d+)')) end
+local function first(stream)
+	local e = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
+	if #e > 0 then return tonumber(string.match(e[1][1], '^(%d+)')) end
+	return nil
+end
+local f, fr = first(KEYS[1]), first(KEYS[3])
 local n = 0
 for i = 1, #ARGV, 2 do
 	local p = ARGV[i+1]
-	if (first == nil or tonumber(p) < first) and redis.call('HGET', KEYS[2], ARGV[i]) == p then
+	local gone = f == nil or tonumber(p) < f
+	if gone and fr ~= nil and tonumber(p) >= fr then
+		gone = #redis.call('XRANGE', KEYS[3], p .. '-0', p .. '-0') == 0
+	end
+	if gone and redis.call('HGET', KEYS[2], ARGV[i]) == p then
 		redis.call('HDEL', KEYS[2], ARGV[i])
 		n = n + 1
 	end
@@ -72,7 +83,7 @@ func (l *Log) LookupID(ctx context.Context, id string) (pos uint64, found bool, 
 	}
 	opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	defer cancel()
-	s, err := lookupScript.Run(opCtx, l.client, []string{l.stream, l.ids}, id).Text()
+	s, err := lookupScript.Run(opCtx, l.client, []string{l.stream, l.ids, l.reserved}, id).Text()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return 0, false, nil
@@ -105,7 +116,7 @@ func (l *Log) cleanIDs(ctx context.Context, cursor uint64) (uint64, error) {
 		}
 		if len(args) > 0 {
 			opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
-			err := cleanScript.Run(opCtx, l.client, []string{l.stream, l.ids}, args...).Err()
+			err := cleanScript.Run(opCtx, l.client, []string{l.stream, l.ids, l.reserved}, args...).Err()
 			cancel()
 			if err != nil {
 				return cursor, l.fail(ctx, "clean id index", err)

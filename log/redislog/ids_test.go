@@ -28,8 +28,8 @@ func TestIDsInOneScriptCall(t *testing.T) {
 		b, _ := (&ssehub.Event{Topics: []string{"t"}, ID: id}).AppendBinary(nil)
 		return b
 	}
-	h := topicHashes(&ssehub.Event{Topics: []string{"t"}})
-	args := []any{"0", l.tprefix,
+	h := topicHashes(&ssehub.Event{Topics: []string{"t"}}, false)
+	args := []any{"0", l.tprefix, "0", l.rprefix,
 		1, "urn:x", enc("urn:x"), h,
 		2, "", enc(""), h, "urn:x", enc("urn:x"), h, // refused: urn:x is taken by the first
 		1, "urn:y", enc("urn:y"), h,

@@ -23,21 +23,45 @@ import (
 // range is left over.
 func indexDiff(t testing.TB, l *Log) string {
 	t.Helper()
+	for _, k := range [][3]string{{l.stream, l.tprefix, l.topics}, {l.reserved, l.rprefix, l.rtopics}} {
+		if diff := streamIndexDiff(t, l, k[0], k[1], k[2]); diff != "" {
+			return diff
+		}
+	}
 	ctx := t.Context()
 	c := l.client
-	msgs, err := c.XRange(ctx, l.stream, "-", "+").Result()
+	marker, counter, err := l.indexState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if marker != counter {
+		return fmt.Sprintf("the marker is %q, the counter %q", marker, counter)
+	}
+	if n, err := c.Exists(ctx, l.unindexed).Result(); err != nil || n != 0 {
+		return fmt.Sprintf("the appended ranges are left over (%d, %v)", n, err)
+	}
+	return ""
+}
+
+// streamIndexDiff is indexDiff for one stream, the prefix of its sets and
+// its topics set.
+func streamIndexDiff(t testing.TB, l *Log, stream, tprefix, topicsKey string) string {
+	t.Helper()
+	ctx := t.Context()
+	c := l.client
+	msgs, err := c.XRange(ctx, stream, "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string][]string{} // topic key -> positions
 	for _, e := range l.mustDecode(t, msgs) {
 		for _, tp := range eventlog.DistinctTopics(e) {
-			k := l.topicKey(tp)
+			k := tprefix + l.topicKey(tp, false)[len(l.tprefix):]
 			want[k] = append(want[k], strconv.FormatUint(e.Pos, 10))
 		}
 	}
 	var keys []string
-	iter := c.Scan(ctx, 0, l.tprefix+"*", 1000).Iterator()
+	iter := c.Scan(ctx, 0, tprefix+"*", 1000).Iterator()
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
 	}
@@ -48,15 +72,15 @@ func indexDiff(t testing.TB, l *Log) string {
 	if wantKeys := slices.Sorted(maps.Keys(want)); !slices.Equal(keys, wantKeys) {
 		return fmt.Sprintf("index sets %v, want %v", keys, wantKeys)
 	}
-	oldest, err := c.ZRangeWithScores(ctx, l.topics, 0, -1).Result()
+	oldest, err := c.ZRangeWithScores(ctx, topicsKey, 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(oldest) != len(want) {
-		return fmt.Sprintf("the topics set has %d entries, want %d", len(oldest), len(want))
+		return fmt.Sprintf("the topics set %s has %d entries, want %d", topicsKey, len(oldest), len(want))
 	}
 	for _, z := range oldest {
-		k := l.tprefix + z.Member.(string)
+		k := tprefix + z.Member.(string)
 		if len(want[k]) == 0 || strconv.FormatFloat(z.Score, 'f', -1, 64) != want[k][0] {
 			return fmt.Sprintf("the topics set gives %s the oldest position %.0f, want %v", k, z.Score, want[k])
 		}
@@ -81,16 +105,6 @@ func indexDiff(t testing.TB, l *Log) string {
 			return fmt.Sprintf("%s holds %d positions, want %d; from index %d it holds %v, want %v",
 				k, len(members), len(positions), i, members[i:min(i+5, len(members))], positions[i:min(i+5, len(positions))])
 		}
-	}
-	marker, counter, err := l.indexState(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if marker != counter {
-		return fmt.Sprintf("the marker is %q, the counter %q", marker, counter)
-	}
-	if n, err := c.Exists(ctx, l.unindexed).Result(); err != nil || n != 0 {
-		return fmt.Sprintf("the appended ranges are left over (%d, %v)", n, err)
 	}
 	return ""
 }
@@ -182,7 +196,7 @@ func TestTopicIndexStored(t *testing.T) {
 		t.Fatal(diff)
 	}
 	// The key names are part of what is stored: 16 hex digits of TopicHash.
-	if k, want := l.topicKey("a"), fmt.Sprintf("{%s}:t:%016x", l.opts.Prefix, eventlog.TopicHash("a")); k != want {
+	if k, want := l.topicKey("a", false), fmt.Sprintf("{%s}:t:%016x", l.opts.Prefix, eventlog.TopicHash("a")); k != want {
 		t.Fatalf("topic key %q, want %q", k, want)
 	}
 	checkReads(t, l)
@@ -262,10 +276,10 @@ func TestTopicIndexRetention(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n, _ := l.client.Exists(t.Context(), l.topicKey("dead")).Result(); n != 1 {
+			if n, _ := l.client.Exists(t.Context(), l.topicKey("dead", false)).Result(); n != 1 {
 				t.Fatal("test bug: the dead topic has no set before the sweep")
 			}
-			if n, _ := l.client.ZCount(t.Context(), l.topicKey("live/0"), "-inf", fmt.Sprint(first-1)).Result(); n == 0 {
+			if n, _ := l.client.ZCount(t.Context(), l.topicKey("live/0", false), "-inf", fmt.Sprint(first-1)).Result(); n == 0 {
 				t.Fatalf("test bug: retention trimmed nothing of live/0 (first %d)", first)
 			}
 			checkReads(t, l) // stale entries are not read

@@ -19,6 +19,9 @@ func TestConformance(t *testing.T) {
 		OpenRetained: func(t *testing.T, maxEvents int) ssehub.Log {
 			return open(t, url, Options{MaxEvents: maxEvents})
 		},
+		OpenReserved: func(t *testing.T, maxEvents, maxReserved int) ssehub.Log {
+			return open(t, url, Options{MaxEvents: maxEvents, MaxReserved: maxReserved})
+		},
 		// XADD MAXLEN ~ trims whole stream nodes: at most
 		// stream-node-max-entries (100 by default) more remain.
 		RetentionSlack: 100,

@@ -29,6 +29,8 @@ const (
 	sweepPages   = 16   // sweep script calls per pass
 	walkSteps    = 1000 // appended ranges the build script steps over per call
 	topicKeyPart = ":t:"
+	// reservedKeyPart names the sets of the reserved stream's events
+	reservedKeyPart = ":r:"
 
 	// afterSeq completes "(<pos>" to the start of an XRANGE after every
 	// entry id of position pos, also ids not made by this package.
@@ -50,7 +52,8 @@ end
 `
 
 // readScript answers one ReadTopics call, or the first part of it.
-// KEYS: the stream, the counter, the marker M, then the topics' sets.
+// KEYS: the stream, the counter, the marker M, the reserved stream, then
+// for each topic its set and its reserved set (see the append script).
 // ARGV: after, until (0: none), limit, max bytes (0: none), the most
 // stream entries to scan, then the topics (none: every event).
 //
@@ -63,9 +66,13 @@ end
 // scanned its most, or a topic's set had more than limit positions): the
 // caller goes on from there if it needs more.
 //
-// Candidates up to M come from the topics' sets (a hash may be shared by
-// two topics: the caller checks topics); after M the script scans the
-// stream and checks topics itself, by parsing the encoding.
+// Candidates up to M come from the topics' sets, each looked up in the
+// stream its set is of (a hash may be shared by two topics: the caller
+// checks topics); after M the script scans both streams, merged by
+// position, and checks topics itself, by parsing the encoding. (Only a
+// node of the version before the index leaves M behind, and only while the
+// index is being built, see buildIndex.) Without topics it scans both
+// streams from after.
 var readScript = indexScript(`
 local function skip(s, i)
 	while true do
@@ -118,10 +125,13 @@ end
 
 local after, untl, limit, maxb, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local newest = tonumber(redis.call('GET', KEYS[2]) or '0')
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #top > 0 then newest = math.max(newest, num(top[1][1])) end
+for _, s in ipairs({KEYS[1], KEYS[4]}) do
+	local top = redis.call('XREVRANGE', s, '+', '-', 'COUNT', 1)
+	if #top > 0 then newest = math.max(newest, num(top[1][1])) end
+end
 local out = {fmt(newest), '0'}
-local f = first(KEYS[1])
+local f, fr = first(KEYS[1]), first(KEYS[4])
+if f == nil or (fr ~= nil and fr < f) then f = fr end
 if f == nil then return out end
 local lo = math.max(after, f - 1)
 local hi = newest
@@ -149,10 +159,16 @@ if #ARGV > 5 then
 	local m = tonumber(redis.call('GET', KEYS[3]) or '0')
 	local ihi = math.min(hi, m)
 	if ihi > lo then
-		local ps, cut = {}, nil
-		for k = 4, #KEYS do
+		local ps, where, cut = {}, {}, nil
+		for k = 5, #KEYS do
 			local r = redis.call('ZRANGEBYSCORE', KEYS[k], '(' .. fmt(lo), fmt(ihi), 'LIMIT', 0, limit)
-			for _, p in ipairs(r) do ps[#ps+1] = tonumber(p) end
+			local stream = KEYS[1]
+			if (k - 5) % 2 == 1 then stream = KEYS[4] end
+			for _, p in ipairs(r) do
+				p = tonumber(p)
+				ps[#ps+1] = p
+				where[p] = stream
+			end
 			if #r >= limit then
 				local last = tonumber(r[#r])
 				if cut == nil or last < cut then cut = last end
@@ -165,7 +181,7 @@ if #ARGV > 5 then
 			if p ~= prev then
 				prev = p
 				local id = fmt(p) .. '-0'
-				local e = redis.call('XRANGE', KEYS[1], id, id)
+				local e = redis.call('XRANGE', where[p], id, id)
 				if #e > 0 then
 					local v = value(e[1])
 					if not add(fmt(p), v, (parse(v, nil))) then return out end
@@ -180,22 +196,39 @@ if #ARGV > 5 then
 	from = math.max(lo, m)
 end
 if hi <= from then return out end
-local start, scanned = '(' .. fmt(from) .. '-0', 0
-while true do
-	local count = math.min(${page}, cap - scanned)
-	local page = redis.call('XRANGE', KEYS[1], start, fmt(hi) .. '-0', 'COUNT', count)
-	for _, e in ipairs(page) do
-		local v = value(e)
-		local size, hit = parse(v, want)
-		if hit and not add(fmt(num(e[1])), v, size) then return out end
+-- Scan both streams after from, merged by position: a page of each at a
+-- time; an entry is taken only once the other stream's next is known.
+local streams, pages, at, start, done = {KEYS[1], KEYS[4]}, {{}, {}}, {1, 1}, {}, {false, false}
+start[1] = '(' .. fmt(from) .. '-0'
+start[2] = start[1]
+local scanned = 0
+local function head(s)
+	if at[s] > #pages[s] and not done[s] then
+		local pg = redis.call('XRANGE', streams[s], start[s], fmt(hi) .. '-0', 'COUNT', ${page})
+		if #pg < ${page} then done[s] = true end
+		if #pg > 0 then start[s] = '(' .. pg[#pg][1] end
+		pages[s], at[s] = pg, 1
 	end
-	scanned = scanned + #page
-	if #page < count then return out end
+	return pages[s][at[s]]
+end
+while true do
+	local a, b = head(1), head(2)
+	local e = a
+	if a == nil or (b ~= nil and num(b[1]) < num(a[1])) then
+		e = b
+		at[2] = at[2] + 1
+	else
+		at[1] = at[1] + 1
+	end
+	if e == nil then return out end
+	local v = value(e)
+	local size, hit = parse(v, want)
+	if hit and not add(fmt(num(e[1])), v, size) then return out end
+	scanned = scanned + 1
 	if scanned >= cap then
-		out[2] = fmt(num(page[#page][1]))
+		out[2] = fmt(num(e[1]))
 		return out
 	end
-	start = '(' .. page[#page][1]
 end
 `)
 
@@ -280,9 +313,13 @@ func indexScript(src string) *redis.Script {
 }
 
 // topicHashes returns the hashes of e's distinct topics as the scripts
-// take them: hex, space separated.
-func topicHashes(e *ssehub.Event) string {
-	b := make([]byte, 0, 17*len(e.Topics))
+// take them: hex, space separated, preceded by "R" when e goes to the
+// reserved stream.
+func topicHashes(e *ssehub.Event, reserved bool) string {
+	b := make([]byte, 0, 1+17*len(e.Topics))
+	if reserved {
+		b = append(b, 'R')
+	}
 	for i, t := range eventlog.DistinctTopics(e) {
 		if i > 0 {
 			b = append(b, ' ')
@@ -292,8 +329,12 @@ func topicHashes(e *ssehub.Event) string {
 	return string(b)
 }
 
-// topicKey returns the name of the sorted set that indexes topic.
-func (l *Log) topicKey(topic string) string {
+// topicKey returns the name of the sorted set that indexes topic's events
+// in the stream, or with reserved those in the reserved stream.
+func (l *Log) topicKey(topic string, reserved bool) string {
+	if reserved {
+		return string(appendHash([]byte(l.rprefix), topic))
+	}
 	return string(appendHash([]byte(l.tprefix), topic))
 }
 
@@ -316,11 +357,11 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) ([]*ssehub.Ev
 		return nil, 0, err
 	}
 	c := eventlog.NewCollector(q)
-	keys := []string{l.stream, l.counter, l.marker}
+	keys := []string{l.stream, l.counter, l.marker, l.reserved}
 	args := []any{q.After, q.Until, max(q.Limit, 1), max(q.MaxBytes, 0), readScanCap}
 	for _, t := range q.Topics {
-		if k := l.topicKey(t); !slices.Contains(keys[3:], k) {
-			keys = append(keys, k)
+		if k := l.topicKey(t, false); !slices.Contains(keys[4:], k) {
+			keys = append(keys, k, l.topicKey(t, true))
 		}
 		args = append(args, t)
 	}
@@ -419,7 +460,7 @@ func (l *Log) buildChunk(ctx context.Context) (done bool, err error) {
 		if err := ev.UnmarshalBinary([]byte(s)); err != nil {
 			continue // Read skips it too, with a message
 		}
-		args = append(args, last, topicHashes(&ev))
+		args = append(args, last, topicHashes(&ev, false))
 	}
 	args[0], args[1], args[2] = marker, l.tprefix, last
 	if l.beforeBuildScript != nil {
@@ -435,17 +476,22 @@ func (l *Log) buildChunk(ctx context.Context) (done bool, err error) {
 
 // sweepTopics removes index entries of events retention removed, and the
 // sets of topics none of whose events are retained, looking at up to
-// sweepPages×sweepCount topics. Safe to run on several nodes at once.
+// sweepPages×sweepCount topics of each stream. Each set names positions of
+// one stream (see the append script), so a set of the reserved stream is
+// swept against that stream's oldest entry. Safe to run on several nodes
+// at once.
 func (l *Log) sweepTopics(ctx context.Context) error {
-	for range sweepPages {
-		opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
-		n, err := sweepScript.Run(opCtx, l.client, []string{l.stream, l.topics}, l.tprefix, sweepCount).Int()
-		cancel()
-		if err != nil {
-			return l.fail(ctx, "sweep topic index", err)
-		}
-		if n < sweepCount {
-			return nil
+	for _, keys := range [][]string{{l.stream, l.topics, l.tprefix}, {l.reserved, l.rtopics, l.rprefix}} {
+		for range sweepPages {
+			opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+			n, err := sweepScript.Run(opCtx, l.client, keys[:2], keys[2], sweepCount).Int()
+			cancel()
+			if err != nil {
+				return l.fail(ctx, "sweep topic index", err)
+			}
+			if n < sweepCount {
+				break
+			}
 		}
 	}
 	return nil

@@ -27,7 +27,7 @@ func (l *Log) maintain() {
 		defer t.Stop()
 		age = t.C
 	}
-	if l.opts.MaxAge > 0 || l.opts.MaxEvents > 0 {
+	if l.opts.MaxAge > 0 || l.opts.MaxEvents > 0 || l.opts.MaxReserved > 0 {
 		t := time.NewTicker(idCleanInterval)
 		defer t.Stop()
 		ids = t.C
@@ -73,15 +73,24 @@ func trimInterval(maxAge time.Duration) time.Duration {
 	return min(max(maxAge/10, 50*time.Millisecond), time.Minute)
 }
 
-// trimAge removes the events at the oldest end of the stream whose Time is
-// older than MaxAge. Undecodable entries at that end are removed too. It is
-// safe to run on several nodes at once: XTRIM MINID is idempotent and
+// trimAge removes the events at the oldest end of each stream whose Time
+// is older than MaxAge. Undecodable entries at that end are removed too. It
+// is safe to run on several nodes at once: XTRIM MINID is idempotent and
 // appends only add newer ids.
 func (l *Log) trimAge(ctx context.Context) error {
 	cutoff := time.Now().Add(-l.opts.MaxAge)
+	if err := l.trimStreamAge(ctx, l.stream, cutoff); err != nil {
+		return err
+	}
+	return l.trimStreamAge(ctx, l.reserved, cutoff)
+}
+
+// trimStreamAge removes the events before cutoff at the oldest end of
+// stream.
+func (l *Log) trimStreamAge(ctx context.Context, stream string, cutoff time.Time) error {
 	for {
 		opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
-		msgs, err := l.client.XRangeN(opCtx, l.stream, "-", "+", trimScan).Result()
+		msgs, err := l.client.XRangeN(opCtx, stream, "-", "+", trimScan).Result()
 		cancel()
 		if err != nil {
 			return l.fail(ctx, "trim", err)
@@ -103,7 +112,7 @@ func (l *Log) trimAge(ctx context.Context) error {
 			return nil
 		}
 		opCtx, cancel = context.WithTimeout(ctx, l.opts.Timeout)
-		err = l.client.XTrimMinID(opCtx, l.stream, minID).Err()
+		err = l.client.XTrimMinID(opCtx, stream, minID).Err()
 		cancel()
 		if err != nil {
 			return l.fail(ctx, "trim", err)
