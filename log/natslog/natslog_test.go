@@ -22,6 +22,9 @@ func TestConformance(t *testing.T) {
 		OpenRetained: func(t *testing.T, maxEvents int) ssehub.Log {
 			return open(t, url, Options{MaxEvents: maxEvents})
 		},
+		OpenReserved: func(t *testing.T, maxEvents, maxReserved int) ssehub.Log {
+			return open(t, url, Options{MaxEvents: maxEvents, MaxReserved: maxReserved, trimEveryAppend: true})
+		},
 		Reopen: func(t *testing.T, l ssehub.Log) ssehub.Log {
 			old := l.(*Log)
 			if err := old.Close(); err != nil {
