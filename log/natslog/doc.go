@@ -136,18 +136,33 @@
 //     readers of its application topic look.
 //
 // so that the filter S.> matches application events only and R.> reserved
-// ones only. Each class is trimmed by a purge with that filter and keep =
-// its budget, which removes the oldest messages of the class wherever they
-// lie in the stream, the other class untouched. A Log counts the events of
-// each class it appends and, when a class has had an eighth of its budget
-// of them (at least one, at most 1024) since its last purge, wakes its
-// trimmer goroutine, which purges: no round trip is added to Append, and
-// each class may hold up to that step more than its budget (per node
-// appending) until the purge runs. Every node purges with the same filters
-// and keeps, so they agree whichever runs. The stream's MaxMsgs is then
-// twice MaxEvents+MaxReserved, a backstop for when purging falls behind or
-// fails (it removes the oldest messages, of either class), or no limit
-// without MaxEvents; MaxAge applies to both classes.
+// ones only. A Log counts the events of each class it appends and, when a
+// class has had an eighth of its budget of them (at least one, at most
+// 1024) since it last trimmed that class, wakes its trimmer goroutine: no
+// round trip is added to Append, and each class may hold up to that step
+// more than its budget (per node appending) until the trim runs.
+//
+//   - Application events are trimmed by one purge with filter S.> and keep
+//     = MaxEvents, which removes the oldest of them wherever they lie in
+//     the stream, reserved ones untouched.
+//   - Reserved events are deleted one by one: an ephemeral consumer on R.>
+//     lists the oldest, and each that had at least MaxReserved reserved
+//     messages after it is deleted, with pipelined requests. A purge would
+//     be one request, but nats-server 2.9 moves every consumer reading
+//     both classes (a Tail, a Read) to the first message left on a purge's
+//     filter: past the application events in between, lost to that
+//     reader. (After an application purge that is the oldest application
+//     event retained: a consumer skips only reserved events before
+//     Bounds' first.) The deletes erase the message: 2.9 records a fast
+//     delete only in its index, which a killed server may lose, bringing
+//     deleted messages back.
+//
+// Every node trims with the same filters and budgets, so they agree
+// whichever runs. The stream's MaxMsgs is then twice MaxEvents+MaxReserved
+// plus 65536, a backstop for when trimming falls behind (a flood faster
+// than the deletes) or fails: it removes the oldest messages, of either
+// class. Without MaxEvents there is no limit. MaxAge applies to both
+// classes.
 //
 // Bounds' first is then the oldest application event's sequence (a get
 // with next_by_subj on S.> from the stream's first sequence; the stream's
@@ -164,12 +179,11 @@
 // is updated in place: its MaxMsgs grows to the backstop and the reserved
 // subjects are added, nothing is removed. Its reserved events stay on the
 // application subjects and count as application events until newer
-// application events push them out; a trim that removes application events
-// also purges the literal subject S (the previous layout's events, older
-// than everything on S.>). Setting MaxReserved back to 0 shrinks MaxMsgs
-// to MaxEvents, which removes the oldest messages beyond it at once. Options.Replicas sets the stream's replicas; with more than
-// one, reads go through the stream leader (no direct gets from replicas
-// that may lag), so a Read after an acknowledged Append on any node sees it.
+// application events push them out. Events on the literal subject S (the
+// layout before the topic index) are not counted: once S.> holds an
+// event, they lie before Bounds' first, and the backstop removes them.
+// Setting MaxReserved back to 0 shrinks MaxMsgs to MaxEvents, which
+// removes the oldest messages beyond it at once.
 //
 // # When NATS is unreachable
 //

@@ -47,8 +47,8 @@ type Options struct {
 	// MaxEvents counts application events only, so that the hub's
 	// bookkeeping never pushes an application event out of history (see
 	// ssehub.ReservedRetention and the package documentation). Both
-	// budgets are kept by purges after appends, so each class may hold a
-	// few events more than its budget for a moment. Zero: one budget for
+	// budgets are kept by trimming in the background after appends, so
+	// each class may hold a few events more than its budget for a moment. Zero: one budget for
 	// all events, as before. Every node sharing the stream must use the
 	// same MaxEvents and MaxReserved.
 	MaxReserved int
@@ -96,8 +96,7 @@ type Log struct {
 	// the literal subject (written by the previous version): reads by
 	// topic scan that subject when they start at or before it.
 	legacyLast   atomic.Uint64
-	legacyWarned atomic.Bool   // a previous-version node was seen publishing
-	legacyPurged atomic.Uint64 // legacyLast when trim purged the literal subject
+	legacyWarned atomic.Bool // a previous-version node was seen publishing
 
 	// With MaxReserved (reserved.go): the events of each class this Log
 	// appended since it last purged that class, and the trimmer that
@@ -251,9 +250,9 @@ func (l *Log) ensureStream(ctx context.Context) error {
 	}
 	switch {
 	case l.opts.MaxEvents > 0 && l.opts.MaxReserved > 0:
-		// The budgets are kept by purges (reserved.go); the stream's limit
-		// is a backstop for when purging falls behind or fails.
-		cfg.MaxMsgs = 2 * int64(l.opts.MaxEvents+l.opts.MaxReserved)
+		// The budgets are kept by trimming (reserved.go); the stream's
+		// limit is a backstop for when trimming falls behind or fails.
+		cfg.MaxMsgs = backstop(l.opts.MaxEvents, l.opts.MaxReserved)
 	case l.opts.MaxEvents > 0:
 		cfg.MaxMsgs = int64(l.opts.MaxEvents)
 	}

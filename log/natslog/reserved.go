@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -23,7 +25,18 @@ const (
 	reservedToken = "-r" // <Subject>-r.t.<hash>, <Subject>-r.m: reserved events
 	maxTrimStep   = 1024 // most appends of a class between two purges
 	purgeAPI      = "STREAM.PURGE."
+	deleteAPI     = "STREAM.MSG.DELETE."
 )
+
+// backstopSlack is how many events beyond twice both budgets the stream
+// holds before its limit removes the oldest, of either class: room for
+// the trimmer to fall behind during a flood of reserved events.
+const backstopSlack = 65536
+
+// backstop returns the stream's MaxMsgs with both budgets.
+func backstop(maxEvents, maxReserved int) int64 {
+	return 2*int64(maxEvents+maxReserved) + backstopSlack
+}
 
 // reservedTopic reports whether topic is in the hub's reserved namespace
 // (ssehub.ReservedPrefixes).
@@ -116,35 +129,29 @@ func (l *Log) trimmer() {
 	}
 }
 
-// trim purges each class whose step of appends has passed down to its
-// budget: the reserved subjects (<Subject>-r.>) keeping MaxReserved, the
-// application subjects (<Subject>.>) keeping MaxEvents. A purge removes
-// the oldest messages of its filter only, wherever they lie in the stream.
-// One trim runs at a time; failures are logged and the counts kept, so
-// that the next Append tries again.
+// trim brings each class whose step of appends has passed down to its
+// budget. Reserved events are deleted one by one (trimReserved): a purge
+// with a subject filter makes nats-server 2.9 move every consumer that
+// reads both classes — a Tail, a Read — to the first message left on the
+// filter, past the application events in between. Application events are purged
+// (<Subject>.> keeping MaxEvents): that moves a consumer no further than
+// the oldest application event retained, past only reserved events older
+// than Bounds' first. One trim runs at a time; failures are logged and the
+// counts kept, so that the next Append tries again.
 func (l *Log) trim(ctx context.Context) {
 	l.trimMu.Lock()
 	defer l.trimMu.Unlock()
 	resStep, appStep := l.trimSteps()
 	if n := l.resPending.Load(); n >= resStep {
 		l.resPending.Add(-n)
-		if _, err := l.purge(ctx, l.reservedBase()+".>", l.opts.MaxReserved); err != nil {
+		if err := l.trimReserved(ctx); err != nil {
 			l.resPending.Add(n)
 			l.trimFailed(err)
 		}
 	}
 	if n := l.appPending.Load(); n >= appStep && l.opts.MaxEvents > 0 {
 		l.appPending.Add(-n)
-		purged, err := l.purge(ctx, l.subject+".>", l.opts.MaxEvents)
-		if err == nil && purged > 0 && l.legacyLast.Load() > l.legacyPurged.Load() {
-			// <Subject>.> held more than MaxEvents: the previous version's
-			// events on Subject itself, all older, are beyond the budget.
-			last := l.legacyLast.Load()
-			if _, err = l.purge(ctx, l.subject, 0); err == nil {
-				l.legacyPurged.Store(last)
-			}
-		}
-		if err != nil {
+		if _, err := l.purge(ctx, l.subject+".>", l.opts.MaxEvents); err != nil {
 			l.appPending.Add(n)
 			l.trimFailed(err)
 		}
@@ -157,9 +164,107 @@ func (l *Log) trimFailed(err error) {
 	}
 }
 
-// purge removes the messages on filter but the newest keep (all of them
-// when keep is 0) and returns how many it removed. It speaks the purge API
-// itself because nats.go's Stream.Purge does not return the count.
+// trimReserved deletes the reserved events beyond the newest MaxReserved.
+// It reads the reserved subjects from the oldest with an ephemeral
+// consumer and deletes each message that had at least MaxReserved reserved
+// messages after it when it was delivered (its NumPending): nodes trimming
+// at once may delete the same message, never one of the newest
+// MaxReserved. The deletes are pipelined (a few round trips for any
+// number) and erase the message: nats-server 2.9 records a fast delete
+// (no_erase) only in its index, which a crash may lose, bringing deleted
+// messages back — and the stream's limit then removes the oldest, maybe
+// application events.
+func (l *Log) trimReserved(ctx context.Context) error {
+	opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+	defer cancel()
+	cons, err := l.js.CreateConsumer(opCtx, l.name, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		FilterSubject:     l.reservedBase() + ".>",
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: 10 * time.Second, // cleans up if the delete fails
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
+		defer cancel()
+		l.js.DeleteConsumer(ctx, l.name, cons.CachedInfo().Name)
+	}()
+	keep := uint64(l.opts.MaxReserved)
+	var seqs []uint64
+	for want := 1; want > 0 && len(seqs) < maxTrimBatch; {
+		batch, err := cons.FetchNoWait(min(want, maxFetch))
+		if err != nil {
+			return err
+		}
+		want = 0
+		for msg := range batch.Messages() {
+			meta, err := msg.Metadata()
+			if err != nil {
+				return err
+			}
+			if meta.NumPending < keep {
+				want = 0
+				break
+			}
+			seqs = append(seqs, meta.Sequence.Stream)
+			want = int(meta.NumPending - keep) // the older ones after it
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return err
+		}
+	}
+	return l.deleteMsgs(opCtx, seqs)
+}
+
+// maxTrimBatch is the most reserved events one trim deletes; the next
+// Append's trim goes on.
+const maxTrimBatch = 4 * maxTrimStep
+
+// deleteMsgs deletes (erases) the messages at the given stream sequences
+// with pipelined requests. A message already gone (another node deleted
+// it) is no error.
+func (l *Log) deleteMsgs(ctx context.Context, seqs []uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	inbox := l.nc.NewRespInbox()
+	sub, err := l.nc.SubscribeSync(inbox)
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	subject := jetstream.DefaultAPIPrefix + deleteAPI + l.name
+	for _, seq := range seqs {
+		req := []byte(`{"seq":` + strconv.FormatUint(seq, 10) + `}`)
+		if err := l.nc.PublishRequest(subject, inbox, req); err != nil {
+			return err
+		}
+	}
+	for range seqs {
+		msg, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return err
+		}
+		var resp struct {
+			Error *jetstream.APIError `json:"error"`
+		}
+		if err := json.Unmarshal(msg.Data, &resp); err != nil {
+			return err
+		}
+		if resp.Error != nil && resp.Error.ErrorCode != jetstream.JSErrCodeMessageNotFound {
+			return resp.Error
+		}
+	}
+	return nil
+}
+
+// purge removes the messages on filter but the newest keep and returns
+// how many it removed. It speaks the purge API itself because nats.go's
+// Stream.Purge does not return the count.
 func (l *Log) purge(ctx context.Context, filter string, keep int) (uint64, error) {
 	req, _ := json.Marshal(jetstream.StreamPurgeRequest{Subject: filter, Keep: uint64(max(keep, 0))})
 	opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
@@ -183,16 +288,18 @@ func (l *Log) purge(ctx context.Context, filter string, keep int) (uint64, error
 
 // firstApp returns the stream sequence of the oldest application event
 // retained at or after stream sequence from (the stream's first): the
-// oldest message of the previous version on Subject, else the oldest on
-// <Subject>.>, else from itself (there is no application event, and
+// oldest message on <Subject>.>, else the oldest of the previous version
+// on Subject, else from itself (there is no application event, and
 // retention removed none after from: only age removes the last ones, and
-// it removes the older messages of both classes first).
+// it removes the older messages of both classes first). Events of the
+// previous version older than a message on <Subject>.> stay before first
+// (trimming counts <Subject>.> only; the stream's limit removes them).
 func (l *Log) firstApp(ctx context.Context, from uint64) (uint64, error) {
 	opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	defer cancel()
 	filters := []string{l.subject + ".>"}
-	if l.legacyLast.Load() >= from && l.legacyLast.Load() > l.legacyPurged.Load() {
-		filters = []string{l.subject, l.subject + ".>"}
+	if l.legacyLast.Load() >= from {
+		filters = append(filters, l.subject)
 	}
 	for _, f := range filters {
 		msg, err := l.stream.GetMsg(opCtx, from, jetstream.WithGetMsgSubject(f))
