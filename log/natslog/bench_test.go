@@ -18,6 +18,16 @@ func BenchmarkAppendParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkAppendParallelReserved is BenchmarkAppendParallel with the
+// reserved class on: what counting and trimming the application events
+// in the background cost the append path.
+func BenchmarkAppendParallelReserved(b *testing.B) {
+	url := sharedURL(b)
+	logtest.BenchmarkAppendParallel(b, func(b *testing.B) ssehub.Log {
+		return open(b, url, Options{MaxEvents: 100_000, MaxReserved: 10_000})
+	})
+}
+
 // BenchmarkReadTopics reads the 10 events of one topic spread over 200,000
 // events on 1,000 other topics, as a resuming subscriber of that topic
 // does (and, for contrast, 500 events of a topic that has every second

@@ -118,9 +118,72 @@
 //
 // Options.MaxEvents and Options.MaxAge become the stream's MaxMsgs and
 // MaxAge, enforced exactly by JetStream. Bounds reads the stream's first and
-// last sequence. Options.Replicas sets the stream's replicas; with more than
-// one, reads go through the stream leader (no direct gets from replicas
-// that may lag), so a Read after an acknowledged Append on any node sees it.
+// last sequence.
+//
+// # The reserved class
+//
+// With Options.MaxReserved, the hub's own events (ssehub.Event.Reserved:
+// subscription events, heartbeats) are kept on a budget of their own
+// (ssehub.ReservedRetention), so that a flood of them never pushes an
+// application event out of history. They stay in the one stream (their
+// positions are stream sequences like any other's) on subjects of their
+// own beside the application subjects, not under them:
+//
+//   - R.t.<h> and R.m, with R = S-r (S followed by "-r"), for reserved
+//     events with one and with several distinct topics, all reserved. An
+//     event a Go program publishes with a reserved canonical topic and an
+//     application topic too stays on S.m, an application event, where the
+//     readers of its application topic look.
+//
+// so that the filter S.> matches application events only and R.> reserved
+// ones only. A Log counts the events of each class it appends and, when a
+// class has had an eighth of its budget of them (at least one, at most
+// 1024) since it last trimmed that class, wakes its trimmer goroutine: no
+// round trip is added to Append, and each class may hold up to that step
+// more than its budget (per node appending) until the trim runs.
+//
+//   - Application events are trimmed by one purge with filter S.> and keep
+//     = MaxEvents, which removes the oldest of them wherever they lie in
+//     the stream, reserved ones untouched.
+//   - Reserved events are deleted one by one: an ephemeral consumer on R.>
+//     lists the oldest, and each that had at least MaxReserved reserved
+//     messages after it is deleted, with pipelined requests. A purge would
+//     be one request, but nats-server 2.9 moves every consumer reading
+//     both classes (a Tail, a Read) to the first message left on a purge's
+//     filter: past the application events in between, lost to that
+//     reader. (After an application purge that is the oldest application
+//     event retained: a consumer skips only reserved events before
+//     Bounds' first.) The deletes erase the message: 2.9 records a fast
+//     delete only in its index, which a killed server may lose, bringing
+//     deleted messages back.
+//
+// Every node trims with the same filters and budgets, so they agree
+// whichever runs. The stream's MaxMsgs is then twice MaxEvents+MaxReserved
+// plus 65536, a backstop for when trimming falls behind (a flood faster
+// than the deletes) or fails: it removes the oldest messages, of either
+// class. Without MaxEvents there is no limit. MaxAge applies to both
+// classes.
+//
+// Bounds' first is then the oldest application event's sequence (a get
+// with next_by_subj on S.> from the stream's first sequence; the stream's
+// first when there is none): every application event after it is
+// retained, older reserved events may be. ReservedRemoved is the sequence
+// just before the oldest retained reserved event (a get on R.>), or before
+// the stream's first message when there is none: every node sharing the
+// stream says the same, and it is never earlier than the newest reserved
+// event removed (it may be later, by the application events in between).
+// A read of a reserved topic by topic also reads R.t.<h> and R.m (and S's
+// subjects, where reserved events appended without MaxReserved are).
+//
+// A stream of a version without MaxReserved (or opened with MaxReserved 0)
+// is updated in place: its MaxMsgs grows to the backstop and the reserved
+// subjects are added, nothing is removed. Its reserved events stay on the
+// application subjects and count as application events until newer
+// application events push them out. Events on the literal subject S (the
+// layout before the topic index) are not counted: once S.> holds an
+// event, they lie before Bounds' first, and the backstop removes them.
+// Setting MaxReserved back to 0 shrinks MaxMsgs to MaxEvents, which
+// removes the oldest messages beyond it at once.
 //
 // # When NATS is unreachable
 //

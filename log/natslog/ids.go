@@ -36,7 +36,7 @@ import (
 //
 // The index stream has the event stream's MaxAge (its messages are written
 // after their events, so they expire later) and, with MaxEvents, keeps at
-// most twice as many ids plus idSlack, dropping the oldest: JetStream
+// most twice as many ids (MaxEvents+MaxReserved) plus idSlack, dropping the oldest: JetStream
 // cleans it without a trimmer of ours. A plain stream rather than a KV
 // bucket because a bucket cannot limit its number of keys.
 
@@ -81,7 +81,7 @@ func (l *Log) ensureIDStream(ctx context.Context) error {
 		AllowDirect:       l.opts.Replicas == 1,
 	}
 	if l.opts.MaxEvents > 0 {
-		cfg.MaxMsgs = 2*int64(l.opts.MaxEvents) + idSlack
+		cfg.MaxMsgs = 2*int64(l.opts.MaxEvents+l.opts.MaxReserved) + idSlack
 	}
 	opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	defer cancel()

@@ -29,8 +29,10 @@ type Options struct {
 	// must use the same stream. Default "SSEHUB".
 	Stream string
 	// Subject names the stream's subjects: events are published on
-	// <Subject>.t.<topic hash> and <Subject>.m, and the previous version
-	// published them on Subject itself (see the package documentation).
+	// <Subject>.t.<topic hash> and <Subject>.m (with MaxReserved, the
+	// hub's own on <Subject>-r.t.<topic hash> and <Subject>-r.m), and the
+	// previous version published them on Subject itself (see the package
+	// documentation).
 	// Default "ssehub.<Stream>.events".
 	Subject string
 	// MaxEvents, when positive, is how many of the newest events the
@@ -39,6 +41,17 @@ type Options struct {
 	// MaxAge, when positive, is how long the stream keeps an event (its
 	// MaxAge, counted from when JetStream stored it).
 	MaxAge time.Duration
+	// MaxReserved, when positive, keeps the hub's own events
+	// (ssehub.Event.Reserved: subscription events, heartbeats) apart, on
+	// subjects of their own: the newest MaxReserved of them are kept, and
+	// MaxEvents counts application events only, so that the hub's
+	// bookkeeping never pushes an application event out of history (see
+	// ssehub.ReservedRetention and the package documentation). Both
+	// budgets are kept by trimming in the background after appends, so
+	// each class may hold a few events more than its budget for a moment. Zero: one budget for
+	// all events, as before. Every node sharing the stream must use the
+	// same MaxEvents and MaxReserved.
+	MaxReserved int
 	// Replicas is the stream's number of replicas in a NATS cluster.
 	// Default 1.
 	Replicas int
@@ -48,6 +61,10 @@ type Options struct {
 	// Logger receives warnings (NATS unreachable, undecodable messages).
 	// Default: discard.
 	Logger *slog.Logger
+
+	// trimEveryAppend makes each Append with MaxReserved purge before it
+	// returns, so that tests see the budgets exactly.
+	trimEveryAppend bool
 }
 
 // Log is an ssehub.Log in a JetStream stream. Create it with Open. All
@@ -80,6 +97,15 @@ type Log struct {
 	// topic scan that subject when they start at or before it.
 	legacyLast   atomic.Uint64
 	legacyWarned atomic.Bool // a previous-version node was seen publishing
+
+	// With MaxReserved (reserved.go): the events of each class this Log
+	// appended since it last purged that class, and the trimmer that
+	// purges. trimMu is held by a trim (no other lock is taken under it).
+	resPending atomic.Int64
+	appPending atomic.Int64
+	trimKick   chan struct{} // buffered; Append wakes the trimmer
+	trimDone   chan struct{} // closed when the trimmer returned
+	trimMu     sync.Mutex
 
 	mu        sync.Mutex          // guards consumers
 	consumers map[string]struct{} // tail consumers to delete on Close; nil once closed
@@ -121,6 +147,8 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("%w: %v", ErrOptions, err)
 	}
 	switch {
+	case opts.MaxReserved < 0:
+		return nil, fmt.Errorf("%w: MaxReserved must not be negative (0 keeps reserved events with the others)", ErrOptions)
 	case opts.Replicas < 0 || opts.Replicas > 5:
 		return nil, fmt.Errorf("%w: Replicas must be between 1 and 5", ErrOptions)
 	case strings.ContainsAny(opts.Stream, ". *>/\\\t\r\n"):
@@ -191,6 +219,11 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		nc.Close()
 		return nil, err
 	}
+	if opts.MaxReserved > 0 {
+		l.trimKick = make(chan struct{}, 1)
+		l.trimDone = make(chan struct{})
+		go l.trimmer()
+	}
 	return l, nil
 }
 
@@ -211,7 +244,12 @@ func (l *Log) ensureStream(ctx context.Context) error {
 		// Direct gets may be answered by a replica that lags: only with one.
 		AllowDirect: l.opts.Replicas == 1,
 	}
-	if l.opts.MaxEvents > 0 {
+	switch {
+	case l.opts.MaxEvents > 0 && l.opts.MaxReserved > 0:
+		// The budgets are kept by trimming (reserved.go); the stream's
+		// limit is a backstop for when trimming falls behind or fails.
+		cfg.MaxMsgs = backstop(l.opts.MaxEvents, l.opts.MaxReserved)
+	case l.opts.MaxEvents > 0:
 		cfg.MaxMsgs = int64(l.opts.MaxEvents)
 	}
 	opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
@@ -338,6 +376,7 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) (err error) {
 	if len(events) > 1 {
 		futures = make([]jetstream.PubAckFuture, 0, len(events))
 	}
+	reserved := 0 // events on the reserved budget
 	for _, ev := range events {
 		c := *ev
 		c.Pos = 0
@@ -345,7 +384,11 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) (err error) {
 			c.Time = now
 		}
 		data, _ := c.MarshalBinary()
-		f, err := l.js.PublishMsgAsync(&nats.Msg{Subject: l.eventSubject(ev), Data: data})
+		subject, res := l.eventSubject(ev)
+		if res {
+			reserved++
+		}
+		f, err := l.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data})
 		if err != nil {
 			return l.fail(ctx, "append", err)
 		}
@@ -385,6 +428,9 @@ func (l *Log) Append(ctx context.Context, events ...*ssehub.Event) (err error) {
 			ev.Time = now
 		}
 	}
+	if l.opts.MaxReserved > 0 {
+		l.counted(ctx, reserved, len(events)-reserved)
+	}
 	return nil
 }
 
@@ -419,7 +465,9 @@ var errLost = errors.New("natslog: messages lost in transit")
 
 // Bounds implements ssehub.Log from the stream's state: the positions of
 // its first sequence (0 when it holds no message) and of its last (0 when
-// nothing was ever appended). Safe for concurrent use.
+// nothing was ever appended). With MaxReserved, first is that of the
+// oldest application event instead (see ssehub.ReservedRetention), one
+// (direct) get more. Safe for concurrent use.
 func (l *Log) Bounds(ctx context.Context) (first, last uint64, err error) {
 	if err := eventlog.Usable(ctx, l.closing); err != nil {
 		return 0, 0, err
@@ -431,7 +479,13 @@ func (l *Log) Bounds(ctx context.Context) (first, last uint64, err error) {
 	st := info.State
 	offset := l.offset.Load()
 	if st.Msgs > 0 {
-		first = st.FirstSeq + offset
+		firstSeq := st.FirstSeq
+		if l.opts.MaxReserved > 0 {
+			if firstSeq, err = l.firstApp(ctx, firstSeq); err != nil {
+				return 0, 0, l.fail(ctx, "bounds", err)
+			}
+		}
+		first = firstSeq + offset
 	}
 	if st.LastSeq > 0 {
 		last = st.LastSeq + offset
@@ -480,6 +534,9 @@ func (l *Log) Close() error {
 		l.consumers = nil
 		l.mu.Unlock()
 		l.close()
+		if l.trimDone != nil {
+			<-l.trimDone // its purge ends with l.closing
+		}
 		for _, name := range names {
 			l.deleteConsumer(name)
 		}

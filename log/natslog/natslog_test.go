@@ -22,6 +22,9 @@ func TestConformance(t *testing.T) {
 		OpenRetained: func(t *testing.T, maxEvents int) ssehub.Log {
 			return open(t, url, Options{MaxEvents: maxEvents})
 		},
+		OpenReserved: func(t *testing.T, maxEvents, maxReserved int) ssehub.Log {
+			return open(t, url, Options{MaxEvents: maxEvents, MaxReserved: maxReserved, trimEveryAppend: true})
+		},
 		Reopen: logtest.ReopenWith(func(ctx context.Context, old *Log) (*Log, error) {
 			return Open(ctx, url, old.opts)
 		}),

@@ -29,33 +29,47 @@ const (
 	multiToken  = ".m"    // <Subject>.m: events with several distinct topics
 )
 
-// topicSubject returns the subject of events whose only topic is topic.
-func (l *Log) topicSubject(topic string) string {
+// topicSubject returns the subject of application events whose only
+// topic is topic.
+func (l *Log) topicSubject(topic string) string { return l.hashSubject(l.subject, topic) }
+
+// hashSubject returns <base>.t.<16 hex digits of topic's hash>.
+func (l *Log) hashSubject(base, topic string) string {
 	var buf [128]byte
 	var h [8]byte
 	binary.BigEndian.PutUint64(h[:], eventlog.TopicHash(topic))
-	b := append(append(buf[:0], l.subject...), topicToken...)
+	b := append(append(buf[:0], base...), topicToken...)
 	return string(hex.AppendEncode(b, h[:]))
 }
 
-// eventSubject returns the subject ev is published on: its topic's subject
-// when it has one distinct topic (or none: the empty topic's), else
-// <Subject>.m.
-func (l *Log) eventSubject(ev *ssehub.Event) string {
-	switch topics := eventlog.DistinctTopics(ev); len(topics) {
+// eventSubject returns the subject ev is published on and whether it is
+// kept on the reserved budget (see reserved.go): its topic's subject when
+// it has one distinct topic (or none: the empty topic's), else
+// <Subject>.m; for a reserved event the same under <Subject>-r.
+func (l *Log) eventSubject(ev *ssehub.Event) (subject string, reserved bool) {
+	topics := eventlog.DistinctTopics(ev)
+	if l.reservedClass(topics) {
+		return l.reservedSubject(topics), true
+	}
+	switch len(topics) {
 	case 0:
-		return l.topicSubject("")
+		return l.topicSubject(""), false
 	case 1:
-		return l.topicSubject(topics[0])
+		return l.topicSubject(topics[0]), false
 	default:
-		return l.subject + multiToken
+		return l.subject + multiToken, false
 	}
 }
 
 // streamSubjects are the subjects the stream captures: the literal subject
 // the previous version published every event on, and the indexed ones.
+// With MaxReserved, also the reserved subjects.
 func (l *Log) streamSubjects() []string {
-	return []string{l.subject, l.subject + topicToken + "*", l.subject + multiToken}
+	subjects := []string{l.subject, l.subject + topicToken + "*", l.subject + multiToken}
+	if l.opts.MaxReserved > 0 {
+		subjects = append(subjects, l.reservedBase()+topicToken+"*", l.reservedBase()+multiToken)
+	}
+	return subjects
 }
 
 // learnLegacy finds the last message on the literal subject, written by
@@ -141,22 +155,35 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) ([]*ssehub.Ev
 	defer cancel()
 	limit := max(q.Limit, 1)
 	var filters []string
+	anyReserved := false // a reserved topic: read the reserved subjects too
 	if len(q.Topics) == 0 {
 		filters = []string{allSubjects}
 	} else {
-		for _, topic := range q.Topics {
-			if s := l.topicSubject(topic); !slices.Contains(filters, s) {
+		add := func(s string) {
+			if !slices.Contains(filters, s) {
 				filters = append(filters, s)
 			}
 		}
+		for _, topic := range q.Topics {
+			// A reserved topic's events written before MaxReserved was
+			// set are on the application subjects.
+			add(l.topicSubject(topic))
+			if l.opts.MaxReserved > 0 && reservedTopic(topic) {
+				add(l.hashSubject(l.reservedBase(), topic))
+				anyReserved = true
+			}
+		}
 	}
-	cursors := make([]*cursor, 0, len(filters)+2)
+	cursors := make([]*cursor, 0, len(filters)+3)
 	for _, f := range filters {
 		cursors = append(cursors, l.cursor(f, start, stop, limit))
 	}
 	if len(q.Topics) > 0 {
 		// Subjects holding other topics' events too, scanned in chunks.
 		cursors = append(cursors, l.scanCursor(l.subject+multiToken, start, stop))
+		if anyReserved {
+			cursors = append(cursors, l.scanCursor(l.reservedBase()+multiToken, start, stop))
+		}
 		if start <= l.legacyLast.Load() {
 			cursors = append(cursors, l.scanCursor(l.subject, start, stop))
 		}
