@@ -428,10 +428,17 @@ func TestCorruptEventOnRead(t *testing.T) {
 const killHelperEnv = "BOLTLOG_KILL_HELPER_DIR"
 
 func killHelper() {
-	l, err := boltlog.Open(os.Getenv(killHelperEnv), boltlog.Options{})
+	var opts boltlog.Options
+	if os.Getenv(killReservedEnv) != "" {
+		opts = killReservedOpts
+	}
+	l, err := boltlog.Open(os.Getenv(killHelperEnv), opts)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(2)
+	}
+	if os.Getenv(killReservedEnv) != "" {
+		killReservedHelper(l) // never returns
 	}
 	out := bufio.NewWriter(os.Stdout)
 	for i := 0; ; i++ {
