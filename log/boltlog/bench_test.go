@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -39,11 +40,13 @@ func BenchmarkAppend(b *testing.B) {
 // with fsync: group commit lets them share transactions.
 func BenchmarkAppendParallel(b *testing.B) {
 	for _, bc := range []struct {
-		name string
-		opts boltlog.Options
+		name     string
+		opts     boltlog.Options
+		reserved bool // every other event is reserved (presence)
 	}{
-		{"unbounded", boltlog.Options{}},
-		{"retained=100000", boltlog.Options{MaxEvents: 100_000}},
+		{"unbounded", boltlog.Options{}, false},
+		{"retained=100000", boltlog.Options{MaxEvents: 100_000}, false},
+		{"retained=100000+reserved=10000/half-reserved", boltlog.Options{MaxEvents: 100_000, MaxReserved: 10_000}, true},
 	} {
 		for _, publishers := range []int{8, 64, 256} {
 			b.Run(fmt.Sprintf("%s/publishers=%d", bc.name, publishers), func(b *testing.B) {
@@ -54,8 +57,12 @@ func BenchmarkAppendParallel(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if err := l.Append(ctx, benchEvent()); err != nil {
+					for i := 0; pb.Next(); i++ {
+						e := benchEvent()
+						if bc.reserved && i%2 == 1 {
+							e.Topics = []string{"/.well-known/mercure/subscriptions/https%3A%2F%2Fexample.com%2Fbooks%2F1/" + strconv.Itoa(i)}
+						}
+						if err := l.Append(ctx, e); err != nil {
 							b.Error(err)
 							return
 						}

@@ -52,6 +52,14 @@ type Options struct {
 	// Time. Deletion may lag by up to MaxAge/16 (at most a second) so that
 	// expired events are deleted in batches.
 	MaxAge time.Duration
+	// MaxReserved, when positive, keeps the hub's own events
+	// (ssehub.Event.Reserved: subscription events, heartbeats) apart, in a
+	// bucket of their own: the newest MaxReserved of them are kept, older
+	// ones deleted, and MaxEvents counts application events only, so the
+	// hub's bookkeeping never pushes an application event out (see
+	// ssehub.ReservedRetention). MaxAge applies to both. Zero: one budget
+	// for all events, as before.
+	MaxReserved int
 	// NoSync skips fsync on commit: faster, but a crash of the machine can
 	// lose acknowledged events. For tests and benchmarks.
 	NoSync bool
@@ -92,6 +100,12 @@ var maxTrimPerTx = 8192 // a variable for tests
 
 var bucketName = []byte("ssehub.events")
 
+// reservedBucketName is the bucket of the reserved events kept on a budget
+// of their own (Options.MaxReserved): same keys and records as bucketName,
+// in the same position space. Its sequence is the newest reserved position
+// retention deleted (ReservedRemoved).
+var reservedBucketName = []byte("ssehub.reserved")
+
 // Log is a durable ssehub.Log in a bbolt file. Create it with Open. All
 // methods are safe for concurrent use by any number of goroutines.
 type Log struct {
@@ -102,7 +116,8 @@ type Log struct {
 	logger *slog.Logger
 	cacheN int // capacity of cache; 0 disables it
 
-	indexEvery int // Options.IndexEvery, defaulted
+	indexEvery int  // Options.IndexEvery, defaulted
+	reservedOn bool // Options.MaxReserved > 0: reserved events go to their own bucket
 
 	reqs    chan *request
 	closing chan struct{} // closed first by Close: appends and tails stop
@@ -125,17 +140,25 @@ type Log struct {
 	// committer changes them, after a commit. Lock order: sendMu, then mu
 	// (never both held by one goroutine in practice).
 	mu      sync.RWMutex
-	cache   eventlog.Ring // a suffix of the log: the newest events
-	first   uint64        // oldest retained position, 0 when none
+	cache   eventlog.Ring // a suffix of the log: the newest events (see deletedLocked)
+	first   uint64        // oldest retained application event's position, 0 when none
 	last    uint64        // newest position ever, 0 when none
-	trimmed uint64        // newest position retention deleted, 0 when none (see Bounds)
+	trimmed uint64        // newest application position retention deleted, 0 when none (see Bounds)
 	indexed uint64        // the topic index in the file is complete through here
 	pending pendingIndex  // the topic index of the events after indexed
+
+	// The reserved class (reservedOn; see trimmedOf): its bucket's oldest
+	// and newest retained positions (0 when none), and the newest position
+	// retention deleted from it (ReservedRemoved).
+	rfirst, rlast, rtrimmed uint64
 
 	c committer // owned by the committer goroutine
 }
 
-var _ ssehub.Log = (*Log)(nil)
+var (
+	_ ssehub.Log               = (*Log)(nil)
+	_ ssehub.ReservedRetention = (*Log)(nil)
+)
 
 // request is one Append waiting for its commit.
 type request struct {
@@ -179,11 +202,10 @@ func Open(dir string, opts Options) (*Log, error) {
 	if l.indexEvery <= 0 {
 		l.indexEvery = DefaultIndexEvery
 	}
-	if opts.MaxEvents > 0 && l.cacheN > opts.MaxEvents {
-		l.cacheN = opts.MaxEvents
-	}
-	if opts.MaxEvents > 0 && l.indexEvery > opts.MaxEvents {
-		l.indexEvery = opts.MaxEvents // retention would drop them before
+	l.reservedOn = opts.MaxReserved > 0
+	if n := opts.MaxEvents + max(opts.MaxReserved, 0); opts.MaxEvents > 0 {
+		l.cacheN = min(l.cacheN, n)
+		l.indexEvery = min(l.indexEvery, n) // retention would drop them before
 	}
 	db, err := openDB(l.dir, l.file, opts)
 	if err != nil {
@@ -317,7 +339,9 @@ func corruptError(file string, cause error) error {
 
 // load creates the buckets if needed (indexing the ids of a history made
 // before the id index existed; its topics are indexed afterwards, by
-// indexTopics) and reads the bounds and the times the committer needs.
+// indexTopics), folds the reserved bucket into the events when
+// Options.MaxReserved is zero (see foldReserved), and reads the bounds and
+// the times the committer needs.
 func (l *Log) load() (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -340,6 +364,9 @@ func (l *Log) load() (err error) {
 			if _, err := tx.CreateBucket(idsBucketName); err != nil {
 				return err
 			}
+			if _, err := tx.CreateBucket(reservedBucketName); err != nil {
+				return err
+			}
 			_, err = tx.CreateBucket(topicsBucketName)
 			return err
 		}
@@ -358,14 +385,32 @@ func (l *Log) load() (err error) {
 				return err
 			}
 		}
+		rb := tx.Bucket(reservedBucketName)
+		if rb == nil { // a history of a version before the reserved class
+			var err error
+			if rb, err = tx.CreateBucket(reservedBucketName); err != nil {
+				return err
+			}
+		} else if !l.reservedOn {
+			if err := l.foldReserved(tx, b, rb); err != nil {
+				return err
+			}
+			rb = tx.Bucket(reservedBucketName)
+		}
 		l.last = b.Sequence()
 		l.trimmed = tx.Bucket(idsBucketName).Sequence()
+		l.rtrimmed = rb.Sequence()
 		l.c.count = b.Stats().KeyN // a walk of the bucket's pages, not its events
-		c := b.Cursor()
+		l.c.rcount = rb.Stats().KeyN
 		// A damaged event at either end is no reason to refuse the
 		// history: its time is unknown (zero), so retention by age
 		// deletes a damaged oldest event, and new times start from now.
-		if k, v := c.Last(); k != nil {
+		for _, bk := range []*bolt.Bucket{b, rb} {
+			c := bk.Cursor()
+			k, v := c.Last()
+			if k == nil {
+				continue
+			}
 			e, err := l.decodeEnd(k, v)
 			if err != nil {
 				return err
@@ -373,15 +418,18 @@ func (l *Log) load() (err error) {
 			if e.Pos > l.last {
 				return corruptError(l.file, fmt.Errorf("damaged: event %d is beyond the position counter %d", e.Pos, l.last))
 			}
-			l.c.lastTime = e.Time
-		}
-		if k, v := c.First(); k != nil {
-			e, err := l.decodeEnd(k, v)
-			if err != nil {
+			if e.Time.After(l.c.lastTime) {
+				l.c.lastTime = e.Time
+			}
+			last := e.Pos
+			if e, err = l.decodeEnd(c.First()); err != nil {
 				return err
 			}
-			l.first = e.Pos
-			l.c.firstTime = e.Time
+			if bk == b {
+				l.first, l.c.firstTime = e.Pos, e.Time
+			} else {
+				l.rfirst, l.rlast, l.c.rfirstTime = e.Pos, last, e.Time
+			}
 		}
 		return nil
 	})
@@ -389,6 +437,41 @@ func (l *Log) load() (err error) {
 		err = fmt.Errorf("boltlog: read %s: %w", l.file, err)
 	}
 	return err
+}
+
+// foldReserved moves the reserved events of a history kept with
+// Options.MaxReserved into the events bucket, for a log opened without it:
+// one budget for all events again, as the positions are shared and the
+// index entries name positions, nothing else changes. The reserved
+// bucket's sequence (ReservedRemoved) is kept.
+func (l *Log) foldReserved(tx *bolt.Tx, b, rb *bolt.Bucket) error {
+	type kv struct{ k, v []byte }
+	var moved []kv
+	c := rb.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		moved = append(moved, kv{bytes.Clone(k), bytes.Clone(v)})
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	for _, m := range moved {
+		if err := b.Put(m.k, m.v); err != nil {
+			return err
+		}
+	}
+	seq := rb.Sequence()
+	if err := tx.DeleteBucket(reservedBucketName); err != nil {
+		return err
+	}
+	rb, err := tx.CreateBucket(reservedBucketName)
+	if err != nil {
+		return err
+	}
+	if err := rb.SetSequence(seq); err != nil {
+		return err
+	}
+	l.logger.Info("boltlog: opened without MaxReserved: the reserved events kept apart now count with the others", "path", l.file, "events", len(moved))
+	return nil
 }
 
 // decodeEnd decodes the oldest or newest stored event for load: a damaged
@@ -506,18 +589,109 @@ func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*ssehub.Even
 		return nil, nil
 	}
 	l.mu.RLock()
-	if after >= l.last || l.first == 0 {
+	if after >= l.last || l.emptyLocked() {
 		l.mu.RUnlock()
 		return nil, nil
 	}
 	if f := l.cache.Front(); f != nil && after >= f.Pos-1 {
-		// The cache holds every event after f.Pos-1.
-		out := l.cache.AppendAfter(make([]*ssehub.Event, 0, min(limit, l.cache.Len())), after, limit)
+		// The cache holds every event after f.Pos-1, and events
+		// retention deleted after the oldest it holds (reserved ones,
+		// and application ones behind an older reserved event).
+		out := make([]*ssehub.Event, 0, min(limit, l.cache.Len()))
+		if after >= l.trimmed && after >= l.rtrimmed {
+			out = l.cache.AppendAfter(out, after, limit)
+		} else {
+			for i := l.cache.Search(after); i < l.cache.Len() && len(out) < limit; i++ {
+				if e := l.cache.At(i); !l.deletedLocked(e) {
+					out = append(out, e)
+				}
+			}
+		}
 		l.mu.RUnlock()
 		return out, nil
 	}
 	l.mu.RUnlock()
 	return l.readDisk(after, limit)
+}
+
+// emptyLocked reports whether no event is retained. Called with mu held.
+func (l *Log) emptyLocked() bool { return l.first == 0 && l.rfirst == 0 }
+
+// deletedLocked reports whether retention deleted the event e, committed
+// by this Log (the cache and the pending index hold only those): each
+// class is deleted from its oldest end, so e is deleted if its class's
+// newest deleted position is at or after it. Called with mu held.
+func (l *Log) deletedLocked(e *ssehub.Event) bool {
+	if l.reservedOn && e.Reserved() {
+		return e.Pos <= l.rtrimmed
+	}
+	return e.Pos <= l.trimmed
+}
+
+// cursor walks the events of the events bucket and, with the reserved
+// class (Options.MaxReserved), of the reserved bucket, merged in position
+// order.
+type cursor struct {
+	a, b           *bolt.Cursor // b is nil without the reserved class
+	ka, va, kb, vb []byte
+	fromB          bool // the last key returned is b's
+}
+
+// newCursor returns a cursor over the events of tx. Without the reserved
+// class the reserved bucket is empty (foldReserved) and left alone.
+func (l *Log) newCursor(tx *bolt.Tx) *cursor {
+	c := &cursor{a: tx.Bucket(bucketName).Cursor()}
+	if l.reservedOn {
+		c.b = tx.Bucket(reservedBucketName).Cursor()
+	}
+	return c
+}
+
+// seek moves to the first event at or after key and returns it.
+func (c *cursor) seek(key []byte) (k, v []byte) {
+	c.ka, c.va = c.a.Seek(key)
+	if c.b != nil {
+		c.kb, c.vb = c.b.Seek(key)
+	}
+	return c.pick()
+}
+
+// next moves to the next event and returns it.
+func (c *cursor) next() (k, v []byte) {
+	if c.fromB {
+		c.kb, c.vb = c.b.Next()
+	} else {
+		c.ka, c.va = c.a.Next()
+	}
+	return c.pick()
+}
+
+func (c *cursor) pick() (k, v []byte) {
+	c.fromB = c.kb != nil && (c.ka == nil || bytes.Compare(c.kb, c.ka) < 0)
+	if c.fromB {
+		return c.kb, c.vb
+	}
+	return c.ka, c.va
+}
+
+// getter looks events up by key in the events bucket and, with the
+// reserved class, in the reserved bucket.
+type getter struct{ b, rb *bolt.Bucket }
+
+func (l *Log) newGetter(tx *bolt.Tx) getter {
+	g := getter{b: tx.Bucket(bucketName)}
+	if l.reservedOn {
+		g.rb = tx.Bucket(reservedBucketName)
+	}
+	return g
+}
+
+// get returns the record at key, nil when there is none.
+func (g getter) get(key []byte) []byte {
+	if v := g.b.Get(key); v != nil || g.rb == nil {
+		return v
+	}
+	return g.rb.Get(key)
 }
 
 func (l *Log) readDisk(after uint64, limit int) (out []*ssehub.Event, err error) {
@@ -527,11 +701,11 @@ func (l *Log) readDisk(after uint64, limit int) (out []*ssehub.Event, err error)
 		}
 	}()
 	err = l.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketName).Cursor()
+		c := l.newCursor(tx)
 		var key [8]byte
 		binary.BigEndian.PutUint64(key[:], after+1)
 		var slab []ssehub.Event // events allocated together
-		for k, v := c.Seek(key[:]); k != nil && len(out) < limit; k, v = c.Next() {
+		for k, v := c.seek(key[:]); k != nil && len(out) < limit; k, v = c.next() {
 			if len(slab) == 0 {
 				slab = make([]ssehub.Event, min(limit-len(out), 256))
 			}
@@ -570,6 +744,9 @@ func (l *Log) Tail(ctx context.Context, after uint64, fn func([]*ssehub.Event) e
 // there on is retained. It is the oldest event's position unless positions
 // were skipped at a restart (see commit): those were never given to
 // events, and a client that has the event before them misses nothing.
+// With Options.MaxReserved it speaks of application events
+// (ssehub.ReservedRetention): reserved events before it may be retained,
+// and reserved events after it may be deleted (ReservedRemoved says which).
 // Safe for concurrent use.
 func (l *Log) Bounds(ctx context.Context) (first, last uint64, err error) {
 	if err := ctx.Err(); err != nil {
@@ -583,10 +760,36 @@ func (l *Log) Bounds(ctx context.Context) (first, last uint64, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	first = l.first
-	if first != 0 && l.trimmed != 0 {
-		first = l.trimmed + 1 // at most l.first: retention deletes from the oldest end
+	if l.trimmed != 0 {
+		// At most l.first: retention deletes from the oldest end. With
+		// no application event left, first still stands when reserved
+		// events are retained after it.
+		if first != 0 || (l.rfirst != 0 && l.rlast > l.trimmed) {
+			first = l.trimmed + 1
+		}
+	} else if l.rfirst != 0 && (first == 0 || l.rfirst < first) {
+		first = l.rfirst
 	}
 	return first, l.last, nil
+}
+
+// ReservedRemoved implements ssehub.ReservedRetention, from memory: the
+// newest reserved event retention deleted with Options.MaxReserved (or
+// MaxAge), kept as the reserved bucket's sequence, written in the
+// transaction that deletes it, so it survives restarts and crashes. Safe
+// for concurrent use.
+func (l *Log) ReservedRemoved(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	select {
+	case <-l.closing:
+		return 0, ssehub.ErrClosed
+	default:
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.rtrimmed, nil
 }
 
 // Close implements ssehub.Log. It ends running Tails with ssehub.ErrClosed,

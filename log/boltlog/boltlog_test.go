@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -52,6 +53,7 @@ func TestConformance(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := boltlog.Options{NoSync: true, CacheEvents: tc.cache, IndexEvery: tc.indexEvery}
+			var budgets sync.Map // data directory -> the Options it was opened with, for Reopen
 			logtest.Run(t, logtest.Harness{
 				Open: func(t *testing.T) ssehub.Log { return open(t, t.TempDir(), opts) },
 				OpenRetained: func(t *testing.T, maxEvents int) ssehub.Log {
@@ -59,12 +61,23 @@ func TestConformance(t *testing.T) {
 					o.MaxEvents = maxEvents
 					return open(t, t.TempDir(), o)
 				},
+				OpenReserved: func(t *testing.T, maxEvents, maxReserved int) ssehub.Log {
+					o := opts
+					o.MaxEvents, o.MaxReserved = maxEvents, maxReserved
+					dir := t.TempDir()
+					budgets.Store(dir, o)
+					return open(t, dir, o)
+				},
 				Reopen: func(t *testing.T, l ssehub.Log) ssehub.Log {
 					dir := l.(*boltlog.Log).Dir()
 					if err := l.Close(); err != nil {
 						t.Fatalf("Close: %v", err)
 					}
-					return open(t, dir, opts)
+					o := opts
+					if b, ok := budgets.Load(dir); ok {
+						o = b.(boltlog.Options)
+					}
+					return open(t, dir, o)
 				},
 			})
 		})
@@ -415,10 +428,17 @@ func TestCorruptEventOnRead(t *testing.T) {
 const killHelperEnv = "BOLTLOG_KILL_HELPER_DIR"
 
 func killHelper() {
-	l, err := boltlog.Open(os.Getenv(killHelperEnv), boltlog.Options{})
+	var opts boltlog.Options
+	if os.Getenv(killReservedEnv) != "" {
+		opts = killReservedOpts
+	}
+	l, err := boltlog.Open(os.Getenv(killHelperEnv), opts)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(2)
+	}
+	if os.Getenv(killReservedEnv) != "" {
+		killReservedHelper(l) // never returns
 	}
 	out := bufio.NewWriter(os.Stdout)
 	for i := 0; ; i++ {

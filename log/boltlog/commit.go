@@ -18,7 +18,10 @@ type committer struct {
 	lastTime  time.Time // newest Time assigned or found at Open
 	trimMore  bool      // retention left expired events for the next transaction
 	fromClock bool      // no commit since Open: positions start at the clock (see commit)
-	count     int       // events retained (MaxEvents counts events: positions jump at Open)
+	count     int       // application events retained (MaxEvents counts events: positions jump at Open)
+
+	rfirstTime time.Time // Time of the oldest retained reserved event (reservedOn)
+	rcount     int       // reserved events retained (reservedOn)
 
 	batch   []*request
 	keys    []byte // arena for the keys of one transaction
@@ -130,15 +133,20 @@ func (l *Log) drain() {
 	}
 }
 
-// armTimer sets timer to fire when the oldest event expires (plus a slack,
-// so expired events are deleted in batches), or stops it.
+// armTimer sets timer to fire when the oldest event of either class
+// expires (plus a slack, so expired events are deleted in batches), or
+// stops it.
 func (l *Log) armTimer(timer *time.Timer) {
-	if l.opts.MaxAge <= 0 || l.first == 0 || l.c.trimMore {
+	oldest := l.c.firstTime
+	if l.reservedOn && l.rfirst != 0 && (l.first == 0 || l.c.rfirstTime.Before(oldest)) {
+		oldest = l.c.rfirstTime
+	}
+	if l.opts.MaxAge <= 0 || l.emptyLocked() || l.c.trimMore {
 		timer.Stop()
 		return
 	}
 	slack := min(l.opts.MaxAge/16, time.Second)
-	timer.Reset(time.Until(l.c.firstTime.Add(l.opts.MaxAge + slack)))
+	timer.Reset(time.Until(oldest.Add(l.opts.MaxAge + slack)))
 }
 
 // commit writes the n events of batch in one transaction, with retention,
@@ -154,10 +162,12 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	tkeys0, tevents0, tbytes0 := len(c.tkeys), c.tevents, c.tbytes // to undo on error
 	c.setTime = c.setTime[:0]
 	lastTime := c.lastTime
-	var seq, first uint64
-	var firstTime time.Time
-	written := 0
-	kept := retained{count: c.count, trimmed: l.trimmed} // l.trimmed: only the committer writes it
+	var seq, first, rfirst, rlast uint64
+	var firstTime, rfirstTime time.Time
+	written, rwritten := 0, 0
+	// l.trimmed and the reserved fields: only the committer writes them.
+	kept := retained{count: c.count, trimmed: l.trimmed}
+	rkept := retained{first: l.rfirst, firstTime: c.rfirstTime, count: c.rcount, trimmed: l.rtrimmed}
 	flush := false
 	var raised restoreFirst
 	defer func() {
@@ -187,6 +197,11 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 		b := tx.Bucket(bucketName)
 		b.FillPercent = 1 // keys only ever grow: pack pages full
 		ids, topics := tx.Bucket(idsBucketName), tx.Bucket(topicsBucketName)
+		var rb *bolt.Bucket // with Options.MaxReserved: the reserved events' bucket
+		if l.reservedOn {
+			rb = tx.Bucket(reservedBucketName)
+			rb.FillPercent = 1
+		}
 		seq0 := b.Sequence()
 		seq = seq0
 		if c.fromClock {
@@ -199,6 +214,7 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 			seq = max(seq, uint64(max(now.UnixMicro(), 1))-1)
 		}
 		first, firstTime = l.first, c.firstTime
+		rfirst, rfirstTime, rlast = l.rfirst, c.rfirstTime, l.rlast
 		for _, r := range batch {
 			if r.err = checkIDs(ids, r.events); r.err != nil {
 				for range r.events { // keep setTime aligned with the events
@@ -216,7 +232,15 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 					e.Time = lastTime
 				}
 				c.setTime = append(c.setTime, set)
-				if first == 0 {
+				dst := b
+				if rb != nil && e.Reserved() {
+					dst = rb
+					rwritten++
+					if rfirst == 0 {
+						rfirst, rfirstTime = seq, e.Time
+					}
+					rlast = seq
+				} else if first == 0 {
 					first, firstTime = seq, e.Time
 				}
 				c.keys = binary.BigEndian.AppendUint64(c.keys, seq)
@@ -225,7 +249,7 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 				c.vals = appendRecord(c.vals, e)
 				// bbolt keeps the slices until the commit: the arenas are
 				// not overwritten before then (growing copies, never reuses).
-				if err := b.Put(key, c.vals[start:len(c.vals):len(c.vals)]); err != nil {
+				if err := dst.Put(key, c.vals[start:len(c.vals):len(c.vals)]); err != nil {
 					return err
 				}
 				if e.ID != "" {
@@ -246,7 +270,7 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 			return err
 		}
 		if flush = c.tevents >= l.indexEvery || c.tbytes >= maxPendingBytes; flush {
-			if err := writeTopicKeys(topics, c.tkeys, first); err != nil {
+			if err := writeTopicKeys(topics, c.tkeys, func(key []byte) bool { return l.gone(tx, key) }); err != nil {
 				return err
 			}
 			if err := topics.SetSequence(seq); err != nil { // indexed through seq
@@ -254,11 +278,17 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 			}
 		}
 		var err error
-		kept.first, kept.firstTime, kept.count = first, firstTime, c.count+written
-		if kept, err = l.trim(b, kept, now); err != nil {
+		kept.first, kept.firstTime, kept.count = first, firstTime, c.count+written-rwritten
+		if kept, err = l.trim(b, ids, kept, l.opts.MaxEvents, now); err != nil {
 			return err
 		}
-		raised = l.raiseFirst(kept)
+		if rb != nil {
+			rkept.first, rkept.firstTime, rkept.count = rfirst, rfirstTime, c.rcount+rwritten
+			if rkept, err = l.trim(rb, rb, rkept, l.opts.MaxReserved, now); err != nil {
+				return err
+			}
+		}
+		raised = l.raiseFirst(kept, rkept)
 		return nil
 	})
 	if err != nil {
@@ -277,9 +307,10 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 		}
 	}
 	if written > 0 {
-		first, firstTime, c.count, c.trimMore = kept.first, kept.firstTime, kept.count, kept.more
+		first, firstTime, c.count, c.trimMore = kept.first, kept.firstTime, kept.count, kept.more || rkept.more
+		rfirst, rfirstTime, c.rcount = rkept.first, rkept.firstTime, rkept.count
 	}
-	c.firstTime, c.lastTime = firstTime, lastTime
+	c.firstTime, c.lastTime, c.rfirstTime = firstTime, lastTime, rfirstTime
 	if written > 0 {
 		c.fromClock = false
 	}
@@ -308,22 +339,44 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 		}
 	}
 	l.first, l.last, l.trimmed = first, seq, kept.trimmed
+	if written > 0 {
+		l.rfirst, l.rlast, l.rtrimmed = rfirst, rlast, rkept.trimmed
+	}
 	l.dropCachedLocked()
 	l.mu.Unlock()
 	l.notify.Notify()
 	return nil
 }
 
-// dropCachedLocked removes cached events that retention deleted.
+// dropCachedLocked removes cached events that retention deleted from the
+// cache's oldest end; deleted events after an older retained one (a
+// reserved event older than the application events kept, or the other
+// way round) stay until they reach it, and readers skip them
+// (deletedLocked).
 func (l *Log) dropCachedLocked() {
-	for f := l.cache.Front(); f != nil && (l.first == 0 || f.Pos < l.first); f = l.cache.Front() {
+	for f := l.cache.Front(); f != nil && l.deletedLocked(f); f = l.cache.Front() {
 		l.cache.PopFront()
 	}
 }
 
-// retained is what retention leaves of the history: the oldest event's
-// position and time (0 and zero when none), how many events, the newest
-// position it ever deleted, and whether more is due.
+// gone reports whether retention deleted the event at key while its topic
+// index keys waited in memory (see writeTopicKeys). Called by the
+// committer, inside tx.
+func (l *Log) gone(tx *bolt.Tx, key []byte) bool {
+	pos := binary.BigEndian.Uint64(key)
+	if pos > l.trimmed && pos > l.rtrimmed {
+		return false
+	}
+	if !l.reservedOn {
+		return pos <= l.trimmed // one class, deleted from its oldest end
+	}
+	return l.newGetter(tx).get(key) == nil
+}
+
+// retained is what retention leaves of one class of the history (the
+// application events, or the reserved ones with Options.MaxReserved): the
+// oldest event's position and time (0 and zero when none), how many
+// events, the newest position it ever deleted, and whether more is due.
 type retained struct {
 	first     uint64
 	firstTime time.Time
@@ -332,14 +385,16 @@ type retained struct {
 	more      bool
 }
 
-// trim deletes the oldest events of b beyond MaxEvents and older than
-// MaxAge, with their id and topic index entries, at most maxTrimPerTx of
-// them, and returns what is retained then (r is what was). It costs
-// nothing when the oldest event is within both limits. MaxEvents counts
-// events, not positions: positions jump at the first commit after Open
-// (see commit). The newest position deleted is kept in the sequence of the
-// id index's bucket (see Bounds).
-func (l *Log) trim(b *bolt.Bucket, r retained, now time.Time) (retained, error) {
+// trim deletes the oldest events of b beyond budget (MaxEvents or
+// MaxReserved, when positive) and older than MaxAge, with their id and
+// topic index entries, at most maxTrimPerTx of them, and returns what is
+// retained then (r is what was). It costs nothing when the oldest event is
+// within both limits. Budgets count events, not positions: positions jump
+// at the first commit after Open (see commit). The newest position deleted
+// is kept in the sequence of bucket seq: the id index's for the
+// application events (see Bounds), the reserved bucket's own for the
+// reserved ones (ReservedRemoved).
+func (l *Log) trim(b, seq *bolt.Bucket, r retained, budget int, now time.Time) (retained, error) {
 	r.more = false
 	if r.first == 0 {
 		return retained{trimmed: r.trimmed}, nil
@@ -349,16 +404,15 @@ func (l *Log) trim(b *bolt.Bucket, r retained, now time.Time) (retained, error) 
 		cutoff = now.Add(-l.opts.MaxAge)
 	}
 	due := func(r retained) bool {
-		return (l.opts.MaxEvents > 0 && r.count > l.opts.MaxEvents) || (l.opts.MaxAge > 0 && r.firstTime.Before(cutoff))
+		return (budget > 0 && r.count > budget) || (l.opts.MaxAge > 0 && r.firstTime.Before(cutoff))
 	}
 	if !due(r) {
 		return r, nil
 	}
-	ids := b.Tx().Bucket(idsBucketName)
 	before := r.trimmed
 	r, err := l.deleteOldest(b, r, due)
 	if err == nil && r.trimmed != before {
-		err = ids.SetSequence(r.trimmed)
+		err = seq.SetSequence(r.trimmed)
 	}
 	if err != nil {
 		return retained{}, err
@@ -412,68 +466,88 @@ func (l *Log) deleteOldest(b *bolt.Bucket, r retained, due func(retained) bool) 
 }
 
 // raiseFirst tells readers of what the transaction under way trims, before
-// it commits: r is what it retains. Readers' transactions see the trim as
-// soon as it commits, before the committer publishes the new bounds; were
-// first raised only then, Bounds read after such a read would claim an
-// event the read did not find, and a replay would skip it without a gap.
-// Until the commit, Bounds may say an event is gone that a read still
-// finds: a gap reported early, never an event lost silently. When first is
-// one of the transaction's new events (it trims every older one), no event
-// readers can see yet is retained: 0. Called by the committer inside the
-// transaction; undo the result if the transaction fails.
-func (l *Log) raiseFirst(r retained) restoreFirst {
+// it commits: r is what it retains of the application events, rr of the
+// reserved ones. Readers' transactions see the trim as soon as it commits,
+// before the committer publishes the new bounds; were first raised only
+// then, Bounds read after such a read would claim an event the read did
+// not find, and a replay would skip it without a gap. Until the commit,
+// Bounds (and ReservedRemoved) may say an event is gone that a read still
+// finds: a gap reported early, never an event lost silently. When a first
+// is one of the transaction's new events (it trims every older one of its
+// class), no event of the class readers can see yet is retained: 0. Called
+// by the committer inside the transaction; undo the result if the
+// transaction fails.
+func (l *Log) raiseFirst(r, rr retained) restoreFirst {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	first := r.first
+	first, rfirst := r.first, rr.first
 	if first > l.last {
 		first = 0
 	}
-	if first == l.first && r.trimmed == l.trimmed {
+	if rfirst > l.last {
+		rfirst = 0
+	}
+	if first == l.first && r.trimmed == l.trimmed && rfirst == l.rfirst && rr.trimmed == l.rtrimmed {
 		return restoreFirst{}
 	}
-	undo := restoreFirst{set: true, first: l.first, trimmed: l.trimmed}
-	l.first, l.trimmed = first, r.trimmed
+	undo := restoreFirst{set: true, first: l.first, trimmed: l.trimmed, rfirst: l.rfirst, rtrimmed: l.rtrimmed}
+	l.first, l.trimmed, l.rfirst, l.rtrimmed = first, r.trimmed, rfirst, rr.trimmed
 	return undo
 }
 
 // restoreFirst undoes raiseFirst after a failed transaction.
 type restoreFirst struct {
-	set            bool
-	first, trimmed uint64
+	set                              bool
+	first, trimmed, rfirst, rtrimmed uint64
 }
 
 func (r restoreFirst) undo(l *Log) {
 	if r.set {
 		l.mu.Lock()
-		l.first, l.trimmed = r.first, r.trimmed
+		l.first, l.trimmed, l.rfirst, l.rtrimmed = r.first, r.trimmed, r.rfirst, r.rtrimmed
 		l.mu.Unlock()
 	}
 }
 
-// trimDue reports whether the oldest retained event is beyond a limit.
+// trimDue reports whether the oldest retained event of a class is beyond a
+// limit.
 func (l *Log) trimDue(now time.Time) bool {
-	if l.first == 0 {
-		return false
+	cutoff := now.Add(-l.opts.MaxAge)
+	if l.first != 0 {
+		if n := l.opts.MaxEvents; n > 0 && l.c.count > n {
+			return true
+		}
+		if l.opts.MaxAge > 0 && l.c.firstTime.Before(cutoff) {
+			return true
+		}
 	}
-	if n := l.opts.MaxEvents; n > 0 && l.c.count > n {
-		return true
+	if l.reservedOn && l.rfirst != 0 {
+		return l.c.rcount > l.opts.MaxReserved || (l.opts.MaxAge > 0 && l.c.rfirstTime.Before(cutoff))
 	}
-	return l.opts.MaxAge > 0 && l.c.firstTime.Before(now.Add(-l.opts.MaxAge))
+	return false
 }
 
 // trimOnly runs retention in a transaction of its own, when the oldest
 // event expired and nothing was appended, or to finish a large trim.
 func (l *Log) trimOnly() {
 	c := &l.c
-	var kept retained
+	var kept, rkept retained
 	var raised restoreFirst
 	err := l.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketName)
+		now := time.Now()
 		var err error
-		if kept, err = l.trim(b, retained{first: l.first, firstTime: c.firstTime, count: c.count, trimmed: l.trimmed}, time.Now()); err != nil {
+		kept = retained{first: l.first, firstTime: c.firstTime, count: c.count, trimmed: l.trimmed}
+		if kept, err = l.trim(tx.Bucket(bucketName), tx.Bucket(idsBucketName), kept, l.opts.MaxEvents, now); err != nil {
 			return err
 		}
-		raised = l.raiseFirst(kept)
+		rkept = retained{first: l.rfirst, firstTime: c.rfirstTime, count: c.rcount, trimmed: l.rtrimmed}
+		if l.reservedOn {
+			rb := tx.Bucket(reservedBucketName)
+			if rkept, err = l.trim(rb, rb, rkept, l.opts.MaxReserved, now); err != nil {
+				return err
+			}
+		}
+		raised = l.raiseFirst(kept, rkept)
 		return nil
 	})
 	if err != nil {
@@ -483,9 +557,10 @@ func (l *Log) trimOnly() {
 		l.logger.Error("boltlog: deleting expired events failed", "path", l.file, "err", err)
 		return
 	}
-	c.trimMore, c.firstTime, c.count = kept.more, kept.firstTime, kept.count
+	c.trimMore, c.firstTime, c.count = kept.more || rkept.more, kept.firstTime, kept.count
+	c.rfirstTime, c.rcount = rkept.firstTime, rkept.count
 	l.mu.Lock()
-	l.first, l.trimmed = kept.first, kept.trimmed
+	l.first, l.trimmed, l.rfirst, l.rtrimmed = kept.first, kept.trimmed, rkept.first, rkept.trimmed
 	l.dropCachedLocked()
 	l.mu.Unlock()
 }

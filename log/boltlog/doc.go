@@ -50,6 +50,45 @@
 //     crash Open indexes them again from the events, which are durable —
 //     the index needs no fsync of its own.
 //
+// # Reserved events
+//
+// With Options.MaxReserved, the hub's own events (ssehub.Event.Reserved:
+// Mercure subscription events, heartbeats) are kept apart so that a flood
+// of them never pushes an application event out (ssehub.ReservedRetention).
+// The committer writes them to a fourth bucket, ssehub.reserved, with the
+// same keys and records, in the same position space (positions are given
+// in one sequence, the events bucket's) and in the same transaction; the
+// id and topic indexes hold both classes. Each bucket is trimmed from its
+// own oldest end, on a count of its own (MaxEvents counts application
+// events only, MaxReserved reserved ones; MaxAge applies to both), so a
+// reserved event is deleted from the middle of the log but retention stays
+// a delete at the front of a bucket, with no scan. Reads merge the two
+// buckets by position (a cursor over each), and a topic index key is
+// looked up in one, then the other. The cache and the pending topic index
+// hold both classes; an event retention deleted after an older retained
+// one of the other class stays in memory until it reaches the cache's
+// front, and readers skip it (each class is deleted from its oldest end,
+// so an event is deleted if its class's newest deleted position is at or
+// after it).
+//
+// Bounds' first then speaks of application events: the position after the
+// newest application event retention deleted (the id bucket's sequence),
+// or, when none was deleted, the oldest event of either class; reserved
+// events older than first may be retained. ReservedRemoved is the newest
+// reserved event retention deleted, kept as the reserved bucket's
+// sequence, written in the transaction that deletes it: it survives
+// restarts and crashes, and it is raised before that transaction commits,
+// like first (see raiseFirst), so a read that misses an event never comes
+// before a ReservedRemoved that does not cover it.
+//
+// A history of the previous version has no reserved bucket: Open creates
+// it and loses nothing. Reserved events that version wrote are in the
+// events bucket and stay there: they count as application events until
+// retention reaches them. A history kept with MaxReserved and opened
+// without it gets its reserved events moved back into the events bucket
+// at Open, in one transaction (one budget for all again; the indexes name
+// positions and stay valid); ReservedRemoved keeps its value.
+//
 // # Upgrades
 //
 // A history written before an index existed gets it at Open. The id index
@@ -69,9 +108,10 @@
 // queues up, so under load many publishes share each fsync and throughput
 // grows with concurrency while latency stays near one or two fsyncs.
 //
-// Retention (Options.MaxEvents, Options.MaxAge) is applied by the committer
-// inside the same transactions, deleting from the oldest end only, a bounded
-// number of keys per transaction: no scans. MaxEvents counts the events
+// Retention (Options.MaxEvents, Options.MaxAge, Options.MaxReserved) is
+// applied by the committer inside the same transactions, deleting from the
+// oldest end of each bucket only, a bounded number of keys per
+// transaction: no scans. MaxEvents counts the events
 // retained (counted at Open from the bucket's pages, then kept by the
 // committer), not positions, which jump at a restart. When nothing is appended, a timer
 // wakes the committer when the oldest event expires.

@@ -111,13 +111,13 @@ const maxPendingBytes = 16 << 20
 
 // writeTopicKeys stores the keys made by appendTopicKeys, sorted so that
 // the keys of a topic fill its pages in one pass, except those of events
-// before first (retention deleted them while their keys waited). bbolt
-// keeps the slices until the commit: keys must not be overwritten before
-// then.
-func writeTopicKeys(topics *bolt.Bucket, keys []byte, first uint64) error {
+// gone reports (retention deleted them while their keys waited; it is
+// given the key's position). bbolt keeps the slices until the commit: keys
+// must not be overwritten before then.
+func writeTopicKeys(topics *bolt.Bucket, keys []byte, gone func(pos []byte) bool) error {
 	sorted := make([][]byte, 0, len(keys)/topicKeyLen)
 	for k := 0; k < len(keys); k += topicKeyLen {
-		if key := keys[k : k+topicKeyLen : k+topicKeyLen]; binary.BigEndian.Uint64(key[8:]) >= first {
+		if key := keys[k : k+topicKeyLen : k+topicKeyLen]; !gone(key[8:]) {
 			sorted = append(sorted, key)
 		}
 	}
@@ -150,13 +150,11 @@ func (p *pendingIndex) add(events []*ssehub.Event) {
 
 func (p *pendingIndex) clear() { p.topics = nil }
 
-// collect returns the events with one of topics in (after, until], at or
-// after first, in log order, each once.
-func (p *pendingIndex) collect(topics []string, after, until, first uint64) []*ssehub.Event {
+// collect returns the events with one of topics in (after, until] that
+// deleted does not report (retention deleted them), in log order, each
+// once.
+func (p *pendingIndex) collect(topics []string, after, until uint64, deleted func(*ssehub.Event) bool) []*ssehub.Event {
 	var out []*ssehub.Event
-	if first > 0 {
-		after = max(after, first-1) // retention deleted those
-	}
 	for i, t := range topics {
 		if slices.Contains(topics[:i], t) {
 			continue
@@ -164,7 +162,9 @@ func (p *pendingIndex) collect(topics []string, after, until, first uint64) []*s
 		evs := p.topics[t]
 		j, _ := slices.BinarySearchFunc(evs, after+1, func(e *ssehub.Event, pos uint64) int { return cmp.Compare(e.Pos, pos) })
 		for ; j < len(evs) && evs[j].Pos <= until; j++ {
-			out = append(out, evs[j])
+			if !deleted(evs[j]) {
+				out = append(out, evs[j])
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b *ssehub.Event) int { return cmp.Compare(a.Pos, b.Pos) })
@@ -214,13 +214,13 @@ func (l *Log) indexTopics() (err error) {
 				done = true
 				return nil
 			}
-			var buf []byte // the keys of this chunk: bbolt holds them until the commit
-			c := b.Cursor()
+			var buf []byte       // the keys of this chunk: bbolt holds them until the commit
+			c := l.newCursor(tx) // both classes (Options.MaxReserved)
 			var seek [8]byte
 			binary.BigEndian.PutUint64(seek[:], from+1)
 			through, n := b.Sequence(), 0
 			var prev uint64
-			for k, v := c.Seek(seek[:]); k != nil; k, v = c.Next() {
+			for k, v := c.seek(seek[:]); k != nil; k, v = c.next() {
 				if n == indexChunk {
 					through = prev
 					break
@@ -289,8 +289,8 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) (events []*ss
 	// event up to it is committed, so the transaction sees all of them and
 	// through never claims more than was read.
 	l.mu.RLock()
-	newest, first, indexed := l.last, l.first, l.indexed
-	if first == 0 || q.After >= newest {
+	newest, indexed := l.last, l.indexed
+	if l.emptyLocked() || q.After >= newest {
 		l.mu.RUnlock()
 		events, through := eventlog.NewCollector(q).Result(newest)
 		return events, through, nil
@@ -307,7 +307,11 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) (events []*ss
 		// than reading the few the index names.
 		i := l.cache.Search(q.After)
 		if len(q.Topics) == 0 || l.cache.Len()-i <= maxCacheFilter {
-			for ; i < l.cache.Len() && c.Offer(l.cache.At(i)); i++ {
+			filter := q.After < l.trimmed || q.After < l.rtrimmed // see Read
+			for ; i < l.cache.Len(); i++ {
+				if e := l.cache.At(i); (!filter || !l.deletedLocked(e)) && !c.Offer(e) {
+					break
+				}
 			}
 			l.mu.RUnlock()
 			events, through := c.Result(newest)
@@ -320,7 +324,7 @@ func (l *Log) ReadTopics(ctx context.Context, q ssehub.TopicQuery) (events []*ss
 	var recent []*ssehub.Event
 	if len(q.Topics) > 0 && q.Until > indexed {
 		diskUntil = indexed
-		recent = l.pending.collect(q.Topics, q.After, q.Until, first)
+		recent = l.pending.collect(q.Topics, q.After, q.Until, l.deletedLocked)
 	}
 	l.mu.RUnlock()
 	if q.After < diskUntil {
@@ -346,7 +350,6 @@ func (l *Log) readTopicsDisk(q ssehub.TopicQuery, until uint64, c *eventlog.Coll
 		}
 	}()
 	err = l.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketName)
 		var slab []ssehub.Event // events allocated together
 		offer := func(k, v []byte) (bool, error) {
 			if len(slab) == 0 {
@@ -366,21 +369,22 @@ func (l *Log) readTopicsDisk(q ssehub.TopicQuery, until uint64, c *eventlog.Coll
 		var key [8]byte
 		binary.BigEndian.PutUint64(key[:], q.After+1)
 		if len(q.Topics) == 0 {
-			cur := b.Cursor()
-			for k, v := cur.Seek(key[:]); k != nil; k, v = cur.Next() {
+			cur := l.newCursor(tx)
+			for k, v := cur.seek(key[:]); k != nil; k, v = cur.next() {
 				if more, err := offer(k, v); !more || err != nil {
 					return err
 				}
 			}
 			return nil
 		}
+		g := l.newGetter(tx)
 		m, err := newMerge(tx.Bucket(topicsBucketName), q.Topics, q.After)
 		if err != nil {
 			return corruptError(l.file, err)
 		}
 		for pos := m.next(); pos != 0 && pos <= until; pos = m.next() {
 			binary.BigEndian.PutUint64(key[:], pos)
-			v := b.Get(key[:])
+			v := g.get(key[:])
 			if v == nil {
 				continue // a stale key: its event is gone
 			}
