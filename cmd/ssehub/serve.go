@@ -219,9 +219,9 @@ func openLog(ctx context.Context, c *serveConfig, logger *slog.Logger) (ssehub.L
 		}
 		switch u.Scheme {
 		case "redis", "rediss":
-			return redislog.Open(ctx, c.LogURL, redislog.Options{Prefix: c.LogName, MaxEvents: c.HistorySize, MaxAge: c.HistoryAge, Logger: logger})
+			return redislog.Open(ctx, c.LogURL, redislog.Options{Prefix: c.LogName, MaxEvents: c.HistorySize, MaxReserved: c.reservedHistory(), MaxAge: c.HistoryAge, Logger: logger})
 		case "nats", "tls":
-			return natslog.Open(ctx, c.LogURL, natslog.Options{Stream: strings.ToUpper(c.LogName), MaxEvents: c.HistorySize, MaxAge: c.HistoryAge, Logger: logger})
+			return natslog.Open(ctx, c.LogURL, natslog.Options{Stream: strings.ToUpper(c.LogName), MaxEvents: c.HistorySize, MaxReserved: c.reservedHistory(), MaxAge: c.HistoryAge, Logger: logger})
 		}
 		return nil, fmt.Errorf("invalid --log %q: use redis://host:port/db or nats://host:port", c.LogURL)
 	}
@@ -229,7 +229,7 @@ func openLog(ctx context.Context, c *serveConfig, logger *slog.Logger) (ssehub.L
 	case "memory":
 		return memlog.New(memlog.Options{MaxEvents: c.HistorySize, MaxAge: c.HistoryAge, MaxReserved: c.reservedHistory()}), nil
 	case "bolt", "bbolt":
-		return boltlog.Open(c.Data, boltlog.Options{MaxEvents: c.HistorySize, MaxAge: c.HistoryAge, NoSync: c.NoSync, CommitDelay: c.CommitDelay, Logger: logger})
+		return boltlog.Open(c.Data, boltlog.Options{MaxEvents: c.HistorySize, MaxReserved: c.reservedHistory(), MaxAge: c.HistoryAge, NoSync: c.NoSync, CommitDelay: c.CommitDelay, Logger: logger})
 	}
 	return nil, fmt.Errorf("invalid --history %q: use bolt or memory", c.History)
 }
