@@ -147,6 +147,7 @@ func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, th
 		}
 		if resGap.Reason != "" && ev.Pos > resGap.After {
 			buf = s.appendGap(buf, resGap)
+			s.hub.stats.reservedGaps.Add(1)
 			s.reservedKnown, resGap = resGap.After, Gap{}
 		}
 		var err error
@@ -165,6 +166,7 @@ func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, th
 	}
 	if resGap.Reason != "" && s.replayAfter >= resGap.After {
 		buf = s.appendGap(buf, resGap)
+		s.hub.stats.reservedGaps.Add(1)
 		s.reservedKnown = resGap.After
 	}
 	if damaged > from && damaged <= s.replayTo && (gap.Reason == "" || gap.After < damaged) {

@@ -81,4 +81,7 @@ func TestReservedRetentionGaps(t *testing.T) {
 			expectNothing(t, h, s)
 		})
 	}
+	if st := h.Stats(); st.ReservedGaps != 2 {
+		t.Fatalf("Stats().ReservedGaps = %d, want 2 (one per subscriber told)", st.ReservedGaps)
+	}
 }

@@ -14,6 +14,7 @@ type Stats struct {
 	Replayed     uint64 // events sent from history on reconnect
 	Gaps         uint64 // gap events sent (most at the start of a subscription)
 	Damaged      uint64 // damaged events met in the log: skipped, and told to readers as gaps
+	ReservedGaps uint64 // of Gaps: for the hub's own events a ReservedRetention log removed
 	Slow         uint64 // subscribers closed because their queue overflowed
 	AppendErrors uint64 // failed appends
 	ReplayScans  uint64 // history batches read by the shared replay scanner
@@ -21,8 +22,8 @@ type Stats struct {
 }
 
 type counters struct {
-	published, delivered, replayed, gaps, damaged, slow, appendErrors, scans atomic.Uint64
-	replaying                                                                atomic.Int64
+	published, delivered, replayed, gaps, damaged, slow, appendErrors, scans, reservedGaps atomic.Uint64
+	replaying                                                                              atomic.Int64
 	// Observers for latency histograms; set by whoever exports metrics.
 	publishObserver atomic.Pointer[func(time.Duration)]
 	lagObserver     atomic.Pointer[func(time.Duration)]
@@ -36,6 +37,7 @@ func (c *counters) snapshot(subs int) Stats {
 		Replayed:     c.replayed.Load(),
 		Gaps:         c.gaps.Load(),
 		Damaged:      c.damaged.Load(),
+		ReservedGaps: c.reservedGaps.Load(),
 		Slow:         c.slow.Load(),
 		AppendErrors: c.appendErrors.Load(),
 		ReplayScans:  c.scans.Load(),

@@ -41,6 +41,7 @@ const (
 //	ssehub_events_delivered_total                     counter    live events queued to subscribers (one per subscriber)
 //	ssehub_events_replayed_total                      counter    events sent from history on reconnect
 //	ssehub_replay_gaps_total                          counter    gap events sent (expired, unknown, replay_limit, damaged)
+//	ssehub_replay_reserved_gaps_total                 counter    of those, for presence events removed by --subscriptions-history
 //	ssehub_damaged_events_total                       counter    damaged events met in the log (skipped; readers get a gap)
 //	ssehub_replays_in_progress                        gauge      resuming subscribers still receiving history
 //	ssehub_replay_scans_total                         counter    history batches read by the shared replay scan
@@ -266,6 +267,8 @@ var (
 		"Events sent from history to subscribers that resumed with Last-Event-ID.", nil, nil)
 	descGaps = prometheus.NewDesc("ssehub_replay_gaps_total",
 		"Gap events sent to subscribers whose replay could not send everything after their id (expired, unknown, replay_limit or damaged).", nil, nil)
+	descReservedGaps = prometheus.NewDesc("ssehub_replay_reserved_gaps_total",
+		"Of the gap events, those for the hub's own events (subscription events, heartbeats) that the log removed on their own budget (each engine's MaxReserved), sent to subscribers that may receive them.", nil, nil)
 	descDamaged = prometheus.NewDesc("ssehub_damaged_events_total",
 		"Damaged events met in the log by replays and the tail (a stored event that fails its checksum or does not decode): each is skipped, and its readers get a gap instead.", nil, nil)
 	descSlow = prometheus.NewDesc("ssehub_slow_subscriber_disconnects_total",
@@ -284,7 +287,7 @@ var (
 
 // Describe sends the descriptors of the collected metrics.
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSubscribers, descPublished, descDelivered, descReplayed, descGaps, descDamaged, descReplaying, descScans, descSlow, descLogErrors, descPosition} {
+	for _, d := range []*prometheus.Desc{descSubscribers, descPublished, descDelivered, descReplayed, descGaps, descReservedGaps, descDamaged, descReplaying, descScans, descSlow, descLogErrors, descPosition} {
 		ch <- d
 	}
 }
@@ -300,6 +303,7 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDelivered, st.Delivered)
 	counter(descReplayed, st.Replayed)
 	counter(descGaps, st.Gaps)
+	counter(descReservedGaps, st.ReservedGaps)
 	counter(descDamaged, st.Damaged)
 	ch <- prometheus.MustNewConstMetric(descReplaying, prometheus.GaugeValue, float64(st.Replaying))
 	counter(descScans, st.ReplayScans)
