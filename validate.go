@@ -59,7 +59,7 @@ func (e *Event) Validate() error {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		if strings.TrimSpace(e.ID) != e.ID {
-			return fmt.Errorf("%w: id %q must not start or end with white space: HTTP trims the Last-Event-ID header, so a client could not resume from it; remove the spaces", ErrInvalid, printable(e.ID))
+			return fmt.Errorf("%w: id %q must not start or end with white space: HTTP trims the Last-Event-ID header, so a client could not resume from it; remove the spaces", ErrInvalid, Printable(e.ID))
 		}
 		if _, digits := ParseID(e.ID); digits {
 			return fmt.Errorf("%w: id %q is made of digits only; such ids are reserved for hub-assigned ids, pick another (e.g. a URN)", ErrInvalid, e.ID)
@@ -94,18 +94,19 @@ func (e *Event) Validate() error {
 // concurrent use.
 func CheckText(what, v string) error {
 	if !utf8.ValidString(v) {
-		return fmt.Errorf("%s %q is not valid UTF-8", what, printable(strings.ToValidUTF8(v, "\uFFFD")))
+		return fmt.Errorf("%s %q is not valid UTF-8", what, Printable(strings.ToValidUTF8(v, "\uFFFD")))
 	}
 	for i, r := range v {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) {
-			return fmt.Errorf("%s %q contains the control character U+%04X at byte %d", what, printable(v), r, i)
+			return fmt.Errorf("%s %q contains the control character U+%04X at byte %d", what, Printable(v), r, i)
 		}
 	}
 	return nil
 }
 
-// printable cuts client-supplied strings for error messages.
-func printable(s string) string {
+// Printable cuts a client-supplied string to quote in an error message:
+// its first 100 bytes (valid UTF-8) and "...".
+func Printable(s string) string {
 	const max = 100
 	if len(s) > max {
 		return strings.ToValidUTF8(s[:max], "") + "..."

@@ -122,13 +122,7 @@ func checkMatcherValue(name, v string) error {
 }
 
 // printable cuts client-supplied strings for error messages.
-func printable(s string) string {
-	const max = 100
-	if len(s) > max {
-		return strings.ToValidUTF8(s[:max], "") + "..."
-	}
-	return s
-}
+var printable = ssehub.Printable
 
 // ReservedType is the event type the protocol reserves for events the hub
 // itself generates; publishers may not use it.
