@@ -296,9 +296,6 @@ func (h *Hub) tail(ctx context.Context) {
 
 // dispatch fans a batch of log events out. It is only called by tail.
 func (h *Hub) dispatch(events []*ssehub.Event) error {
-	if d := h.dispatched.Load(); d > 0 && len(events) > 0 && events[0].Pos > d+1 {
-		h.checkBehind(d)
-	}
 	// Encode the whole batch into one buffer: one allocation per batch, and
 	// every subscriber shares the same bytes.
 	size := 0
@@ -322,9 +319,16 @@ func (h *Hub) dispatch(events []*ssehub.Event) error {
 	if fns := h.observers.Load(); fns != nil {
 		observe = *fns
 	}
+	var fl *floors // read at the batch's first hole
 	for i, ev := range events {
-		if ev.Pos <= h.dispatched.Load() {
+		d := h.dispatched.Load()
+		if ev.Pos <= d {
 			continue // already fanned out (a Tail restarted)
+		}
+		if d > 0 && ev.Pos > d+1 {
+			// A hole, at the batch's start or in its middle (reserved
+			// events are removed from the middle of the log).
+			fl = h.checkBehind(d, fl)
 		}
 		h.fanOut(ev, wires[i], observe)
 	}
@@ -397,16 +401,26 @@ func (h *Hub) noteDamaged(d *ssehub.DamagedError) {
 // removed events the hub never fanned out (its tail fell too far behind, or
 // the engine lost its data), every live subscriber missed them. Their
 // streams end with a quick reconnect; they resume from their last id and
-// the replay tells them of the gap. Only called by the dispatcher.
-func (h *Hub) checkBehind(d uint64) {
-	fl, err := h.floors(context.Background(), true)
-	first := fl.first
-	if err != nil || (first != 0 && first <= d+1 && fl.reserved <= d) {
-		return // nothing was lost (a sparse log), or we cannot tell
+// the replay tells them of the gap. known, when not nil, holds the floors
+// read for an earlier hole of the same batch (read after the batch, they
+// cover all its holes); checkBehind returns the floors it used (nil when
+// it could not read them). Only called by the dispatcher.
+func (h *Hub) checkBehind(d uint64, known *floors) *floors {
+	fl := known
+	if fl == nil {
+		f, err := h.floors(context.Background(), true)
+		if err != nil {
+			return nil // we cannot tell
+		}
+		fl = &f
+	}
+	if fl.first != 0 && fl.first <= d+1 && fl.reserved <= d {
+		return fl // nothing was lost (a sparse log)
 	}
 	n := h.sendAway(ErrBehind, 0, time.Second)
 	h.logger.Warn("hub: events were removed from the log before they were fanned out; subscribers resume to learn of the gap",
-		"dispatched", d, "first_retained", first, "subscribers", n)
+		"dispatched", d, "first_retained", fl.first, "reserved_removed", fl.reserved, "subscribers", n)
+	return fl
 }
 
 // offer queues wire to s once per event; it returns 1 if it did.

@@ -2,9 +2,11 @@ package hub_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/hub"
@@ -83,5 +85,30 @@ func TestReservedRetentionGaps(t *testing.T) {
 	}
 	if st := h.Stats(); st.ReservedGaps != 2 {
 		t.Fatalf("Stats().ReservedGaps = %d, want 2 (one per subscriber told)", st.ReservedGaps)
+	}
+}
+
+// The hub's tail reads past reserved events their budget removed before it
+// got to them: in the middle of a batch of the log, not only at its start.
+// A live subscriber that may receive them must not miss them silently.
+func TestTailHoleOfReservedEventsResumesSubscribers(t *testing.T) {
+	h, _ := newHub(t, hub.Options{}, memlog.Options{MaxEvents: 10, MaxReserved: 1})
+	publish(t, h, &ssehub.Event{Topics: []string{"a"}, Data: "before"})
+	waitDispatched(t, h)
+	everything := func([]string) bool { return true }
+	s := subscribe(t, h, hub.Request{Selectors: sels(t, "*"), Private: everything})
+	res := func(i int) *ssehub.Event {
+		return &ssehub.Event{Topics: []string{fmt.Sprintf("/.well-known/mercure/subscriptions/t/s%d", i)}, Data: fmt.Sprint("r", i), Private: true}
+	}
+	// One append: r1 is beyond the budget before the tail reads the batch.
+	publish(t, h, &ssehub.Event{Topics: []string{"a"}, Data: "a1"}, res(1), res(2), &ssehub.Event{Topics: []string{"a"}, Data: "a2"})
+	waitDispatched(t, h)
+	b, err := drain(s, 2*time.Second)
+	got, _ := decodeEnd(t, b)
+	if !errors.Is(err, hub.ErrBehind) {
+		t.Fatalf("stream ended with %v after %q, want ErrBehind: r1 was never delivered, and no gap said so", err, got)
+	}
+	if slices.Contains(got, "r2") {
+		t.Fatalf("events delivered past the hole: %q", got)
 	}
 }
