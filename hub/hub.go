@@ -417,7 +417,13 @@ func (h *Hub) checkBehind(d uint64, known *floors) *floors {
 	if fl.first != 0 && fl.first <= d+1 && fl.reserved <= d {
 		return fl // nothing was lost (a sparse log)
 	}
-	n := h.sendAway(ErrBehind, 0, time.Second)
+	var only func(*Subscriber) bool
+	if fl.first != 0 && fl.first <= d+1 {
+		// Only the hub's own events are gone: only the subscribers that
+		// may receive them missed something.
+		only = func(s *Subscriber) bool { return s.filter.reserved }
+	}
+	n := h.sendAwayIf(ErrBehind, 0, time.Second, only)
 	h.logger.Warn("hub: events were removed from the log before they were fanned out; subscribers resume to learn of the gap",
 		"dispatched", d, "first_retained", fl.first, "reserved_removed", fl.reserved, "subscribers", n)
 	return fl
@@ -491,10 +497,17 @@ func (h *Hub) Reconnect(window time.Duration) int {
 // sendAway ends every subscriber's stream with err after telling it to
 // reconnect in base plus a random share of jitter.
 func (h *Hub) sendAway(err error, base, jitter time.Duration) int {
+	return h.sendAwayIf(err, base, jitter, nil)
+}
+
+// sendAwayIf is sendAway for the subscribers only selects (all when nil).
+func (h *Hub) sendAwayIf(err error, base, jitter time.Duration, only func(*Subscriber) bool) int {
 	h.mu.RLock()
 	subs := make([]*Subscriber, 0, len(h.all))
 	for s := range h.all {
-		subs = append(subs, s)
+		if only == nil || only(s) {
+			subs = append(subs, s)
+		}
 	}
 	h.mu.RUnlock()
 	for _, s := range subs {

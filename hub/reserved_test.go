@@ -97,6 +97,7 @@ func TestTailHoleOfReservedEventsResumesSubscribers(t *testing.T) {
 	waitDispatched(t, h)
 	everything := func([]string) bool { return true }
 	s := subscribe(t, h, hub.Request{Selectors: sels(t, "*"), Private: everything})
+	appOnly := subscribe(t, h, hub.Request{Selectors: sels(t, "a"), Private: everything})
 	res := func(i int) *ssehub.Event {
 		return &ssehub.Event{Topics: []string{fmt.Sprintf("/.well-known/mercure/subscriptions/t/s%d", i)}, Data: fmt.Sprint("r", i), Private: true}
 	}
@@ -110,5 +111,14 @@ func TestTailHoleOfReservedEventsResumesSubscribers(t *testing.T) {
 	}
 	if slices.Contains(got, "r2") {
 		t.Fatalf("events delivered past the hole: %q", got)
+	}
+	// A subscriber that cannot receive reserved events missed nothing:
+	// it stays, and goes on live.
+	if got := datas(collect(t, appOnly, 2)); !slices.Equal(got, []string{"a1", "a2"}) {
+		t.Fatalf("application-only subscriber got %q, want a1, a2", got)
+	}
+	publish(t, h, &ssehub.Event{Topics: []string{"a"}, Data: "a3"})
+	if got := datas(collect(t, appOnly, 1)); !slices.Equal(got, []string{"a3"}) {
+		t.Fatalf("application-only subscriber got %q after the hole, want a3: it was sent away", got)
 	}
 }
