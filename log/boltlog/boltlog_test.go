@@ -437,16 +437,23 @@ func killHelper() {
 		fmt.Println("error", err)
 		os.Exit(2)
 	}
-	if os.Getenv(killReservedEnv) != "" {
-		killReservedHelper(l) // never returns
-	}
+	appendUntilKilled(l, os.Getenv(killReservedEnv) != "")
+}
+
+// appendUntilKilled appends rounds of 8 concurrent events (several
+// appenders share commits, as in the server) and prints each acknowledged
+// one as "pos data"; with reserved, every other one is a reserved event
+// and each round ends with "removed <ReservedRemoved>". It never returns.
+func appendUntilKilled(l *boltlog.Log, reserved bool) {
 	out := bufio.NewWriter(os.Stdout)
 	for i := 0; ; i++ {
-		// Several appenders share commits, as in the server.
 		done := make(chan *ssehub.Event, 8)
 		for j := range 8 {
 			go func() {
 				e := &ssehub.Event{Topics: []string{"kill"}, Data: fmt.Sprintf("%d.%d", i, j)}
+				if reserved && j%2 == 1 {
+					e.Topics = []string{"/.well-known/mercure/subscriptions/kill", "kill"}
+				}
 				if err := l.Append(context.Background(), e); err != nil {
 					fmt.Println("error", err)
 					os.Exit(2)
@@ -457,6 +464,10 @@ func killHelper() {
 		for range 8 {
 			e := <-done
 			fmt.Fprintf(out, "%d %s\n", e.Pos, e.Data)
+		}
+		if reserved {
+			removed, _ := l.ReservedRemoved(context.Background())
+			fmt.Fprintf(out, "removed %d\n", removed)
 		}
 		out.Flush()
 	}

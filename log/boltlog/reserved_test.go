@@ -390,33 +390,6 @@ const killReservedEnv = "BOLTLOG_KILL_RESERVED"
 
 var killReservedOpts = boltlog.Options{MaxReserved: 50, IndexEvery: 1000}
 
-func killReservedHelper(l *boltlog.Log) {
-	out := bufio.NewWriter(os.Stdout)
-	for i := 0; ; i++ {
-		done := make(chan *ssehub.Event, 8)
-		for j := range 8 {
-			go func() {
-				e := &ssehub.Event{Topics: []string{"kill"}, Data: fmt.Sprintf("%d.%d", i, j)}
-				if j%2 == 1 {
-					e.Topics = []string{"/.well-known/mercure/subscriptions/kill", "kill"}
-				}
-				if err := l.Append(context.Background(), e); err != nil {
-					fmt.Println("error", err)
-					os.Exit(2)
-				}
-				done <- e
-			}()
-		}
-		for range 8 {
-			e := <-done
-			fmt.Fprintf(out, "%d %s\n", e.Pos, e.Data)
-		}
-		removed, _ := l.ReservedRemoved(context.Background())
-		fmt.Fprintf(out, "removed %d\n", removed)
-		out.Flush()
-	}
-}
-
 func TestReservedKillDurability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
