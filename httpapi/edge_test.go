@@ -15,6 +15,7 @@ import (
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/park"
 	"github.com/ssehub/ssehub/log/memlog"
 )
 
@@ -157,5 +158,23 @@ func TestPollTimeoutDuringReplaySkipsNothing(t *testing.T) {
 			t.Fatalf("poll %d answered the newest id without its event: history skipped", polls)
 		}
 		last = ans.Last
+	}
+}
+
+// A stream the poller may take over ends by closing its connection, so
+// over HTTP/1.1 its response says Connection: close: a fetch-based client
+// must not send its next request into that socket.
+func TestParkableStreamsDoNotOfferTheirConnection(t *testing.T) {
+	if !park.Supported {
+		t.Skip("streams are not parked on this platform")
+	}
+	e := newEnv(t, httpapi.Config{Anonymous: true}, hub.Options{})
+	s := e.open(t, "topic=a", nil)
+	if !s.resp.Close {
+		t.Fatalf("a parkable stream's response without Connection: close (header %q)", s.resp.Header.Get("Connection"))
+	}
+	e2 := newEnv(t, httpapi.Config{Anonymous: true, NoPark: true}, hub.Options{})
+	if s := e2.open(t, "topic=a", nil); s.resp.Close {
+		t.Fatal("with NoPark the stream's connection is the client's to reuse: no Connection: close")
 	}
 }

@@ -74,6 +74,7 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 	if g := sub.Gap(); g.Reason != "" {
 		h.Set("Ssehub-Gap", g.Reason)
 	}
+	a.parker.MayPark(h, r)
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)

@@ -497,6 +497,7 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, st *stream, cur sta
 	if !isText(cur.contentType) {
 		h.Set("Stream-Sse-Data-Encoding", "base64")
 	}
+	s.parker.MayPark(h, r)
 	w.WriteHeader(http.StatusOK)
 	o := &sseReader{s: s, w: w, rc: http.NewResponseController(w), ct: cur.contentType, cursor: r.URL.Query().Get("cursor")}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.SSELifetime)

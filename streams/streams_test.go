@@ -2,6 +2,7 @@ package streams_test
 
 import (
 	"bufio"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -340,4 +341,27 @@ func TestLiveReadsCountAsConnections(t *testing.T) {
 	servicetest.WaitFor(t, 5*time.Second, "the parked reader's slot to be given back", func() bool {
 		return n.do(t, "GET", p+"?offset=-1&live=long-poll", "").code == 200
 	})
+}
+
+// A parked SSE read ends by closing its connection, so its response tells
+// the client not to reuse the connection: a fetch reader (the protocol's
+// JS client, the conformance suite) would otherwise send its next request
+// into the closed socket and fail ("other side closed").
+func TestParkedSSEReadsDoNotOfferTheirConnection(t *testing.T) {
+	n := serveAPI(t, memlog.New(memlog.Options{}), httpapi.Config{Anonymous: true}, streams.Config{AnonymousWrites: true})
+	const p = "/v1/stream/parked-close"
+	n.do(t, "PUT", p, "x", "Content-Type", "text/plain").want(t, 201, "create")
+	resp, err := http.Get(n.url + p + "?offset=-1&live=sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	servicetest.WaitFor(t, 5*time.Second, "the SSE reader to be parked", func() bool { return n.ds.Parked() == 1 })
+	n.do(t, "POST", p, "y", "Content-Type", "text/plain", "Stream-Closed", "true").want(t, 204, "append and close")
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("reading the parked stream to its end: %v", err)
+	}
+	if !resp.Close {
+		t.Fatalf("a parked SSE response without Connection: close (header %q): the client may reuse a connection the hub closes", resp.Header.Get("Connection"))
+	}
 }

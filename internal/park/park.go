@@ -2,8 +2,22 @@ package park
 
 import (
 	"log/slog"
+	"net/http"
 	"time"
 )
+
+// MayPark marks, before its headers are written, the response of a stream
+// that a Parker may take over: a parked stream ends by closing its
+// connection, so an HTTP/1.x client must be told not to reuse it (a fetch
+// reader's next request would otherwise go into a closed socket and fail).
+// HTTP/2 streams are never parked and stay untouched: "Connection: close"
+// there would end every stream of the connection. Without a Parker or on a
+// platform that cannot park, it does nothing.
+func (p *Parker) MayPark(h http.Header, r *http.Request) {
+	if p != nil && Supported && r.ProtoMajor == 1 {
+		h.Set("Connection", "close")
+	}
+}
 
 // Source is what a parked stream writes: a hub subscriber.
 type Source interface {
