@@ -146,9 +146,8 @@ func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, th
 			gap = Gap{}
 		}
 		if resGap.Reason != "" && ev.Pos > resGap.After {
-			buf = s.appendGap(buf, resGap)
-			s.hub.stats.reservedGaps.Add(1)
-			s.reservedKnown, resGap = resGap.After, Gap{}
+			buf = s.appendReservedGap(buf, resGap)
+			resGap = Gap{}
 		}
 		var err error
 		if buf, err = cache.append(buf, i, ev); err != nil {
@@ -165,9 +164,7 @@ func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, th
 		s.replayAfter = max(s.replayAfter, gap.After)
 	}
 	if resGap.Reason != "" && s.replayAfter >= resGap.After {
-		buf = s.appendGap(buf, resGap)
-		s.hub.stats.reservedGaps.Add(1)
-		s.reservedKnown = resGap.After
+		buf = s.appendReservedGap(buf, resGap)
 	}
 	if damaged > from && damaged <= s.replayTo && (gap.Reason == "" || gap.After < damaged) {
 		// Within the replay, and not removed by retention meanwhile (an
@@ -178,6 +175,14 @@ func (s *Subscriber) fill(buf []byte, evs []*ssehub.Event, cache *batchCache, th
 	s.buf = buf
 	s.hub.stats.replayed.Add(n)
 	return buf, nil
+}
+
+// appendReservedGap appends the gap for reserved events removed up to
+// g.After, which the client then knows of.
+func (s *Subscriber) appendReservedGap(buf []byte, g Gap) []byte {
+	s.hub.stats.reservedGaps.Add(1)
+	s.reservedKnown = g.After
+	return s.appendGap(buf, g)
 }
 
 func (s *Subscriber) appendGap(buf []byte, g Gap) []byte {

@@ -564,6 +564,11 @@ func (l *Log) ReservedRemoved(ctx context.Context) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if l.opts.MaxReserved <= 0 {
+		// One budget for all (every node of a cluster must agree): the
+		// hub asks this for every replay batch, so no round trip.
+		return 0, nil
+	}
 	opCtx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	defer cancel()
 	s, err := reservedRemovedScript.Run(opCtx, l.client, []string{l.reserved}).Text()

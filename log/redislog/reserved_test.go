@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/ssehub/ssehub"
 )
 
@@ -466,4 +468,32 @@ func TestReservedIDs(t *testing.T) {
 	if err := l.Append(t.Context(), again); err != nil {
 		t.Fatalf("the id of a trimmed reserved event is not free: %v", err)
 	}
+}
+
+// Without a reserved budget ReservedRemoved is 0 and costs no round trip:
+// the hub asks it for every batch of a shared replay scan.
+func TestReservedRemovedWithoutBudgetIsFree(t *testing.T) {
+	url := sharedURL(t)
+	l := openUnmaintained(t, url, Options{Prefix: newPrefix(t, url)})
+	var calls atomic.Int64
+	l.client.AddHook(countHook{&calls})
+	for range 10 {
+		if r, err := l.ReservedRemoved(t.Context()); err != nil || r != 0 {
+			t.Fatalf("ReservedRemoved = %d, %v; want 0, nil", r, err)
+		}
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("ReservedRemoved without MaxReserved sent %d commands to Redis, want none", n)
+	}
+}
+
+// countHook counts the commands a client sends.
+type countHook struct{ n *atomic.Int64 }
+
+func (h countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(int64(len(cmds))); return next(ctx, cmds) }
 }
