@@ -223,6 +223,15 @@ func (a *API) Close(timeout time.Duration) {
 	a.closeSubscriptions(timeout) // subscriptions.go
 }
 
+// Parked returns how many streams the poller holds now (see
+// Config.NoPark). Safe for concurrent use.
+func (a *API) Parked() int {
+	if a.parker == nil {
+		return 0
+	}
+	return a.parker.Len()
+}
+
 // Handle mounts an extra handler on the API's mux (the dashboard, metrics).
 func (a *API) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) }
 

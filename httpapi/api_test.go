@@ -35,7 +35,8 @@ const (
 type env struct {
 	srv *httptest.Server
 	hub *hub.Hub
-	url string // the Mercure endpoint
+	url string       // the Mercure endpoint
+	api *httpapi.API // nil where a test builds env itself
 }
 
 func verifier(t *testing.T, secret string) *auth.Verifier { return servicetest.Verifier(t, secret) }

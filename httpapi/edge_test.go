@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/park"
+	"github.com/ssehub/ssehub/internal/servicetest"
 	"github.com/ssehub/ssehub/log/memlog"
 )
 
@@ -176,5 +178,27 @@ func TestParkableStreamsDoNotOfferTheirConnection(t *testing.T) {
 	e2 := newEnv(t, httpapi.Config{Anonymous: true, NoPark: true}, hub.Options{})
 	if s := e2.open(t, "topic=a", nil); s.resp.Close {
 		t.Fatal("with NoPark the stream's connection is the client's to reuse: no Connection: close")
+	}
+}
+
+// A client that resumes on a quiet topic while other topics are busy is
+// handed to the poller as soon as its replay (which finds nothing for it)
+// is done, not after its next event: a reconnect storm after a deploy
+// otherwise holds a goroutine and its buffers per client until each of
+// their topics speaks again.
+func TestResumedStreamWithNothingToReplayIsParked(t *testing.T) {
+	if !park.Supported {
+		t.Skip("streams are not parked on this platform")
+	}
+	e := newEnv(t, httpapi.Config{Anonymous: true}, hub.Options{})
+	last := e.publish(t, url.Values{"topic": {"quiet"}, "data": {"before"}})
+	for i := range 3 {
+		e.publish(t, url.Values{"topic": {"busy"}, "data": {strconv.Itoa(i)}})
+	}
+	s := e.open(t, "topic=quiet", http.Header{"Last-Event-ID": {last}})
+	servicetest.WaitFor(t, 5*time.Second, "the resumed stream to be parked", func() bool { return e.api.Parked() == 1 })
+	e.publish(t, url.Values{"topic": {"quiet"}, "data": {"after"}})
+	if got := s.datas(t, 1); got[0] != "after" {
+		t.Fatalf("the parked stream got %q, want [after]", got)
 	}
 }

@@ -140,7 +140,7 @@ func newEnvOn(t *testing.T, l ssehub.Log, cfg httpapi.Config, hopts hub.Options,
 		srv.Close()
 		l.Close()
 	})
-	return &env{srv: srv, hub: h, url: srv.URL + httpapi.Path}
+	return &env{srv: srv, hub: h, url: srv.URL + httpapi.Path, api: api}
 }
 
 func TestMetrics(t *testing.T) {

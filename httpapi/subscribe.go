@@ -100,7 +100,14 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		chunks, err := sub.Next(ctx)
+		next := sub.Next
+		if a.parker != nil && !sub.Live() {
+			next = sub.Replay // nil, nil once Live: park without waiting for an event
+		}
+		chunks, err := next(ctx)
+		if err == nil && chunks == nil {
+			continue
+		}
 		if err != nil {
 			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, hub.ErrShutdown) {
 				a.logger.Debug("httpapi: stream ended", "err", err, "remote", r.RemoteAddr)

@@ -241,11 +241,47 @@ func (s *Subscriber) LastID() string { return s.lastID }
 // the reconnect event, if any, before the reason.)
 // Only one goroutine may call Next.
 func (s *Subscriber) Next(ctx context.Context) ([][]byte, error) {
+	spare := s.recycle()
+	if out, err := s.replayNext(ctx, spare); out != nil || err != nil {
+		return out, err
+	}
+	for {
+		if out, err := s.take(spare); out != nil || err != nil {
+			return out, err
+		}
+		select {
+		case <-s.wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Replay is Next until the subscriber is Live: it returns the gap event
+// and the replay's chunks as Next does, and nil, nil once the replay is
+// over, without waiting for live events. A server that hands Live
+// subscribers to a poller (internal/park) calls it first, so that a
+// resumed subscriber whose replay brings nothing is handed over at once.
+// Only one goroutine may call it (or Next).
+func (s *Subscriber) Replay(ctx context.Context) ([][]byte, error) {
+	return s.replayNext(ctx, s.recycle())
+}
+
+// recycle empties the previous call's chunks and events and returns the
+// chunks' slice for reuse.
+func (s *Subscriber) recycle() [][]byte {
 	clear(s.out)
 	spare := s.out[:0]
 	s.out = nil
 	clear(s.outEvents)
 	s.outEvents = s.outEvents[:0]
+	return spare
+}
+
+// replayNext returns the gap event or the next replayed chunk (in spare),
+// or the reason the subscriber ended during its replay, or nil, nil once
+// the replay is over.
+func (s *Subscriber) replayNext(ctx context.Context, spare [][]byte) ([][]byte, error) {
 	if s.head != nil {
 		s.out = append(spare, s.head)
 		s.head = nil
@@ -295,16 +331,7 @@ func (s *Subscriber) Next(ctx context.Context) ([][]byte, error) {
 		}
 	}
 	s.dropReplay()
-	for {
-		if out, err := s.take(spare); out != nil || err != nil {
-			return out, err
-		}
-		select {
-		case <-s.wake:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+	return nil, nil
 }
 
 // take returns the queued chunks (recycling spare as the next queue), or

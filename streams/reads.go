@@ -523,23 +523,38 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, st *stream, cur sta
 	if err != nil {
 		return
 	}
-	if s.parker != nil && sub.Live() {
-		// Caught up: hand the connection to the poller, which holds it
-		// without this goroutine and its buffers until the next token.
-		src := &parkedSSE{s: s, view: s.store.acquire(tp), sub: sub, o: o, after: after}
-		src.release = takeSlot(r)
-		if s.parker.Park(w, r, src, deadline(ctx)) {
-			return
+	parked := false // once parked, the poller closes sub
+	defer func() {
+		if !parked {
+			sub.Close()
 		}
-		src.release = nil
-		s.store.release(src.view)
-		untake(r)
-	}
-	defer sub.Close()
+	}()
 	for {
-		chunks, err := sub.Next(ctx)
+		if s.parker != nil && sub.Live() {
+			// Caught up (the subscription may first have had other
+			// streams' events to pass): hand the connection to the poller,
+			// which holds it without this goroutine and its buffers until
+			// the next token.
+			src := &parkedSSE{s: s, view: s.store.acquire(tp), sub: sub, o: o, after: after}
+			src.release = takeSlot(r)
+			if s.parker.Park(w, r, src, deadline(ctx)) {
+				parked = true
+				return
+			}
+			src.release = nil
+			s.store.release(src.view)
+			untake(r)
+		}
+		next := sub.Next
+		if s.parker != nil && !sub.Live() {
+			next = sub.Replay // nil, nil once Live: park without waiting for a token
+		}
+		chunks, err := next(ctx)
 		if err != nil {
 			return // lifetime over, client gone, or the hub ended it (the client resumes)
+		}
+		if chunks == nil {
+			continue
 		}
 		if len(sub.Events()) == 0 && len(chunks) > 0 { // the hub's heartbeat
 			if o.send([]byte(":\n\n")) != nil {

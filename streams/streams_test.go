@@ -365,3 +365,38 @@ func TestParkedSSEReadsDoNotOfferTheirConnection(t *testing.T) {
 		t.Fatalf("a parked SSE response without Connection: close (header %q): the client may reuse a connection the hub closes", resp.Header.Get("Connection"))
 	}
 }
+
+// A reader that catches up while other streams are busy is parked too:
+// its subscription starts behind the log's head (other streams' events
+// came after its offset), and it is parked once that short replay is done,
+// not left on its own goroutine for the rest of its lifetime.
+func TestSSEReaderBehindOtherStreamsIsParked(t *testing.T) {
+	n := serveAPI(t, memlog.New(memlog.Options{}), httpapi.Config{Anonymous: true}, streams.Config{AnonymousWrites: true})
+	const p, other = "/v1/stream/quiet", "/v1/stream/busy"
+	n.do(t, "PUT", p, "x", "Content-Type", "text/plain").want(t, 201, "create")
+	n.do(t, "PUT", other, "", "Content-Type", "text/plain").want(t, 201, "create the other stream")
+	for i := range 3 {
+		n.do(t, "POST", other, "t"+strconv.Itoa(i), "Content-Type", "text/plain").want(t, 204, "append to the other stream")
+	}
+	resp, err := http.Get(n.url + p + "?offset=-1&live=sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	servicetest.WaitFor(t, 5*time.Second, "the SSE reader to be parked", func() bool { return n.ds.Parked() == 1 })
+	n.do(t, "POST", p, "y", "Content-Type", "text/plain").want(t, 204, "append to the followed stream")
+	dec := sse.NewDecoder(resp.Body)
+	var data []string
+	for len(data) < 2 {
+		ev, err := dec.Next()
+		if err != nil {
+			t.Fatalf("the parked SSE read ended early: %v (data so far %q)", err, data)
+		}
+		if ev.Type == "data" {
+			data = append(data, ev.Data)
+		}
+	}
+	if data[0] != "x" || data[1] != "y" {
+		t.Fatalf("parked reader got %q, want [x y]", data)
+	}
+}
