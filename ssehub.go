@@ -258,3 +258,15 @@ type ReservedRetention interface {
 	// concurrent use.
 	ReservedRemoved(ctx context.Context) (uint64, error)
 }
+
+// PositionJumps is implemented by logs whose positions jump over ranges
+// that never held events (boltlog gives positions from the clock after
+// each restart), so that the distance between two positions overstates
+// how many events lie between them. The hub's replay limit (a cap on the
+// events one reconnect replays) counts with it.
+type PositionJumps interface {
+	// LastN returns the position after which at most n positions that
+	// held events lie, up to through inclusive: through-n on a log
+	// without jumps. Safe for concurrent use.
+	LastN(ctx context.Context, through, n uint64) (uint64, error)
+}

@@ -95,8 +95,10 @@ type Options struct {
 	// live delivery. Replays that no index can serve share one scan of
 	// the log instead. Default 4.
 	ReplayConcurrency int
-	// ReplayLimit caps how many positions one reconnect replays; beyond it
-	// the oldest are skipped and the gap is signalled. 0: no cap.
+	// ReplayLimit caps how many events one reconnect replays (positions
+	// of the log, not counting those a ssehub.PositionJumps log jumped
+	// over); beyond it the oldest are skipped and the gap is signalled.
+	// 0: no cap.
 	ReplayLimit uint64
 	// ShutdownRetry is the base reconnection time sent to clients when the
 	// hub shuts down; each client gets it plus a random share of

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/log/boltlog"
 	"github.com/ssehub/ssehub/log/memlog"
 	"github.com/ssehub/ssehub/sse"
 	"github.com/ssehub/ssehub/topic"
@@ -777,5 +778,56 @@ func TestCloseDuringReplayEndsWithRetry(t *testing.T) {
 				t.Fatalf("retry %v, want in [2s, 5s)", retry)
 			}
 		})
+	}
+}
+
+// The replay limit counts events, not positions: bbolt's positions jump to
+// the clock at each restart, and a client that missed a few events across
+// a restart (a deploy) replays them all instead of being told it missed
+// more than the limit and skipping them.
+func TestReplayLimitCountsEventsAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	open := func() (*hub.Hub, *boltlog.Log) {
+		l, err := boltlog.Open(dir, boltlog.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := hub.New(l, hub.Options{ReplayLimit: 8, Heartbeat: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h, l
+	}
+	h, l := open()
+	before := publishN(t, h, "a", 0, 5)
+	h.Close()
+	l.Close()
+	time.Sleep(2 * time.Millisecond) // the clock, and so the positions, move on
+
+	h, l = open()
+	t.Cleanup(func() { h.Close(); l.Close() })
+	publishN(t, h, "a", 5, 10)
+	waitDispatched(t, h)
+
+	// 8 missed (2, 3, 4 before the restart, 5..9 after): all replayed.
+	s := subscribe(t, h, hub.Request{Selectors: sels(t, "a"), LastEventID: before[1]})
+	if g := s.Gap(); g.Reason != "" {
+		t.Fatalf("8 events missed with a replay limit of 8: gap %+v", g)
+	}
+	if d := datas(collect(t, s, 8)); !slices.Equal(d, seq(2, 10)) {
+		t.Fatalf("got %q, want %q", d, seq(2, 10))
+	}
+
+	// 9 missed: the oldest is skipped, and the client is told.
+	s = subscribe(t, h, hub.Request{Selectors: sels(t, "a"), LastEventID: before[0]})
+	if s.Gap().Reason != hub.GapReplayLimit {
+		t.Fatalf("9 events missed with a replay limit of 8: gap %+v", s.Gap())
+	}
+	got := collect(t, s, 9)
+	if got[0].Type != hub.GapType {
+		t.Fatalf("no gap event first: %+v", got[0])
+	}
+	if d := datas(got[1:]); !slices.Equal(d, seq(2, 10)) {
+		t.Fatalf("got %q, want %q", d, seq(2, 10))
 	}
 }

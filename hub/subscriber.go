@@ -139,8 +139,18 @@ func (h *Hub) Subscribe(ctx context.Context, req Request) (*Subscriber, error) {
 		return s, nil
 	}
 	if lim := h.opts.ReplayLimit; lim > 0 && start > cursor && start-cursor > lim {
-		s.gap = Gap{Reason: GapReplayLimit, Requested: req.LastEventID, After: start - lim}
-		cursor = start - lim
+		after := start - lim
+		if pj, ok := h.log.(ssehub.PositionJumps); ok {
+			// Positions jump at restarts: count the ones that held events.
+			if after, err = pj.LastN(ctx, start, lim); err != nil {
+				s.Close()
+				return nil, fmt.Errorf("hub: counting the replay: %w", err)
+			}
+		}
+		if after > cursor {
+			s.gap = Gap{Reason: GapReplayLimit, Requested: req.LastEventID, After: after}
+			cursor = after
+		}
 	}
 	if cursor < start {
 		s.replayAfter, s.replayTo = cursor, start

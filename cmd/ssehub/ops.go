@@ -81,7 +81,7 @@ func opsFlags(fs *flag.FlagSet, c *opsConfig) {
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", 0, "largest event data in bytes (413 beyond; 0: only --max-body applies)")
 	fs.Float64Var(&c.PublishRate, "publish-rate", 0, "most publishes per second per publisher token (429 with Retry-After beyond; 0: no limit)")
 	fs.IntVar(&c.PublishBurst, "publish-burst", 0, "publishes a token may make at once after a quiet time (0: --publish-rate rounded up)")
-	fs.Uint64Var(&c.ReplayLimit, "replay-limit", 0, "most history positions replayed on one reconnect; beyond, the oldest are skipped and a replay_limit gap is signalled (0: no limit)")
+	fs.Uint64Var(&c.ReplayLimit, "replay-limit", 0, "most events of history replayed on one reconnect (every event of the log since the client's, not only its topics'); beyond, the oldest are skipped and a replay_limit gap is signalled (0: no limit)")
 	fs.IntVar(&c.ReplayConcurrency, "replay-concurrency", 4, "most topic-index history reads for resuming subscribers at once; the others wait their turn, so a reconnect storm leaves the CPU to live delivery")
 	fs.IntVar(&c.ReplayBytes, "replay-bytes", 256<<10, "history read and held per step of one subscriber's replay, in bytes (at least one event)")
 }

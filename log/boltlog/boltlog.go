@@ -106,6 +106,15 @@ var bucketName = []byte("ssehub.events")
 // retention deleted (ReservedRemoved).
 var reservedBucketName = []byte("ssehub.reserved")
 
+// jumpsBucketName is the bucket of the jumps of the position counter: one
+// per restart that went on from the clock (see commit), keyed by the first
+// position after the jump, the value being the last position before it.
+// Histories of versions before it have none of their earlier jumps.
+var jumpsBucketName = []byte("ssehub.jumps")
+
+// jump is one range of positions that never held events: (from, to).
+type jump struct{ from, to uint64 }
+
 // Log is a durable ssehub.Log in a bbolt file. Create it with Open. All
 // methods are safe for concurrent use by any number of goroutines.
 type Log struct {
@@ -152,12 +161,15 @@ type Log struct {
 	// retention deleted from it (ReservedRemoved).
 	rfirst, rlast, rtrimmed uint64
 
+	jumps []jump // of the position counter, oldest first (LastN)
+
 	c committer // owned by the committer goroutine
 }
 
 var (
 	_ ssehub.Log               = (*Log)(nil)
 	_ ssehub.ReservedRetention = (*Log)(nil)
+	_ ssehub.PositionJumps     = (*Log)(nil)
 )
 
 // request is one Append waiting for its commit.
@@ -367,7 +379,26 @@ func (l *Log) load() (err error) {
 			if _, err := tx.CreateBucket(reservedBucketName); err != nil {
 				return err
 			}
+			if _, err := tx.CreateBucket(jumpsBucketName); err != nil {
+				return err
+			}
 			_, err = tx.CreateBucket(topicsBucketName)
+			return err
+		}
+		jb := tx.Bucket(jumpsBucketName)
+		if jb == nil { // a history of a version before the jumps were kept
+			var err error
+			if jb, err = tx.CreateBucket(jumpsBucketName); err != nil {
+				return err
+			}
+		}
+		if err := jb.ForEach(func(k, v []byte) error {
+			if len(k) != 8 || len(v) != 8 {
+				return corruptError(l.file, fmt.Errorf("damaged: a position jump of %d and %d bytes, want 8 and 8", len(k), len(v)))
+			}
+			l.jumps = append(l.jumps, jump{from: binary.BigEndian.Uint64(v), to: binary.BigEndian.Uint64(k)})
+			return nil
+		}); err != nil {
 			return err
 		}
 		if tx.Bucket(topicsBucketName) == nil {
@@ -813,4 +844,35 @@ func (l *Log) Close() error {
 		}
 	})
 	return l.closeErr
+}
+
+// LastN implements ssehub.PositionJumps: positions are dense but for one
+// jump per restart that went on from the clock (see commit), kept in the
+// file since this version (jumps of earlier versions' restarts count as
+// positions).
+func (l *Log) LastN(_ context.Context, through, n uint64) (uint64, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return lastN(l.jumps, through, n), nil
+}
+
+// lastN is LastN over jumps, oldest first.
+func lastN(jumps []jump, through, n uint64) uint64 {
+	p := through // the newest position not counted yet
+	for i := len(jumps) - 1; i >= 0 && n > 0; i-- {
+		j := jumps[i]
+		if j.to > p {
+			continue // a jump after through
+		}
+		if span := p - j.to + 1; span >= n { // positions j.to..p
+			return p - n
+		} else {
+			n -= span
+		}
+		p = j.from
+	}
+	if n >= p {
+		return 0
+	}
+	return p - n
 }

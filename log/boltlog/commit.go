@@ -164,6 +164,7 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 	lastTime := c.lastTime
 	var seq, first, rfirst, rlast uint64
 	var firstTime, rfirstTime time.Time
+	var jumped jump // the counter's jump to the clock, in the first commit since Open
 	written, rwritten := 0, 0
 	// l.trimmed and the reserved fields: only the committer writes them.
 	kept := retained{count: c.count, trimmed: l.trimmed}
@@ -212,6 +213,9 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 			// old copy was restored). Their events were acknowledged, and
 			// clients may hold their ids; the clock is past them.
 			seq = max(seq, uint64(max(now.UnixMicro(), 1))-1)
+			if seq > seq0 {
+				jumped = jump{from: seq0, to: seq + 1}
+			}
 		}
 		first, firstTime = l.first, c.firstTime
 		rfirst, rfirstTime, rlast = l.rfirst, c.rfirstTime, l.rlast
@@ -269,6 +273,12 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 		if err := b.SetSequence(seq); err != nil {
 			return err
 		}
+		if jumped.to != 0 {
+			k := binary.BigEndian.AppendUint64(nil, jumped.to)
+			if err := tx.Bucket(jumpsBucketName).Put(k, binary.BigEndian.AppendUint64(nil, jumped.from)); err != nil {
+				return err
+			}
+		}
 		if flush = c.tevents >= l.indexEvery || c.tbytes >= maxPendingBytes; flush {
 			if err := writeTopicKeys(topics, c.tkeys, func(key []byte) bool { return l.gone(tx, key) }); err != nil {
 				return err
@@ -315,6 +325,9 @@ func (l *Log) commit(batch []*request, n int) (err error) {
 		c.fromClock = false
 	}
 	l.mu.Lock()
+	if written > 0 && jumped.to != 0 {
+		l.jumps = append(l.jumps, jumped)
+	}
 	if flush {
 		l.pending.clear()
 		l.indexed = seq
