@@ -55,6 +55,7 @@ const (
 //	ssehub_delivery_lag_seconds                       histogram  from the log accepting an event to its fan-out
 //	ssehub_presence_dropped_total{reason}             counter    subscriptions never announced: coalesced, selectors
 //	ssehub_presence_waiting                           gauge      subscription start events waiting for the presence rate
+//	ssehub_lean_http_connections                      gauge      keep-alive connections served by the lean HTTP/1.1 loop
 //
 // Metrics are safe for concurrent use.
 type Metrics struct {
@@ -216,6 +217,18 @@ func (m *Metrics) TimePublishes(next http.Handler) http.Handler {
 			m.publishDuration.Observe(time.Since(start).Seconds())
 		}
 	})
+}
+
+// WatchLeanHTTP adds ssehub_lean_http_connections, the keep-alive
+// connections served by the lean HTTP/1.1 loop now (internal/h1), which
+// taken reports at scrape time.
+func (m *Metrics) WatchLeanHTTP(taken func() int) {
+	if m != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ssehub_lean_http_connections",
+			Help: "Keep-alive connections whose POSTs (publishes, appends) ssehub's own HTTP/1.1 loop serves now instead of net/http (--lean-http).",
+		}, func() float64 { return float64(taken()) }))
+	}
 }
 
 // WatchPresence adds the metrics of p (the subscriptions API's state):

@@ -21,6 +21,7 @@ import (
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/h1"
 	"github.com/ssehub/ssehub/log/boltlog"
 	"github.com/ssehub/ssehub/log/memlog"
 	"github.com/ssehub/ssehub/log/natslog"
@@ -62,6 +63,7 @@ type serveConfig struct {
 	QueueEvents       int
 	QueueBytes        int
 	ReadHeaderTimeout time.Duration
+	LeanHTTP          bool
 	opsConfig         // config file, metrics, TLS, limits (ops.go)
 	authConfig        // keys, issuer, audience (keys.go)
 }
@@ -101,6 +103,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.IntVar(&c.QueueEvents, "queue-events", 4096, "a subscriber with more undelivered events than this is disconnected (it resumes from history)")
 	fs.IntVar(&c.QueueBytes, "queue-bytes", 4<<20, "a subscriber with more undelivered bytes than this is disconnected (it resumes from history)")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers")
+	fs.BoolVar(&c.LeanHTTP, "lean-http", true, "serve the POSTs (publishes, Durable Streams appends) of plain HTTP/1.1 keep-alive connections with ssehub's own request loop instead of net/http's: less CPU per request; false: net/http serves everything")
 	authFlags(fs, &c.authConfig)
 	opsFlags(fs, &c.opsConfig)
 	return fs, c
@@ -112,7 +115,7 @@ var serveGroups = []struct {
 	title string
 	flags []string
 }{
-	{"Network and protocol", []string{"addr", "tls-cert", "tls-key", "h2c", "cors-origins", "anonymous", "anonymous-writes", "streams-poll-timeout", "subscriptions", "subscriptions-history", "subscriptions-rate", "subscriptions-max-selectors", "heartbeat", "retry", "no-dashboard"}},
+	{"Network and protocol", []string{"addr", "tls-cert", "tls-key", "h2c", "lean-http", "cors-origins", "anonymous", "anonymous-writes", "streams-poll-timeout", "subscriptions", "subscriptions-history", "subscriptions-rate", "subscriptions-max-selectors", "heartbeat", "retry", "no-dashboard"}},
 	{"Storage and history", []string{"data", "history", "history-size", "history-age", "no-sync", "commit-delay", "log", "log-name"}},
 	{"Auth (keys and tokens)", []string{"publisher-jwt-key", "publisher-jwt-alg", "publisher-jwks-url", "subscriber-jwt-key", "subscriber-jwt-alg", "subscriber-jwks-url", "issuer", "audience", "require-access-token"}},
 	{"Limits and timeouts", []string{"max-connections", "max-connections-per-ip", "max-topics", "max-selector-cost", "max-publish-topics", "max-body", "streams-max-body", "streams-max-messages", "max-event-bytes", "max-header-bytes", "max-stream-input", "publish-rate", "publish-burst", "queue-events", "queue-bytes", "replay-limit", "replay-concurrency", "replay-bytes", "read-header-timeout", "read-timeout", "write-timeout", "idle-timeout"}},
@@ -314,12 +317,24 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	}
 	warnCORSWildcard(c.CORSOrigins, logger)
 
-	ln, err := net.Listen("tcp", c.Addr)
+	tcp, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on --addr %s: %w", c.Addr, err)
 	}
+	// Publishers' and producers' keep-alive connections are served by a
+	// lean loop of internal/h1 from their first POST on; everything else
+	// stays with net/http.
+	var ln net.Listener = tcp
+	var handler http.Handler = api
+	var lean *h1.Server
+	if c.LeanHTTP {
+		hl := h1.NewListener(tcp)
+		lean = h1.New(hl, api, h1.Options{IdleTimeout: c.IdleTimeout, HeaderTimeout: c.ReadHeaderTimeout, WriteTimeout: c.WriteTimeout, MaxHeaderBytes: c.MaxHeaderBytes, Logger: logger})
+		metrics.WatchLeanHTTP(lean.Taken)
+		ln, handler = hl, lean
+	}
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           handler,
 		ReadHeaderTimeout: c.ReadHeaderTimeout,
 		IdleTimeout:       c.IdleTimeout,
 		MaxHeaderBytes:    c.MaxHeaderBytes,
@@ -353,8 +368,13 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, logger *slog.L
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Shutdown(sctx) }() // stops accepting; waits for handlers
 	h.Close()                                  // ends every stream with a jittered retry
-	api.Close(c.ShutdownTimeout)               // lets parked streams write that, then stops
-	ds.Close(c.ShutdownTimeout)                // the same for Durable Streams' SSE readers
+	if lean != nil {                           // finishes the requests of the connections it took over
+		if cut := lean.Close(c.ShutdownTimeout); cut > 0 {
+			logger.Warn("shutdown timed out; closing remaining connections", "publishers", cut)
+		}
+	}
+	api.Close(c.ShutdownTimeout) // lets parked streams write that, then stops
+	ds.Close(c.ShutdownTimeout)  // the same for Durable Streams' SSE readers
 	if err := <-shut; err != nil {
 		logger.Warn("shutdown timed out; closing remaining connections", "err", err)
 		srv.Close()
