@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"errors"
 	"net"
 	"sync"
 )
@@ -39,11 +40,13 @@ func (l *Listener) acceptLoop() {
 			}
 			return
 		}
-		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				continue
-			}
-			return // the listener is closed; Accept reported it
+		// Only a closed listener ends the loop. Other errors (EMFILE when
+		// the process runs out of file descriptors, a timeout) go to
+		// net/http, which retries after a pause, or gives up and closes
+		// this Listener: ending here would leave net/http's retries
+		// waiting for good, and the server accepting nothing more.
+		if errors.Is(err, net.ErrClosed) {
+			return
 		}
 	}
 }
