@@ -462,6 +462,9 @@ func (c *conn) handle(req *http.Request) (keep bool) {
 		keep = false
 	}
 	c.out = w.appendResponse(c.out[:0], !keep)
+	if w.close { // the handler's Connection: close, which the answer says
+		keep = false
+	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
 	if _, err := c.nc.Write(c.out); err != nil {
 		return false

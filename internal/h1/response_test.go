@@ -1,0 +1,36 @@
+package h1_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/internal/h1"
+)
+
+// A handler that sets Connection: close ends the connection after its
+// answer, as with net/http: the server does not go on reading requests
+// on a connection it said it closes.
+func TestHandlerConnectionCloseEndsTheConnection(t *testing.T) {
+	s := newServer(t, h1.Options{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bye" {
+			w.Header().Set("Connection", "close")
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	c := dial(t, s.addr)
+	c.send(t, post("/a", "x"))
+	c.read(t)
+	c.send(t, post("/bye", "x")+post("/after", "x"))
+	if resp, _ := c.read(t); !resp.Close {
+		t.Fatalf("no Connection: close in the answer")
+	}
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if resp, err := http.ReadResponse(c.br, nil); err == nil {
+		t.Fatalf("a request after Connection: close was served: %s", resp.Status)
+	} else if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("after Connection: close: %v, want the connection closed", err)
+	}
+}
