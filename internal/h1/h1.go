@@ -524,12 +524,12 @@ func parseLength(v []byte) (int64, error) {
 }
 
 // validName reports whether b is a header field name (RFC 9110 token).
-func validName(b []byte) bool {
+func validName[T string | []byte](b T) bool {
 	if len(b) == 0 {
 		return false
 	}
-	for _, ch := range b {
-		if ch >= 0x80 || !isTokenChar[ch] {
+	for i := 0; i < len(b); i++ {
+		if ch := b[i]; ch >= 0x80 || !isTokenChar[ch] {
 			return false
 		}
 	}
@@ -750,6 +750,9 @@ func (w *respWriter) appendResponse(b []byte, closeConn bool) []byte {
 		delete(h, "Content-Length")
 	}
 	for k, vs := range h {
+		if !validName(k) {
+			continue // as net/http: a name with CR, LF, ':'... would split the answer
+		}
 		for _, v := range vs {
 			if v == "" && k == "Content-Type" {
 				continue // explicitly unset: no sniffing, no header

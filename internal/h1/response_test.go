@@ -34,3 +34,27 @@ func TestHandlerConnectionCloseEndsTheConnection(t *testing.T) {
 		t.Fatalf("after Connection: close: %v, want the connection closed", err)
 	}
 }
+
+// A header name a handler sets with CR or LF (or any byte a field name
+// may not hold) is dropped, as net/http drops it, rather than written:
+// no response splitting through header names.
+func TestInvalidResponseHeaderNamesAreDropped(t *testing.T) {
+	s := newServer(t, h1.Options{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-A: 1\r\nX-Injected"] = []string{"yes"}
+		w.Header()["X-B\r\n\r\nsmuggled"] = []string{"yes"}
+		w.Header().Set("X-Ok", "fine")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	c := dial(t, s.addr)
+	c.send(t, post("/a", "x"))
+	c.read(t)
+	c.send(t, post("/b", "x"))
+	resp, _ := c.read(t)
+	if resp.Header.Get("X-Injected") != "" || resp.Header.Get("X-Ok") != "fine" {
+		t.Fatalf("headers %v: an injected header, or the valid one missing", resp.Header)
+	}
+	c.send(t, post("/c", "x"))
+	if resp, _ := c.read(t); resp.StatusCode != 204 {
+		t.Fatalf("next answer %s", resp.Status)
+	}
+}
