@@ -427,8 +427,18 @@ func (c *conn) handBack() {
 		b, _ := c.br.Peek(n)
 		pre = append(pre, b...)
 	}
-	if !c.s.ln.back(&prefixConn{Conn: c.nc, pre: pre}) {
-		c.nc.Close()
+	nc := c.nc
+	if p, ok := nc.(*prefixConn); ok {
+		// Handed back before: wrap the connection itself, not the
+		// wrapper, or a client going back and forth (a POST, a GET, a
+		// POST...) piles wrappers up without bound, every read going
+		// through all of them. What the earlier handback has not given
+		// net/http yet comes after what was read here.
+		pre = append(pre, p.pre...)
+		nc = p.Conn
+	}
+	if !c.s.ln.back(&prefixConn{Conn: nc, pre: pre}) {
+		nc.Close()
 	}
 }
 
@@ -639,6 +649,9 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 	if len(p.pre) > 0 {
 		n := copy(b, p.pre)
 		p.pre = p.pre[n:]
+		if len(p.pre) == 0 {
+			p.pre = nil // let the bytes go
+		}
 		return n, nil
 	}
 	return p.Conn.Read(b)

@@ -1,0 +1,84 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// depth is how many prefixConns c is wrapped in.
+func depth(c net.Conn) int {
+	n := 0
+	for {
+		p, ok := c.(*prefixConn)
+		if !ok {
+			return n
+		}
+		n++
+		c = p.Conn
+	}
+}
+
+// A connection that goes back and forth between the loop and net/http
+// (a POST, a GET, a POST...) is not wrapped once more at each handback:
+// the wrappers would pile up without bound, each read going through all
+// of them (memory and CPU a client controls, and a stack as deep).
+func TestHandbacksDoNotNest(t *testing.T) {
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := NewListener(tcp)
+	var maxDepth atomic.Int64
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			io.Copy(io.Discard, r.Body)
+		}
+		io.WriteString(w, r.Method+" "+r.URL.Path)
+	})
+	lean := New(ln, handler, Options{})
+	srv := &http.Server{Handler: lean, ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+		if d := int64(depth(c)); d > maxDepth.Load() {
+			maxDepth.Store(d)
+		}
+		return ctx
+	}}
+	served := make(chan struct{})
+	go func() { srv.Serve(ln); close(served) }()
+	defer func() { srv.Close(); lean.Close(time.Second); <-served }()
+
+	c, err := net.Dial("tcp", tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	const rounds = 200 // pipelined: more than a read buffer is handed back at times
+	var b strings.Builder
+	for i := range rounds {
+		fmt.Fprintf(&b, "POST /p%d HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx", i)
+		fmt.Fprintf(&b, "GET /g%d HTTP/1.1\r\nHost: a\r\nX-Pad: %s\r\n\r\n", i, strings.Repeat("p", i%7*100))
+	}
+	go io.WriteString(c, b.String())
+	for i := range 2 * rounds {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if want := [2]string{"POST /p", "GET /g"}[i%2] + fmt.Sprint(i/2); string(body) != want {
+			t.Fatalf("response %d: %q, want %q", i, body, want)
+		}
+	}
+	if d := maxDepth.Load(); d > 1 {
+		t.Fatalf("after %d handbacks a connection is wrapped %d times, want at most once", rounds, d)
+	}
+}
