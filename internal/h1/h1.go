@@ -259,6 +259,11 @@ func (c *conn) loop(first *http.Request) {
 func (c *conn) next() (*http.Request, bool) {
 	s := c.s
 	c.head = c.head[:0]
+	if cap(c.head) > 8<<10 {
+		// A large head (up to MaxHeaderBytes) is not kept for the wait
+		// for the next request, that many connections may do at once.
+		c.head = nil
+	}
 	if _, err := c.br.Peek(1); err != nil {
 		return nil, false // the client left, or idle too long
 	}

@@ -82,3 +82,53 @@ func TestHandbacksDoNotNest(t *testing.T) {
 		t.Fatalf("after %d handbacks a connection is wrapped %d times, want at most once", rounds, d)
 	}
 }
+
+// A large request head does not stay in memory while the connection
+// waits for its next request: an idle connection keeps what a small
+// head takes, not up to MaxHeaderBytes.
+func TestLargeHeadIsNotKept(t *testing.T) {
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := NewListener(tcp)
+	var lean *Server
+	var kept atomic.Int64
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/check" { // runs on the loop's goroutine
+			lean.mu.Lock()
+			for c := range lean.conns {
+				kept.Store(int64(cap(c.head)))
+			}
+			lean.mu.Unlock()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	lean = New(ln, handler, Options{MaxHeaderBytes: 1 << 20})
+	srv := &http.Server{Handler: lean}
+	served := make(chan struct{})
+	go func() { srv.Serve(ln); close(served) }()
+	defer func() { srv.Close(); lean.Close(time.Second); <-served }()
+
+	c, err := net.Dial("tcp", tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for _, path := range []string{"/a", "/big", "/check"} {
+		extra := ""
+		if path == "/big" {
+			extra = "X-Big: " + strings.Repeat("b", 512<<10) + "\r\n"
+		}
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: a\r\n%sContent-Length: 0\r\n\r\n", path, extra)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 204 {
+			t.Fatalf("%s: %v %v", path, resp, err)
+		}
+	}
+	if n := kept.Load(); n > 64<<10 {
+		t.Fatalf("a connection keeps %d bytes of head buffer after a 512 KB head", n)
+	}
+}
