@@ -127,7 +127,13 @@ func (s *Server) Close(timeout time.Duration) (cut int) {
 			cut++
 		}
 		s.mu.Unlock()
-		<-done
+		// A handler stuck past its connection's end (a blocked write to
+		// the log) does not hold the shutdown up any longer: net/http's
+		// Close does not wait for its handlers either.
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
 	}
 	return cut
 }
@@ -312,6 +318,9 @@ func (c *conn) next() (*http.Request, bool) {
 			}
 			lengths++
 			contentLength = value
+			if lengths > 1 {
+				continue // equal repeats: the handler sees one, as from net/http
+			}
 		case "Transfer-Encoding", "Expect", "Upgrade":
 			return c.rest()
 		}
@@ -781,9 +790,11 @@ func (w *respWriter) appendResponse(b []byte, closeConn bool) []byte {
 			b = append(b, "\r\n"...)
 		}
 	}
-	b = append(b, "Date: "...)
-	b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
-	b = append(b, "\r\n"...)
+	if _, set := h["Date"]; !set {
+		b = append(b, "Date: "...)
+		b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+		b = append(b, "\r\n"...)
+	}
 	if closeConn {
 		b = append(b, "Connection: close\r\n"...)
 	}

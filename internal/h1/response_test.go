@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -56,5 +57,56 @@ func TestInvalidResponseHeaderNamesAreDropped(t *testing.T) {
 	c.send(t, post("/c", "x"))
 	if resp, _ := c.read(t); resp.StatusCode != 204 {
 		t.Fatalf("next answer %s", resp.Status)
+	}
+}
+
+// A handler's own Date header is sent once, and equal repeated
+// Content-Length headers reach the handler as one value, as with net/http.
+func TestDateAndRepeatedLengthAsNetHTTP(t *testing.T) {
+	s := newServer(t, h1.Options{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", "Mon, 02 Jan 2006 15:04:05 GMT")
+		w.Header().Set("X-Lengths", strconv.Itoa(len(r.Header.Values("Content-Length"))))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	c := dial(t, s.addr)
+	c.send(t, post("/a", "x"))
+	c.read(t)
+	c.send(t, "POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx")
+	resp, _ := c.read(t)
+	if d := resp.Header.Values("Date"); len(d) != 1 || d[0] != "Mon, 02 Jan 2006 15:04:05 GMT" {
+		t.Fatalf("Date headers %q, want the handler's one", d)
+	}
+	if n := resp.Header.Get("X-Lengths"); n != "1" {
+		t.Fatalf("the handler saw %s Content-Length values, want 1", n)
+	}
+}
+
+// Close cuts a connection whose handler is stuck past the timeout, and
+// does not wait for that handler much longer.
+func TestCloseDoesNotWaitForAStuckHandler(t *testing.T) {
+	stuck := make(chan struct{})
+	started := make(chan struct{}, 1)
+	s := newServer(t, h1.Options{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stuck" {
+			started <- struct{}{}
+			<-stuck
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer close(stuck)
+	c := dial(t, s.addr)
+	c.send(t, post("/a", "x"))
+	c.read(t)
+	c.send(t, post("/stuck", "x"))
+	<-started
+	t0 := time.Now()
+	if cut := s.lean.Close(200 * time.Millisecond); cut != 1 {
+		t.Fatalf("Close cut %d connections, want the stuck one", cut)
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Fatalf("Close took %v with a stuck handler, want about its timeout plus a second", d)
+	}
+	if _, err := http.ReadResponse(c.br, nil); err == nil {
+		t.Fatal("an answer on a connection Close cut")
 	}
 }
