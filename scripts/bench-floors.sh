@@ -3,7 +3,7 @@
 # the hub pinned to CPU 0, the load generator to CPU 1 (taskset), loopback
 # only, every run bounded in time. Usage:
 #
-#   scripts/bench-floors.sh [S1|S2|S3|S5|RESUME|STORM1|STORM1K|RESTART|STORM500R|STORM500N|DSTOKENS ...]
+#   scripts/bench-floors.sh [S1|S2|S3|S5|RESUME|STORM1|STORM1K|RESTART|STORM500R|STORM500N|TOKENS|DSTOKENS ...]
 #
 # Default: S1 S2 S3 S5 RESUME STORM1 STORM1K RESTART (STORM500R needs Redis,
 # STORM500N NATS JetStream at ${NATS:-nats://127.0.0.1:4222}, DSTOKENS Node
@@ -162,6 +162,8 @@ run() {
     bench STORM500N --subscribers 1000 --topics 100 --rate 50 --duration 60s --concurrency 64 \
       --storm 500 --storm-missed 10 --storm-behind 100000 --storm-behind-topics 1000 --storm-timeout 120s --max-time 400s --fail-on-loss
     stop_hub ;;
+  TOKENS) # DSTOKENS's shape over Mercure (nchan-compare.sh TOKENS): 1,000 topics, one subscriber each, 25 publishes/s each, 20 B
+    start_hub; bench TOKENS --subscribers 1000 --topics 1000 --rate 25000 --payload 20 --concurrency 500 --duration 15s; stop_hub ;;
   DSTOKENS) # Durable Streams token streaming: 1,000 streams x 25 appends/s x 20 B, ssehub and the Node reference server
     ds_tokens ;;
   *) echo "unknown scenario $1"; exit 2 ;;

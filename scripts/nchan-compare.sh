@@ -4,7 +4,7 @@
 # generator, pinning and flags as scripts/bench-floors.sh: one nginx worker
 # on CPU 0, `ssehub bench --mode plain` on CPU 1, loopback only.
 #
-#   scripts/nchan-compare.sh [S1|S2|S3|STORM1|STORM1K ...]     (results in ${OUT:-/tmp/nchan-bench})
+#   scripts/nchan-compare.sh [S1|S2|S3|STORM1|STORM1K|TOKENS ...]     (results in ${OUT:-/tmp/nchan-bench})
 #
 # The reconnect storms run as in bench-floors.sh: nchan's eventsource
 # subscriber resumes from the Last-Event-ID header (nchan's own message ids,
@@ -75,6 +75,8 @@ run() {
     bench STORM1K --subscribers 1000 --topics 100 --rate 50 --duration 60s --concurrency 64 \
       --storm 1000 --storm-missed 10 --storm-behind 200000 --storm-behind-topics 1000 --storm-timeout 120s --max-time 400s --fail-on-loss
     stop_nginx ;;
+  TOKENS) # DSTOKENS's shape (bench-floors.sh) in pub/sub: 1,000 channels, one subscriber each, 25 publishes/s each, 20 B
+    start_nginx; bench TOKENS --subscribers 1000 --topics 1000 --rate 25000 --payload 20 --concurrency 500 --duration 15s; stop_nginx ;;
   *) echo "unknown scenario $1"; exit 2 ;;
   esac
 }
