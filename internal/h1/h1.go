@@ -174,6 +174,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// field is a header line of the request being read.
+type field struct {
+	key        string // canonical name
+	start, end int    // the value in conn.head
+}
+
 // conn is a connection the loop serves.
 type conn struct {
 	s       *Server
@@ -187,10 +193,11 @@ type conn struct {
 	idle    bool // waiting for a request: Close may interrupt the read
 	closing bool // Server.Close: end after the current request
 
-	body bodyReader
-	w    respWriter
-	head []byte // the raw request head, for a handback
-	out  []byte // the response being written
+	body   bodyReader
+	w      respWriter
+	head   []byte  // the raw request head, for a handback
+	fields []field // its header lines (next)
+	out    []byte  // the response being written
 }
 
 // wake interrupts a connection waiting for its next request (Close).
@@ -287,10 +294,17 @@ func (c *conn) next() (*http.Request, bool) {
 	if string(method) != http.MethodPost || string(proto) != "HTTP/1.1" {
 		return c.rest() // net/http serves every other kind
 	}
-	h := make(http.Header, 8)
-	var host, contentLength []byte
+	tStart := len(method) + 1 // the target's place in c.head
+	tEnd := tStart + len(target)
+	// The header lines are checked as they come; their names and values
+	// are taken, once the head is whole, from one string of it (one
+	// allocation for all of them).
+	fields := c.fields[:0]
+	var contentLength []byte
+	host := -1 // index in fields
 	hosts, lengths := 0, 0
 	for {
+		start := len(c.head)
 		line, err := c.readLine()
 		if err != nil {
 			return nil, c.refuse(err)
@@ -307,11 +321,11 @@ func (c *conn) next() (*http.Request, bool) {
 			return nil, c.refuse(errMalformed)
 		}
 		key := canonical(name)
+		vStart := start + (cap(line) - cap(value)) // value's offset within the line (same array)
 		switch key {
 		case "Host":
 			hosts++
-			host = value
-			continue // net/http moves it to Request.Host too
+			host = len(fields)
 		case "Content-Length":
 			if lengths > 0 && !bytes.Equal(value, contentLength) {
 				return nil, c.refuse(errMalformed)
@@ -322,11 +336,13 @@ func (c *conn) next() (*http.Request, bool) {
 				continue // equal repeats: the handler sees one, as from net/http
 			}
 		case "Transfer-Encoding", "Expect", "Upgrade":
+			c.fields = fields[:0]
 			return c.rest()
 		}
-		h[key] = append(h[key], string(value))
+		fields = append(fields, field{key, vStart, vStart + len(value)})
 	}
-	if hosts != 1 || !validHost(host) {
+	c.fields = fields[:0]
+	if hosts != 1 || !validHost(c.head[fields[host].start:fields[host].end]) {
 		return nil, c.refuse(errMalformed)
 	}
 	n := int64(0)
@@ -338,9 +354,23 @@ func (c *conn) next() (*http.Request, bool) {
 	if target[0] != '/' {
 		return nil, true // absolute form (a proxy's request): net/http's rules
 	}
-	u, err := url.ParseRequestURI(string(target))
+	hs := string(c.head)
+	u, err := url.ParseRequestURI(hs[tStart:tEnd])
 	if err != nil {
 		return nil, c.refuse(errMalformed)
+	}
+	h := make(http.Header, len(fields))
+	vals := make([]string, len(fields))
+	for i, f := range fields {
+		if i == host {
+			continue // net/http moves it to Request.Host
+		}
+		vals[i] = hs[f.start:f.end]
+		if prev, ok := h[f.key]; ok {
+			h[f.key] = append(prev, vals[i])
+		} else {
+			h[f.key] = vals[i : i+1 : i+1]
+		}
 	}
 	c.body.reset(c.br, n)
 	req := &http.Request{
@@ -352,9 +382,9 @@ func (c *conn) next() (*http.Request, bool) {
 		Header:        h,
 		Body:          &c.body,
 		ContentLength: n,
-		Host:          string(host),
+		Host:          hs[fields[host].start:fields[host].end],
 		RemoteAddr:    c.remote,
-		RequestURI:    string(target),
+		RequestURI:    hs[tStart:tEnd],
 		Close:         hasToken(h["Connection"], "close"),
 	}
 	return req.WithContext(c.ctx), false
