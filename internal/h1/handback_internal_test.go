@@ -26,16 +26,35 @@ func depth(c net.Conn) int {
 	}
 }
 
-// A connection that goes back and forth between the loop and net/http
-// (a POST, a GET, a POST...) is not wrapped once more at each handback:
-// the wrappers would pile up without bound, each read going through all
-// of them (memory and CPU a client controls, and a stack as deep).
-func TestHandbacksDoNotNest(t *testing.T) {
+// serveOn serves lean (made by newLean on the Listener) with net/http on a
+// loopback port, and returns a client connection to it; everything is
+// closed when the test ends.
+func serveOn(t *testing.T, newLean func(*Listener) *Server, connContext func(context.Context, net.Conn) context.Context) (net.Conn, *bufio.Reader) {
+	t.Helper()
 	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ln := NewListener(tcp)
+	lean := newLean(ln)
+	srv := &http.Server{Handler: lean, ConnContext: connContext}
+	served := make(chan struct{})
+	go func() { srv.Serve(ln); close(served) }()
+	t.Cleanup(func() { srv.Close(); lean.Close(time.Second); <-served })
+	c, err := net.Dial("tcp", tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+// A connection that goes back and forth between the loop and net/http
+// (a POST, a GET, a POST...) is not wrapped once more at each handback:
+// the wrappers would pile up without bound, each read going through all
+// of them (memory and CPU a client controls, and a stack as deep).
+func TestHandbacksDoNotNest(t *testing.T) {
 	var maxDepth atomic.Int64
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
@@ -43,24 +62,12 @@ func TestHandbacksDoNotNest(t *testing.T) {
 		}
 		io.WriteString(w, r.Method+" "+r.URL.Path)
 	})
-	lean := New(ln, handler, Options{})
-	srv := &http.Server{Handler: lean, ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+	c, br := serveOn(t, func(ln *Listener) *Server { return New(ln, handler, Options{}) }, func(ctx context.Context, c net.Conn) context.Context {
 		if d := int64(depth(c)); d > maxDepth.Load() {
 			maxDepth.Store(d)
 		}
 		return ctx
-	}}
-	served := make(chan struct{})
-	go func() { srv.Serve(ln); close(served) }()
-	defer func() { srv.Close(); lean.Close(time.Second); <-served }()
-
-	c, err := net.Dial("tcp", tcp.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
+	})
 	const rounds = 200 // pipelined: more than a read buffer is handed back at times
 	var b strings.Builder
 	for i := range rounds {
@@ -87,11 +94,6 @@ func TestHandbacksDoNotNest(t *testing.T) {
 // waits for its next request: an idle connection keeps what a small
 // head takes, not up to MaxHeaderBytes.
 func TestLargeHeadIsNotKept(t *testing.T) {
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := NewListener(tcp)
 	var lean *Server
 	var kept atomic.Int64
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -104,19 +106,10 @@ func TestLargeHeadIsNotKept(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	lean = New(ln, handler, Options{MaxHeaderBytes: 1 << 20})
-	srv := &http.Server{Handler: lean}
-	served := make(chan struct{})
-	go func() { srv.Serve(ln); close(served) }()
-	defer func() { srv.Close(); lean.Close(time.Second); <-served }()
-
-	c, err := net.Dial("tcp", tcp.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
+	c, br := serveOn(t, func(ln *Listener) *Server {
+		lean = New(ln, handler, Options{MaxHeaderBytes: 1 << 20})
+		return lean
+	}, nil)
 	for _, path := range []string{"/a", "/big", "/check"} {
 		extra := ""
 		if path == "/big" {
