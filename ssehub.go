@@ -259,6 +259,18 @@ type ReservedRetention interface {
 	ReservedRemoved(ctx context.Context) (uint64, error)
 }
 
+// TopicLocker is implemented by logs that several hubs share (Redis): a
+// hub holds a topic's lock while it reads the topic's state, checks a
+// write against it and appends the write, so that no other hub's write
+// to that topic comes in between (the Durable Streams writes: a closed
+// stream, Stream-Seq, producer numbers). A lock whose holder died ends by
+// itself after a few seconds.
+type TopicLocker interface {
+	// LockTopic waits for topic's lock, up to ctx's end or a bound of the
+	// log's own, and returns the function that releases it.
+	LockTopic(ctx context.Context, topic string) (unlock func(), err error)
+}
+
 // PositionJumps is implemented by logs whose positions jump over ranges
 // that never held events (boltlog gives positions from the clock after
 // each restart), so that the distance between two positions overstates

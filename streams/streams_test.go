@@ -2,12 +2,14 @@ package streams_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -398,5 +400,54 @@ func TestSSEReaderBehindOtherStreamsIsParked(t *testing.T) {
 	}
 	if data[0] != "x" || data[1] != "y" {
 		t.Fatalf("parked reader got %q, want [x y]", data)
+	}
+}
+
+// Two hubs on one shared log that get writes to the same stream at the
+// same moment check each against the other's: of two appends with the
+// same Stream-Seq, one is refused (409), and an append racing a close is
+// either refused or readable before the close, never acknowledged and
+// lost behind it.
+func TestConcurrentWritesOnTwoHubs(t *testing.T) {
+	for _, e := range engines() {
+		if e.name != "redislog" && e.name != "natslog" {
+			continue // one writer: memlog, boltlog
+		}
+		t.Run(e.name, func(t *testing.T) {
+			l, reopen := e.open(t)
+			a := serve(t, l, streams.Config{AnonymousWrites: true})
+			b := serve(t, reopen(t), streams.Config{AnonymousWrites: true})
+			const p = "/v1/stream/race"
+			a.do(t, "PUT", p, "", "Content-Type", "text/plain").want(t, 201, "create")
+			b.do(t, "HEAD", p, "").want(t, 200, "the second hub reads the stream")
+			both := func(fa, fb func() response) (response, response) {
+				var ra, rb response
+				var wg sync.WaitGroup
+				wg.Add(2)
+				go func() { defer wg.Done(); ra = fa() }()
+				go func() { defer wg.Done(); rb = fb() }()
+				wg.Wait()
+				return ra, rb
+			}
+			for i := range 40 {
+				seq := fmt.Sprintf("%04d", i)
+				ra, rb := both(
+					func() response { return a.do(t, "POST", p, "a"+seq, "Content-Type", "text/plain", "Stream-Seq", seq) },
+					func() response { return b.do(t, "POST", p, "b"+seq, "Content-Type", "text/plain", "Stream-Seq", seq) })
+				if ok := (ra.code == 204) != (rb.code == 204); !ok || ra.code != 409 && rb.code != 409 {
+					t.Fatalf("Stream-Seq %s on both hubs at once: %d %q and %d %q, want one 204 and one 409", seq, ra.code, ra.body, rb.code, rb.body)
+				}
+			}
+			ra, rb := both(
+				func() response { return a.do(t, "POST", p, "last", "Content-Type", "text/plain") },
+				func() response { return b.do(t, "POST", p, "", "Stream-Closed", "true") })
+			if rb.code != 204 {
+				t.Fatalf("close: %d %q", rb.code, rb.body)
+			}
+			got := a.do(t, "GET", p+"?offset=-1", "").want(t, 200, "read")
+			if ra.code == 204 && !strings.HasSuffix(got.body, "last") {
+				t.Fatalf("an append acknowledged while the other hub closed the stream is not in it: %q", got.body)
+			}
+		})
 	}
 }

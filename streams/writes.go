@@ -417,6 +417,19 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, tp string, write b
 	if write {
 		st.writeMu.Lock()
 		unlock = func() { st.writeMu.Unlock(); s.store.release(st) }
+		if lk, ok := s.store.log.(ssehub.TopicLocker); ok && !s.store.local {
+			// Other hubs write to this log: hold the stream's lock from
+			// reading its state to appending, so that their writes are
+			// checked against this one's and this one against theirs.
+			release, err := lk.LockTopic(r.Context(), tp)
+			if err != nil {
+				unlock()
+				s.storageError(w, err)
+				return nil, state{}, nil, false
+			}
+			local := unlock
+			unlock = func() { release(); local() }
+		}
 	}
 	cur, err := s.current(r.Context(), st, write)
 	if err != nil {

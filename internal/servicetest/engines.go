@@ -134,6 +134,7 @@ func NATSStream(t testing.TB, url string, companions ...string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		js.DeleteStream(ctx, name)
+		js.DeleteStream(ctx, "KV_SSEHUB_LOCKS_"+name) // natslog's topic locks, when a test took one
 		for _, p := range companions {
 			js.DeleteStream(ctx, p+name)
 		}

@@ -81,6 +81,7 @@ func Run(t *testing.T, h Harness) {
 		{"IDIndex/Duplicates", s.testIDIndexDuplicates},
 		{"IDIndex/Retention", s.testIDIndexRetention},
 		{"IDIndex/Reopen", s.testIDIndexReopen},
+		{"TopicLocks", s.testTopicLocks},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -80,6 +80,7 @@ type Log struct {
 	opts     Options
 	logger   *slog.Logger
 
+	locks   locks           // the topic locks' bucket (lock.go)
 	closing context.Context // done once Close was called
 	close   context.CancelFunc
 	once    sync.Once

@@ -21,6 +21,9 @@
 //	              the topic index
 //	{P}:unindexed a sorted set of position ranges, only while M lags
 //	              behind the counter (see "Upgrading" below)
+//	{P}:lock:<hash>  a topic's lock (ssehub.TopicLocker: the Durable
+//	              Streams writes), its holder's random token, with a 5 s
+//	              lifetime in case the holder dies
 //
 // The braces are a Redis Cluster hash tag, so the keys live in one slot.
 // (The scripts build the names of the topics' sets from the prefix rather

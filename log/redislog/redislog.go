@@ -62,6 +62,7 @@ type Log struct {
 	ids      string // {prefix}:ids: publisher-supplied id -> position
 	// The topic index (see topics.go).
 	tprefix   string // {prefix}:t: followed by a topic's hash names its set
+	lprefix   string // {prefix}:lock: followed by a topic's hash names its lock (lock.go)
 	topics    string // {prefix}:topics: hash -> oldest position in its set
 	rprefix   string // {prefix}:r: the same for the reserved stream's events
 	rtopics   string // {prefix}:rtopics: the same for the reserved stream's events
@@ -165,6 +166,7 @@ func openLog(ctx context.Context, url string, opts Options) (*Log, error) {
 		chunk:    buildChunkN,
 
 		tprefix:   "{" + opts.Prefix + "}" + topicKeyPart,
+		lprefix:   "{" + opts.Prefix + "}" + lockKeyPart,
 		topics:    "{" + opts.Prefix + "}:topics",
 		rprefix:   "{" + opts.Prefix + "}" + reservedKeyPart,
 		rtopics:   "{" + opts.Prefix + "}:rtopics",
