@@ -2,44 +2,65 @@ package eventlog
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"time"
+
+	"github.com/ssehub/ssehub"
 )
 
-// ErrLockBusy is WaitLock's answer when the lock stayed taken for its
-// whole limit.
-var ErrLockBusy = errors.New("the lock stayed held by another holder")
+// The engines' topic locks (ssehub.TopicLocker) share these: a lock
+// outlives a holder that died with it by LockTTL, and a hub waits at most
+// LockWait for one.
+const (
+	LockTTL  = 5 * time.Second
+	LockWait = 10 * time.Second
+)
 
-// ErrLockClosed is WaitLock's answer when closing ended the wait.
-var ErrLockClosed = errors.New("closed while waiting for a lock")
+// LockToken returns a random token that names one holder of a lock.
+func LockToken() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
 
-// WaitLock calls try until it takes the lock (true), fails (its error), or
-// the wait ends: ctx (its error), closing (ErrLockClosed), or limit
-// (ErrLockBusy). Between tries it sleeps from 1 ms, doubling up to 20 ms.
-// try's context ends with the wait. The engines' topic locks
-// (ssehub.TopicLocker) share it.
-func WaitLock(ctx context.Context, closing <-chan struct{}, limit time.Duration, try func(context.Context) (bool, error)) error {
-	wait, cancel := context.WithTimeout(ctx, limit)
+// WaitLock calls try until it takes topic's lock (true), and returns nil
+// then. It gives up when try fails (fail(err)), ctx ends (fail(ctx.Err())),
+// closing is closed (ssehub.ErrClosed) or LockWait passed with the lock
+// held by another hub (an ssehub.ErrUnavailable error saying so). Between
+// tries it sleeps from 1 ms, doubling up to 20 ms; try's context ends with
+// the wait.
+func WaitLock(ctx context.Context, closing <-chan struct{}, topic string, try func(context.Context) (bool, error), fail func(error) error) error {
+	busy := func() error {
+		return fmt.Errorf("%w: the lock of topic %q was held by another hub for over %v", ssehub.ErrUnavailable, topic, LockWait)
+	}
+	wait, cancel := context.WithTimeout(ctx, LockWait)
 	defer cancel()
 	backoff := time.Millisecond
 	for {
+		select {
+		case <-closing:
+			return ssehub.ErrClosed
+		default:
+		}
 		ok, err := try(wait)
 		switch {
 		case ok:
 			return nil
 		case err != nil && ctx.Err() == nil && wait.Err() != nil:
-			return ErrLockBusy // try was cut by the limit
+			return busy() // try was cut by the limit
 		case err != nil:
-			return err
+			return fail(err)
 		}
 		select {
 		case <-wait.Done():
-			if ctx.Err() != nil {
-				return ctx.Err()
+			if err := ctx.Err(); err != nil {
+				return fail(err)
 			}
-			return ErrLockBusy
+			return busy()
 		case <-closing:
-			return ErrLockClosed
+			return ssehub.ErrClosed
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 20*time.Millisecond)

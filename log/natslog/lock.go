@@ -2,13 +2,10 @@ package natslog
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -20,12 +17,8 @@ import (
 // SSEHUB_LOCKS_<stream> (JetStream stream KV_SSEHUB_LOCKS_<stream>),
 // created at the first lock: a key per topic hash, created only when
 // absent, deleted by its holder at the revision it created, and gone by
-// itself lockTTL after it was written (a holder that died).
-const (
-	lockBucketPrefix = "SSEHUB_LOCKS_"
-	lockTTL          = 5 * time.Second
-	lockWait         = 10 * time.Second
-)
+// itself eventlog.LockTTL after it was written (a holder that died).
+const lockBucketPrefix = "SSEHUB_LOCKS_"
 
 var _ ssehub.TopicLocker = (*Log)(nil)
 
@@ -46,7 +39,7 @@ func (l *Log) lockBucket(ctx context.Context) (jetstream.KeyValue, error) {
 	kv, err := l.js.CreateOrUpdateKeyValue(opCtx, jetstream.KeyValueConfig{
 		Bucket:      lockBucketPrefix + l.name,
 		Description: "ssehub topic locks of stream " + l.name,
-		TTL:         lockTTL,
+		TTL:         eventlog.LockTTL,
 		History:     1,
 		Storage:     jetstream.FileStorage,
 		Replicas:    l.opts.Replicas,
@@ -70,32 +63,26 @@ func (l *Log) LockTopic(ctx context.Context, topic string) (func(), error) {
 	var h [8]byte
 	binary.BigEndian.PutUint64(h[:], eventlog.TopicHash(topic))
 	key := hex.EncodeToString(h[:])
-	var tok [16]byte
-	rand.Read(tok[:])
+	token := []byte(eventlog.LockToken())
 	var rev uint64
-	err = eventlog.WaitLock(ctx, l.closing.Done(), lockWait, func(wait context.Context) (bool, error) {
+	err = eventlog.WaitLock(ctx, l.closing.Done(), topic, func(wait context.Context) (bool, error) {
 		opCtx, cancel := context.WithTimeout(wait, l.opts.Timeout)
 		defer cancel()
 		var err error
-		rev, err = kv.Create(opCtx, key, tok[:])
+		rev, err = kv.Create(opCtx, key, token)
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return false, nil // held: try again
 		}
 		return err == nil, err
-	})
-	switch {
-	case errors.Is(err, eventlog.ErrLockBusy):
-		return nil, fmt.Errorf("%w: natslog: the lock of topic %q was held by another hub for over %v", ssehub.ErrUnavailable, topic, lockWait)
-	case errors.Is(err, eventlog.ErrLockClosed):
-		return nil, ssehub.ErrClosed
-	case err != nil:
-		return nil, l.fail(ctx, "lock", err)
+	}, func(err error) error { return l.fail(ctx, "lock", err) })
+	if err != nil {
+		return nil, err
 	}
 	return func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.Timeout)
 		defer cancel()
 		if err := kv.Delete(uctx, key, jetstream.LastRevision(rev)); err != nil {
-			l.logger.Warn("natslog: releasing a topic lock failed; it ends by itself", "topic", topic, "after", lockTTL, "err", err)
+			l.logger.Warn("natslog: releasing a topic lock failed; it ends by itself", "topic", topic, "after", eventlog.LockTTL, "err", err)
 		}
 	}, nil
 }
