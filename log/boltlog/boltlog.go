@@ -462,7 +462,7 @@ func (l *Log) load() (err error) {
 				l.rfirst, l.rlast, l.c.rfirstTime = e.Pos, last, e.Time
 			}
 		}
-		return nil
+		return l.dropOldJumps(jb)
 	})
 	if err != nil && !errors.Is(err, ErrCorrupt) {
 		err = fmt.Errorf("boltlog: read %s: %w", l.file, err)
@@ -844,6 +844,29 @@ func (l *Log) Close() error {
 		}
 	})
 	return l.closeErr
+}
+
+// dropOldJumps forgets the jumps to positions at or before the oldest
+// retained event (all of them when none is): counting back from any
+// position stops there (what lies before is gone), so one jump a restart
+// is kept only while history reaches back to it. Called by load.
+func (l *Log) dropOldJumps(jb *bolt.Bucket) error {
+	oldest := l.first
+	if l.rfirst != 0 && (oldest == 0 || l.rfirst < oldest) {
+		oldest = l.rfirst
+	}
+	kept := l.jumps[:0]
+	for _, j := range l.jumps {
+		if j.to > oldest && oldest != 0 {
+			kept = append(kept, j)
+			continue
+		}
+		if err := jb.Delete(binary.BigEndian.AppendUint64(nil, j.to)); err != nil {
+			return err
+		}
+	}
+	l.jumps = kept
+	return nil
 }
 
 // LastN implements ssehub.PositionJumps: positions are dense but for one

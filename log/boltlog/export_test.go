@@ -40,3 +40,10 @@ func SetAfterCommit(fn func()) (restore func()) {
 	afterCommit = fn
 	return func() { afterCommit = old }
 }
+
+// Jumps returns how many jumps of the position counter the log keeps.
+func (l *Log) Jumps() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.jumps)
+}

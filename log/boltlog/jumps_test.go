@@ -65,3 +65,40 @@ func TestLastNCountsAcrossRestarts(t *testing.T) {
 		t.Fatalf("LastN through an older position: %d, want in [%d, %d)", got, pos[2], pos[3])
 	}
 }
+
+// A jump is kept only while history reaches back to it: one a restart
+// would otherwise pile up without end.
+func TestOldJumpsAreDropped(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	var pos []uint64
+	open := func() *boltlog.Log {
+		l, err := boltlog.Open(dir, boltlog.Options{NoSync: true, MaxEvents: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	for range 2 { // two runs of three events; the first run's first is trimmed
+		l := open()
+		for range 3 {
+			ev := &ssehub.Event{Topics: []string{"a"}, Data: "x"}
+			if err := l.Append(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+			pos = append(pos, ev.Pos)
+		}
+		l.Close()
+		time.Sleep(2 * time.Millisecond)
+	}
+	for range 2 { // and again: what is dropped stays dropped
+		l := open()
+		if n := l.Jumps(); n != 1 {
+			t.Fatalf("%d jumps kept, want 1: the second run's (the first run's jump is before the oldest retained event)", n)
+		}
+		if got, _ := l.LastN(ctx, pos[5], 4); got < pos[1] || got >= pos[2] {
+			t.Fatalf("LastN(%d, 4) = %d, want in [%d, %d) (positions %v)", pos[5], got, pos[1], pos[2], pos)
+		}
+		l.Close()
+	}
+}
