@@ -87,8 +87,9 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 	if err := a.write(rc, w, [][]byte{open}); err != nil {
 		return
 	}
+	mayPark := a.parker != nil // until the parker declines (HTTP/2, closing)
 	for {
-		if a.parker != nil && sub.Live() {
+		if mayPark && sub.Live() {
 			// Replay done: hand the idle connection to the parker, which
 			// holds it without this goroutine and its buffers.
 			var expires time.Time
@@ -99,9 +100,10 @@ func (a *API) subscribe(w http.ResponseWriter, r *http.Request) {
 				parked = true
 				return
 			}
+			mayPark = false
 		}
 		next := sub.Next
-		if a.parker != nil && !sub.Live() {
+		if mayPark && !sub.Live() {
 			next = sub.Replay // nil, nil once Live: park without waiting for an event
 		}
 		chunks, err := next(ctx)

@@ -529,8 +529,9 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, st *stream, cur sta
 			sub.Close()
 		}
 	}()
+	mayPark := s.parker != nil // until the poller declines (HTTP/2, closing)
 	for {
-		if s.parker != nil && sub.Live() {
+		if mayPark && sub.Live() {
 			// Caught up (the subscription may first have had other
 			// streams' events to pass): hand the connection to the poller,
 			// which holds it without this goroutine and its buffers until
@@ -544,9 +545,10 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, st *stream, cur sta
 			src.release = nil
 			s.store.release(src.view)
 			untake(r)
+			mayPark = false
 		}
 		next := sub.Next
-		if s.parker != nil && !sub.Live() {
+		if mayPark && !sub.Live() {
 			next = sub.Replay // nil, nil once Live: park without waiting for a token
 		}
 		chunks, err := next(ctx)
